@@ -1,0 +1,273 @@
+//! Configuration from the environment, read once at cold start. A wrong value stops the function
+//! at init with a message naming the variable, never at the first request.
+
+use crate::auth::{Allowlist, Channels};
+use crate::notify::AlertRule;
+use chrono_tz::Tz;
+
+pub const TABLE_NAME: &str = "TABLE_NAME";
+pub const QAPLA_CHANNELS: &str = "QAPLA_CHANNELS";
+pub const QAPLA_ALLOWED_SOURCES: &str = "QAPLA_ALLOWED_SOURCES";
+pub const QAPLA_TIMEZONE: &str = "QAPLA_TIMEZONE";
+pub const QAPLA_MAX_BODY_BYTES: &str = "QAPLA_MAX_BODY_BYTES";
+pub const QAPLA_HISTORY_DAYS: &str = "QAPLA_HISTORY_DAYS";
+pub const TOPIC_ARN: &str = "TOPIC_ARN";
+pub const QAPLA_ALERT_STATUSES: &str = "QAPLA_ALERT_STATUSES";
+pub const QAPLA_ALERT_PERSONAL_DATA: &str = "QAPLA_ALERT_PERSONAL_DATA";
+
+/// The variables the webhook functions read.
+pub const WEBHOOK_VARS: [&str; 6] = [
+    TABLE_NAME,
+    QAPLA_CHANNELS,
+    QAPLA_ALLOWED_SOURCES,
+    QAPLA_TIMEZONE,
+    QAPLA_MAX_BODY_BYTES,
+    QAPLA_HISTORY_DAYS,
+];
+/// The variables the notifier reads.
+pub const NOTIFIER_VARS: [&str; 5] = [
+    TOPIC_ARN,
+    QAPLA_CHANNELS,
+    QAPLA_TIMEZONE,
+    QAPLA_ALERT_STATUSES,
+    QAPLA_ALERT_PERSONAL_DATA,
+];
+
+pub const DEFAULT_TIMEZONE: &str = "Europe/Rome";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_HISTORY_DAYS: u32 = 400;
+
+/// A variable that is missing or wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn err(var: &'static str, reason: impl ToString) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads variables through `get`, so tests need not touch the process environment.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn optional(&self, var: &'static str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or_else(|| err(var, "is not set"))
+    }
+
+    fn timezone(&self) -> Result<Tz, ConfigError> {
+        let name = self
+            .optional(QAPLA_TIMEZONE)
+            .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
+        crate::dates::zone(&name).ok_or_else(|| {
+            err(
+                QAPLA_TIMEZONE,
+                format!("{name:?} is not a time zone name such as Europe/Rome"),
+            )
+        })
+    }
+
+    fn number<N: std::str::FromStr + PartialOrd + From<u8>>(
+        &self,
+        var: &'static str,
+        default: N,
+    ) -> Result<N, ConfigError> {
+        match self.optional(var) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<N>() {
+                Ok(n) if n > N::from(0) => Ok(n),
+                _ => Err(err(var, format!("{v:?} is not a positive whole number"))),
+            },
+        }
+    }
+
+    fn channels(&self) -> Result<Channels, ConfigError> {
+        Channels::parse(&self.required(QAPLA_CHANNELS)?).map_err(|e| err(QAPLA_CHANNELS, e))
+    }
+}
+
+/// What a webhook function needs.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub table_name: String,
+    pub channels: Channels,
+    pub allowlist: Allowlist,
+    pub timezone: Tz,
+    pub max_body_bytes: usize,
+    pub history_days: u32,
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(get);
+        Ok(WebhookConfig {
+            table_name: vars.required(TABLE_NAME)?,
+            channels: vars.channels()?,
+            allowlist: match vars.optional(QAPLA_ALLOWED_SOURCES) {
+                None => Allowlist::default(),
+                Some(spec) => Allowlist::parse(&spec).map_err(|e| err(QAPLA_ALLOWED_SOURCES, e))?,
+            },
+            timezone: vars.timezone()?,
+            max_body_bytes: vars.number(QAPLA_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)?,
+            history_days: vars.number(QAPLA_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)?,
+        })
+    }
+}
+
+/// What the notifier needs.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    pub topic_arn: String,
+    pub channels: Channels,
+    pub timezone: Tz,
+    pub alerts: AlertRule,
+    /// Whether email and SMS texts may name the customer (off unless the merchant turns it on).
+    pub personal_data: bool,
+}
+
+impl NotifierConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(get);
+        Ok(NotifierConfig {
+            topic_arn: vars.required(TOPIC_ARN)?,
+            channels: vars.channels()?,
+            timezone: vars.timezone()?,
+            alerts: match vars.optional(QAPLA_ALERT_STATUSES) {
+                None => AlertRule::default(),
+                Some(spec) => AlertRule::parse(&spec).map_err(|e| err(QAPLA_ALERT_STATUSES, e))?,
+            },
+            personal_data: match vars
+                .optional(QAPLA_ALERT_PERSONAL_DATA)
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("false") | Some("0") | Some("no") => false,
+                Some("true") | Some("1") | Some("yes") => true,
+                Some(other) => {
+                    return Err(err(
+                        QAPLA_ALERT_PERSONAL_DATA,
+                        format!("{other:?} is not true or false"),
+                    ))
+                }
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn good() -> Vec<(&'static str, String)> {
+        vec![
+            (TABLE_NAME, "qapla".into()),
+            (QAPLA_CHANNELS, crate::fixtures::demo_channels()),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &str)]) -> Result<WebhookConfig, ConfigError> {
+        let mut pairs: Vec<(&str, String)> = good();
+        for (k, v) in extra {
+            pairs.retain(|(key, _)| key != k);
+            pairs.push((k, (*v).to_owned()));
+        }
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        WebhookConfig::from_lookup(env(&borrowed))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = with(&[]).expect("valid");
+        assert_eq!(c.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.history_days, 400);
+        assert_eq!(c.timezone, chrono_tz::Europe::Rome);
+        assert_eq!(c.allowlist, Allowlist::default());
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        let cases: [(&[(&'static str, &str)], &str); 8] = [
+            (&[(TABLE_NAME, "")], TABLE_NAME),
+            (&[(QAPLA_CHANNELS, "")], QAPLA_CHANNELS),
+            (&[(QAPLA_CHANNELS, "shop:nothex")], QAPLA_CHANNELS),
+            (
+                &[(QAPLA_ALLOWED_SOURCES, "10.0.0.300")],
+                QAPLA_ALLOWED_SOURCES,
+            ),
+            (&[(QAPLA_TIMEZONE, "Europe/Atlantis")], QAPLA_TIMEZONE),
+            (&[(QAPLA_MAX_BODY_BYTES, "1MB")], QAPLA_MAX_BODY_BYTES),
+            (&[(QAPLA_MAX_BODY_BYTES, "0")], QAPLA_MAX_BODY_BYTES),
+            (&[(QAPLA_HISTORY_DAYS, "-5")], QAPLA_HISTORY_DAYS),
+        ];
+        for (extra, var) in cases {
+            let e = with(extra).expect_err(var);
+            assert_eq!(e.var, var);
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("configuration: {var}: ")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_values() {
+        let c = with(&[
+            (QAPLA_ALLOWED_SOURCES, "any"),
+            (QAPLA_TIMEZONE, "Europe/Berlin"),
+            (QAPLA_MAX_BODY_BYTES, "2048"),
+            (QAPLA_HISTORY_DAYS, "30"),
+        ])
+        .expect("valid");
+        assert_eq!(c.allowlist, Allowlist::Any);
+        assert_eq!(c.max_body_bytes, 2048);
+        assert_eq!(c.history_days, 30);
+    }
+
+    #[test]
+    fn notifier_config() {
+        let channels = crate::fixtures::demo_channels();
+        let ok = NotifierConfig::from_lookup(env(&[
+            (TOPIC_ARN, "arn:aws:sns:eu-south-1:000000000000:t"),
+            (QAPLA_CHANNELS, &channels),
+        ]))
+        .expect("valid");
+        assert!(!ok.personal_data);
+        let e =
+            NotifierConfig::from_lookup(env(&[(QAPLA_CHANNELS, &channels)])).expect_err("no topic");
+        assert_eq!(e.var, TOPIC_ARN);
+        let e = NotifierConfig::from_lookup(env(&[
+            (TOPIC_ARN, "t"),
+            (QAPLA_CHANNELS, &channels),
+            (QAPLA_ALERT_PERSONAL_DATA, "maybe"),
+        ]))
+        .expect_err("bad flag");
+        assert_eq!(e.var, QAPLA_ALERT_PERSONAL_DATA);
+    }
+}

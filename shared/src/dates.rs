@@ -1,0 +1,120 @@
+//! Qapla' dates: `YYYY-MM-DD HH:MM:SS` with no zone, meaning the merchant's local time
+//! (Europe/Rome unless configured), turned into UTC.
+//!
+//! Daylight saving makes local time ambiguous twice a year. We resolve it deterministically:
+//! - in the autumn overlap (a local time that happens twice) the earlier instant wins, since
+//!   couriers report as events happen and the first pass is the one that existed first;
+//! - in the spring gap (a local time that never happens) the time is read with the offset in force
+//!   just before the gap, so 02:30 becomes 03:30 summer time, as a clock that missed the change would.
+
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Why a date could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a date of the form YYYY-MM-DD HH:MM:SS")]
+pub struct BadDate {
+    pub value: String,
+}
+
+/// Parses a time zone name such as `Europe/Rome` from the compiled-in database.
+pub fn zone(name: &str) -> Option<Tz> {
+    name.trim().parse::<Tz>().ok()
+}
+
+/// Reads a Qapla' date in `tz` and returns the UTC instant. A bare date (`YYYY-MM-DD`) means
+/// local midnight; a `T` separator is accepted as well as a space.
+pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
+    let bad = || BadDate {
+        value: value.chars().take(40).collect(),
+    };
+    let s = value.trim();
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        })
+        .map_err(|_| bad())?;
+    Ok(resolve(naive, tz))
+}
+
+fn resolve(naive: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        LocalResult::None => {
+            // The offset in force a day before is the one before the gap (gaps last hours).
+            let before = naive - chrono::Duration::days(1);
+            let offset = tz.offset_from_utc_datetime(&before).fix();
+            (naive - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+        }
+    }
+}
+
+/// The UTC instant as ISO 8601 with a `Z`, the form stored and sorted on.
+pub fn iso(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rome() -> Tz {
+        zone("Europe/Rome").expect("compiled-in zone")
+    }
+
+    #[test]
+    fn table_of_dates() {
+        let cases = [
+            // winter: UTC+1
+            ("2026-03-02 09:41:07", "2026-03-02T08:41:07Z"),
+            // summer: UTC+2
+            ("2026-07-15 18:00:00", "2026-07-15T16:00:00Z"),
+            ("2026-07-15T18:00:00", "2026-07-15T16:00:00Z"),
+            ("  2026-07-15 18:00:00 ", "2026-07-15T16:00:00Z"),
+            ("2026-07-15 18:00", "2026-07-15T16:00:00Z"),
+            ("2026-07-15", "2026-07-14T22:00:00Z"),
+            // spring gap: 29 March 2026, 02:00 -> 03:00 local; 02:30 does not exist
+            ("2026-03-29 02:30:00", "2026-03-29T01:30:00Z"),
+            ("2026-03-29 01:59:59", "2026-03-29T00:59:59Z"),
+            ("2026-03-29 03:00:00", "2026-03-29T01:00:00Z"),
+            // autumn overlap: 25 October 2026, 03:00 -> 02:00 local; 02:30 happens twice
+            ("2026-10-25 02:30:00", "2026-10-25T00:30:00Z"),
+            ("2026-10-25 03:00:00", "2026-10-25T02:00:00Z"),
+            // leap day
+            ("2028-02-29 12:00:00", "2028-02-29T11:00:00Z"),
+        ];
+        for (input, expected) in cases {
+            let got = to_utc(input, rome()).map(|t| iso(&t));
+            assert_eq!(got.as_deref(), Ok(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn other_zones() {
+        let london = zone("Europe/London").expect("zone");
+        assert_eq!(
+            to_utc("2026-07-15 18:00:00", london).map(|t| iso(&t)),
+            Ok("2026-07-15T17:00:00Z".to_owned())
+        );
+        assert!(zone("Mars/Olympus").is_none());
+    }
+
+    #[test]
+    fn bad_dates() {
+        for input in [
+            "",
+            "yesterday",
+            "2026-13-01 00:00:00",
+            "2026-02-30 10:00:00",
+            "2026-03-02 25:00:00",
+            "02/03/2026 09:41:07",
+            "2026-03-02 09:41:07+01:00",
+        ] {
+            assert!(to_utc(input, rome()).is_err(), "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Tolerant field readers: Qapla's pages disagree on types, so a field is accepted in every shape
+//! Qapla' is known to send and normalised once here.
+//!
+//! - text: a string, a number or a boolean; `null` and `""` mean absent.
+//! - flag: `0`/`1`, `"0"`/`"1"`, booleans, `"true"`/`"false"`; `null` and `""` mean absent.
+
+use serde::de::{self, Deserializer, Visitor};
+use std::fmt;
+
+/// Reads text that may arrive as a string or a number; blank means absent.
+pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(if v.is_empty() {
+                None
+            } else {
+                Some(v.to_owned())
+            })
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(if v.is_empty() { None } else { Some(v) })
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Reads a 0/1 flag in any of the shapes Qapla' uses.
+pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a flag: 0, 1, \"0\", \"1\", true or false")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+            }
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v == 0.0 {
+                Ok(Some(false))
+            } else if v == 1.0 {
+                Ok(Some(true))
+            } else {
+                Err(E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v.trim() {
+                "" => Ok(None),
+                "0" | "false" | "False" | "FALSE" => Ok(Some(false)),
+                "1" | "true" | "True" | "TRUE" => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Deserialize, Debug)]
+    struct T {
+        #[serde(default, deserialize_with = "super::text")]
+        t: Option<String>,
+        #[serde(default, deserialize_with = "super::flag")]
+        f: Option<bool>,
+    }
+
+    fn read(v: serde_json::Value) -> Result<T, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
+    #[test]
+    fn flags_in_every_shape() {
+        let cases = [
+            (json!(0), Some(false)),
+            (json!(1), Some(true)),
+            (json!("0"), Some(false)),
+            (json!("1"), Some(true)),
+            (json!(true), Some(true)),
+            (json!(false), Some(false)),
+            (json!("true"), Some(true)),
+            (json!(1.0), Some(true)),
+            (json!(null), None),
+            (json!(""), None),
+        ];
+        for (input, expected) in cases {
+            let got = read(json!({ "f": input.clone() })).map(|t| t.f);
+            assert_eq!(got.ok(), Some(expected), "{input}");
+        }
+        assert_eq!(read(json!({})).map(|t| t.f).ok(), Some(None));
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        for input in [json!(2), json!("yes"), json!([1]), json!({}), json!(-1)] {
+            assert!(read(json!({ "f": input.clone() })).is_err(), "{input}");
+        }
+    }
+
+    #[test]
+    fn text_in_every_shape() {
+        let cases = [
+            (json!("abc"), Some("abc")),
+            (json!(""), None),
+            (json!(null), None),
+            (json!(42), Some("42")),
+            (json!(-3), Some("-3")),
+            (json!(20.5), Some("20.5")),
+            (json!(true), Some("true")),
+        ];
+        for (input, expected) in cases {
+            let got = read(json!({ "t": input.clone() })).map(|t| t.t);
+            assert_eq!(got.ok(), Some(expected.map(str::to_owned)), "{input}");
+        }
+        assert!(read(json!({ "t": [1] })).is_err());
+    }
+}

@@ -1,0 +1,304 @@
+//! The single-table layout: keys and item shapes. The names here are the table's attribute
+//! names; the DynamoDB adapter, the in-memory store, the notifier and the template all follow them.
+
+use crate::auth::{Channel, OrderTrigger};
+use crate::dates::iso;
+use crate::identity::EventId;
+use crate::orders::OrderRecord;
+use crate::returns::ReturnRequest;
+use crate::shipment::ShipmentEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Partition key attribute.
+pub const PK: &str = "pk";
+/// Sort key attribute.
+pub const SK: &str = "sk";
+/// The index that finds shipments, returns and orders by order reference.
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+/// The TTL attribute of history items (epoch seconds).
+pub const TTL: &str = "expiresAt";
+/// The sort key of the current item of a shipment, return or order.
+pub const STATE: &str = "STATE";
+
+pub fn shipment_pk(channel: &str, courier: &str, tracking: &str) -> String {
+    format!("SHIPMENT#{channel}#{courier}#{tracking}")
+}
+
+pub fn return_pk(channel: &str, key: &str) -> String {
+    format!("RETURN#{channel}#{key}")
+}
+
+pub fn order_pk(channel: &str, reference: &str) -> String {
+    format!("ORDER#{channel}#{reference}")
+}
+
+pub fn reference_key(channel: &str, reference: &str) -> String {
+    format!("REF#{channel}#{reference}")
+}
+
+/// Is a value usable inside a key: no `#` separator, no control characters, bounded.
+pub fn key_part_ok(part: &str) -> bool {
+    !part.is_empty() && part.len() <= 256 && !part.chars().any(|c| c == '#' || c.is_control())
+}
+
+/// The current state of a shipment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentState {
+    pub pk: String,
+    pub sk: String,
+    pub channel: String,
+    pub courier: String,
+    pub tracking_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub status_id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<u32>,
+    pub status_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_detail_text: Option<String>,
+    pub severity: crate::status::Severity,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub known: bool,
+    /// The date as sent (local time) and as UTC.
+    pub date: String,
+    pub date_utc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier_status: Option<String>,
+    pub is_return: bool,
+    pub has_children: bool,
+    pub is_child: bool,
+    pub version: String,
+    pub event_id: EventId,
+    /// What orders states: `<dateUtc>#<1 if final else 0>#<eventId>`. A state moves only to a
+    /// greater `ord`, so equal times break ties the same way whatever the arrival order, and a
+    /// final status wins a tie.
+    pub ord: String,
+    pub received_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+}
+
+/// One delivery in a shipment's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentHistory {
+    pub pk: String,
+    pub sk: String,
+    pub event_id: EventId,
+    pub status_id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<u32>,
+    pub status_name: String,
+    pub date: String,
+    pub date_utc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    pub received_at: String,
+    pub expires_at: i64,
+    /// The delivery as received, without the API key.
+    pub payload: Value,
+}
+
+/// A return request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnItem {
+    pub pk: String,
+    pub sk: String,
+    pub channel: String,
+    pub return_key: String,
+    pub event_id: EventId,
+    pub delivery_id: EventId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_utc: Option<String>,
+    pub received_at: String,
+    pub payload: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+}
+
+/// A created or transmitted order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub pk: String,
+    pub sk: String,
+    pub channel: String,
+    pub reference: String,
+    pub trigger: String,
+    pub event_id: EventId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_date_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_date_utc: Option<String>,
+    pub received_at: String,
+    pub payload: Value,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+}
+
+/// A return or an order: stored when its content is new, a duplicate otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Document {
+    Return(ReturnItem),
+    Order(OrderItem),
+}
+
+impl Document {
+    pub fn pk(&self) -> &str {
+        match self {
+            Document::Return(r) => &r.pk,
+            Document::Order(o) => &o.pk,
+        }
+    }
+
+    pub fn event_id(&self) -> &EventId {
+        match self {
+            Document::Return(r) => &r.event_id,
+            Document::Order(o) => &o.event_id,
+        }
+    }
+}
+
+fn payload<T: Serialize>(model: &T) -> Value {
+    serde_json::to_value(model).unwrap_or(Value::Null)
+}
+
+impl ShipmentState {
+    pub fn new(channel: &Channel, ev: &ShipmentEvent, received_at: DateTime<Utc>) -> Self {
+        let pk = shipment_pk(&channel.name, &ev.courier, &ev.tracking_number);
+        let date_utc = iso(&ev.date_utc);
+        let reference = ev.model.reference.clone();
+        let gsi1pk = reference
+            .as_deref()
+            .map(|r| reference_key(&channel.name, r));
+        ShipmentState {
+            sk: STATE.to_owned(),
+            channel: channel.name.clone(),
+            courier: ev.courier.clone(),
+            tracking_number: ev.tracking_number.clone(),
+            reference,
+            status_id: ev.status.id,
+            status_detail: ev.status.detail,
+            status_name: ev.status.name.clone(),
+            status_detail_text: ev.status.detail_text.clone(),
+            severity: ev.status.severity,
+            is_final: ev.status.is_final,
+            known: ev.status.known,
+            date: ev.date_raw.clone(),
+            ord: format!("{date_utc}#{}#{}", u8::from(ev.status.is_final), ev.id),
+            date_utc,
+            place: ev.model.place.clone(),
+            courier_status: ev.model.courier_status.clone(),
+            is_return: ev.model.is_return.unwrap_or(false),
+            has_children: ev.model.has_children.unwrap_or(false),
+            is_child: ev.model.is_child.unwrap_or(false),
+            version: ev.version.as_str().to_owned(),
+            event_id: ev.id.clone(),
+            received_at: iso(&received_at),
+            gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
+            gsi1pk,
+            pk,
+        }
+    }
+}
+
+impl ShipmentHistory {
+    pub fn new(state: &ShipmentState, ev: &ShipmentEvent, expires_at: i64) -> Self {
+        ShipmentHistory {
+            pk: state.pk.clone(),
+            sk: format!("EVENT#{}#{}", state.date_utc, ev.id),
+            event_id: ev.id.clone(),
+            status_id: state.status_id,
+            status_detail: state.status_detail,
+            status_name: state.status_name.clone(),
+            date: state.date.clone(),
+            date_utc: state.date_utc.clone(),
+            place: state.place.clone(),
+            received_at: state.received_at.clone(),
+            expires_at,
+            payload: payload(&ev.model),
+        }
+    }
+}
+
+impl ReturnItem {
+    pub fn new(
+        channel: &Channel,
+        delivery_id: &EventId,
+        r: &ReturnRequest,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        let pk = return_pk(&channel.name, &r.key);
+        let gsi1pk = r
+            .reference
+            .as_deref()
+            .map(|re| reference_key(&channel.name, re));
+        ReturnItem {
+            sk: STATE.to_owned(),
+            channel: channel.name.clone(),
+            return_key: r.key.clone(),
+            event_id: r.event_id.clone(),
+            delivery_id: delivery_id.clone(),
+            reference: r.reference.clone(),
+            tracking_number: r.tracking_number.clone(),
+            courier: r.courier.clone(),
+            date_utc: r.date_utc.as_ref().map(iso),
+            received_at: iso(&received_at),
+            payload: payload(&r.model),
+            gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
+            gsi1pk,
+            pk,
+        }
+    }
+}
+
+impl OrderItem {
+    pub fn new(
+        channel: &Channel,
+        trigger: OrderTrigger,
+        o: &OrderRecord,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        let pk = order_pk(&channel.name, &o.reference);
+        OrderItem {
+            sk: STATE.to_owned(),
+            channel: channel.name.clone(),
+            reference: o.reference.clone(),
+            trigger: trigger.as_str().to_owned(),
+            event_id: o.event_id.clone(),
+            courier: o.courier.clone(),
+            tracking_number: o.tracking_number.clone(),
+            order_date_utc: o.order_date_utc.as_ref().map(iso),
+            ship_date_utc: o.ship_date_utc.as_ref().map(iso),
+            received_at: iso(&received_at),
+            payload: payload(&o.model),
+            gsi1pk: reference_key(&channel.name, &o.reference),
+            gsi1sk: pk.clone(),
+            pk,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! From raw bytes to a typed delivery: strict JSON (no duplicate keys), tell which webhook it is,
+//! take the API key out, then validate the kind's model.
+
+use crate::auth::ApiKey;
+use crate::error::{Invalid, Rejection};
+use crate::identity::EventId;
+use crate::orders::{self, OrdersDelivery};
+use crate::returns::{self, ReturnsDelivery};
+use crate::shipment::{Shipment, ShipmentEvent};
+use chrono_tz::Tz;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::fmt;
+
+/// The three webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Shipment,
+    Return,
+    Order,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Shipment => "shipments",
+            Kind::Return => "returns",
+            Kind::Order => "orders",
+        }
+    }
+
+    /// Which webhook a body is: `webhookReturnShipments` or `returnShipments` means returns, an
+    /// `orders` array means orders, `trackingNumber` or `qaplaStatusID` means a shipment status.
+    pub fn detect(body: &Map<String, Value>) -> Option<Kind> {
+        if body.contains_key("webhookReturnShipments") || body.contains_key("returnShipments") {
+            Some(Kind::Return)
+        } else if body.contains_key("orders") {
+            Some(Kind::Order)
+        } else if body.contains_key("trackingNumber") || body.contains_key("qaplaStatusID") {
+            Some(Kind::Shipment)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A body read as a JSON object, its kind told and its key taken out.
+#[derive(Debug)]
+pub struct Envelope {
+    pub kind: Kind,
+    pub key: Option<ApiKey>,
+    /// The body without any `apiKey`.
+    pub body: Map<String, Value>,
+}
+
+/// A validated delivery of one of the three kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Shipment(Box<ShipmentEvent>),
+    Returns(ReturnsDelivery),
+    Orders(OrdersDelivery),
+}
+
+impl Delivery {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Delivery::Shipment(_) => Kind::Shipment,
+            Delivery::Returns(_) => Kind::Return,
+            Delivery::Orders(_) => Kind::Order,
+        }
+    }
+}
+
+/// Reads a body: JSON, an object, a known kind. Where the key sits depends on the shape: at the
+/// top, or inside `webhookReturnShipments`.
+pub fn read(bytes: &[u8]) -> Result<Envelope, Rejection> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Rejection::EmptyBody);
+    }
+    let value = strict_json(bytes)?;
+    let Value::Object(mut body) = value else {
+        return Err(Rejection::NotObject);
+    };
+    let kind = Kind::detect(&body).ok_or(Rejection::UnknownKind)?;
+    let mut key = take_key(&mut body);
+    if let Some(Value::Object(inner)) = body.get_mut("webhookReturnShipments") {
+        key = take_key(inner).or(key);
+    }
+    Ok(Envelope { kind, key, body })
+}
+
+fn take_key(map: &mut Map<String, Value>) -> Option<ApiKey> {
+    match map.remove("apiKey") {
+        Some(Value::String(s)) if !s.is_empty() => Some(ApiKey::new(s)),
+        Some(Value::Number(n)) => Some(ApiKey::new(n.to_string())),
+        _ => None,
+    }
+}
+
+impl Envelope {
+    /// Validates the body as its kind.
+    pub fn validate(self, tz: Tz) -> Result<Delivery, Invalid> {
+        match self.kind {
+            Kind::Shipment => {
+                let id = EventId::of_content(&Value::Object(self.body.clone()));
+                let model: Shipment = serde_json::from_value(Value::Object(self.body))
+                    .map_err(|e| Invalid::field("body", e.to_string()))?;
+                model
+                    .validate(id, tz)
+                    .map(|ev| Delivery::Shipment(Box::new(ev)))
+            }
+            Kind::Return => returns::validate(&self.body, tz).map(Delivery::Returns),
+            Kind::Order => orders::validate(&self.body, tz).map(Delivery::Orders),
+        }
+    }
+}
+
+/// Parses JSON, refusing an object with the same key twice: with two `apiKey`s, which one counts
+/// would depend on the parser, so such a body is refused rather than guessed at.
+fn strict_json(bytes: &[u8]) -> Result<Value, Rejection> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue::deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v.0))
+        .map_err(|e| {
+            let msg = e.to_string();
+            match msg.strip_prefix(DUPLICATE) {
+                Some(rest) => Rejection::DuplicateKey(
+                    rest.split(" at line").next().unwrap_or(rest).to_owned(),
+                ),
+                None => Rejection::NotJson(msg),
+            }
+        })?;
+    Ok(value)
+}
+
+const DUPLICATE: &str = "duplicate key ";
+
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let StrictValue(value) = access.next_value()?;
+            if map.contains_key(&key) {
+                let shown: String = key.chars().take(40).collect();
+                return Err(de::Error::custom(format!("{DUPLICATE}{shown}")));
+            }
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dates;
+
+    fn rome() -> Tz {
+        dates::zone("Europe/Rome").expect("zone")
+    }
+
+    #[test]
+    fn kinds_are_told_apart() {
+        let cases: [(&str, Option<Kind>); 7] = [
+            (
+                r#"{"trackingNumber":"X","qaplaStatusID":"3"}"#,
+                Some(Kind::Shipment),
+            ),
+            (r#"{"qaplaStatusID":"3"}"#, Some(Kind::Shipment)),
+            (r#"{"orders":[]}"#, Some(Kind::Order)),
+            (r#"{"returnShipments":[]}"#, Some(Kind::Return)),
+            (r#"{"webhookReturnShipments":{}}"#, Some(Kind::Return)),
+            (r#"{"apiKey":"k"}"#, None),
+            (r#"{}"#, None),
+        ];
+        for (body, kind) in cases {
+            let got = read(body.as_bytes()).map(|e| e.kind).ok();
+            assert_eq!(got, kind, "{body}");
+        }
+    }
+
+    #[test]
+    fn reading_rejections() {
+        let cases: [(&[u8], &str); 12] = [
+            (b"", "empty_body"),
+            (b"  \n", "empty_body"),
+            (b"not json", "not_json"),
+            (b"{\"a\":", "not_json"),
+            (b"[1,2]", "not_object"),
+            (b"\"text\"", "not_object"),
+            (b"null", "not_object"),
+            (b"{\"trackingNumber\":\"X\"} trailing", "not_json"),
+            (b"{\"trackingNumber\":\"\xff\"}", "not_json"),
+            (
+                b"{\"apiKey\":\"a\",\"apiKey\":\"b\",\"orders\":[]}",
+                "duplicate_key",
+            ),
+            (b"{\"orders\":[{\"x\":1,\"x\":2}]}", "duplicate_key"),
+            (b"{\"unrelated\":true}", "unknown_kind"),
+        ];
+        for (body, code) in cases {
+            let err = read(body).expect_err(&String::from_utf8_lossy(body));
+            assert_eq!(err.code(), code, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        let body = format!("{{\"orders\":{deep}");
+        assert_eq!(
+            read(body.as_bytes()).map(|_| ()).map_err(|e| e.code()),
+            Err("not_json")
+        );
+    }
+
+    #[test]
+    fn key_is_taken_out_of_both_places() {
+        let env = read(br#"{"apiKey":"top","trackingNumber":"X"}"#).expect("read");
+        assert_eq!(env.key, Some(ApiKey::new("top")));
+        assert!(!env.body.contains_key("apiKey"));
+        let env = read(br#"{"webhookReturnShipments":{"apiKey":"in","returnShipments":[]}}"#)
+            .expect("read");
+        assert_eq!(env.key, Some(ApiKey::new("in")));
+        assert!(!serde_json::to_string(&env.body)
+            .expect("json")
+            .contains("\"in\""));
+        let env = read(br#"{"apiKey":"","orders":[]}"#).expect("read");
+        assert_eq!(env.key, None);
+    }
+
+    #[test]
+    fn every_fixture_reads_and_validates() {
+        for (name, body) in crate::fixtures::ALL {
+            let env = read(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let expected = crate::fixtures::kind_of(name);
+            assert_eq!(env.kind, expected, "{name}");
+            assert!(env.key.is_some(), "{name}");
+            env.validate(rome())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The request path of a webhook function, free of Lambda and AWS types:
+//! method → body size → sender → parse → channel → kind → validate → record → answer,
+//! with one structured log line per request.
+
+use crate::auth::Channel;
+use crate::config::WebhookConfig;
+use crate::error::Rejection;
+use crate::items::{Document, OrderItem, ReturnItem, ShipmentHistory, ShipmentState};
+use crate::payload::{self, Delivery, Kind};
+use crate::store::{Recorded, Store};
+use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// What the pipeline needs of an HTTP request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The sender as API Gateway saw it (request context), never a header.
+    pub source: Option<IpAddr>,
+    pub body: &'a [u8],
+}
+
+/// The answer: an HTTP status and whether the body says OK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub ok: bool,
+    /// `stored`, `duplicate`, `stale`, `rejected:<reason>` or `failed:<reason>`.
+    pub outcome: String,
+}
+
+impl Answer {
+    pub fn body(&self) -> &'static str {
+        crate::error::answer_body(self.ok)
+    }
+}
+
+/// One webhook endpoint over a store.
+#[derive(Debug)]
+pub struct Webhook<S> {
+    pub endpoint: Kind,
+    pub config: WebhookConfig,
+    pub store: S,
+}
+
+/// What the log line says of a delivery; never the key, never consignee or customer data.
+#[derive(Debug, Default)]
+struct Facts {
+    channel: Option<String>,
+    courier: Option<String>,
+    tracking: Option<String>,
+    status: Option<String>,
+    count: Option<usize>,
+}
+
+impl<S: Store> Webhook<S> {
+    pub fn new(endpoint: Kind, config: WebhookConfig, store: S) -> Self {
+        Webhook {
+            endpoint,
+            config,
+            store,
+        }
+    }
+
+    /// Handles one request and logs its outcome.
+    pub async fn handle(&self, request: Request<'_>) -> Answer {
+        let started = Instant::now();
+        let mut facts = Facts::default();
+        let result = self.run(request, Utc::now(), &mut facts).await;
+        let answer = match &result {
+            Ok(recorded) => Answer {
+                status: 200,
+                ok: true,
+                outcome: recorded.as_str().to_owned(),
+            },
+            Err(rejection) => Answer {
+                status: rejection.status(),
+                ok: false,
+                outcome: rejection.outcome(),
+            },
+        };
+        let reason = result.as_ref().err().map(ToString::to_string);
+        tracing::info!(
+            webhook = self.endpoint.as_str(),
+            status = answer.status,
+            outcome = answer.outcome.as_str(),
+            reason = reason.as_deref(),
+            channel = facts.channel.as_deref(),
+            courier = facts.courier.as_deref(),
+            tracking_number = facts.tracking.as_deref(),
+            qapla_status = facts.status.as_deref(),
+            items = facts.count,
+            source_ip = request.source.map(|ip| ip.to_string()).as_deref(),
+            bytes = request.body.len(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "delivery"
+        );
+        answer
+    }
+
+    async fn run(
+        &self,
+        request: Request<'_>,
+        now: DateTime<Utc>,
+        facts: &mut Facts,
+    ) -> Result<Recorded, Rejection> {
+        if !request.method.eq_ignore_ascii_case("POST") {
+            return Err(Rejection::Method(request.method.chars().take(16).collect()));
+        }
+        let limit = self.config.max_body_bytes;
+        if request.body.len() > limit {
+            return Err(Rejection::TooLarge {
+                size: request.body.len(),
+                limit,
+            });
+        }
+        let source = request.source.ok_or(Rejection::NoSource)?;
+        if !self.config.allowlist.allows(source) {
+            return Err(Rejection::ForeignSender(source));
+        }
+        let envelope = payload::read(request.body)?;
+        let key = envelope.key.as_ref().ok_or(Rejection::MissingKey)?;
+        let channel = self
+            .config
+            .channels
+            .authenticate(key)
+            .ok_or(Rejection::UnknownKey)?;
+        facts.channel = Some(channel.name.clone());
+        if envelope.kind != self.endpoint {
+            return Err(Rejection::WrongKind {
+                expected: self.endpoint,
+                found: envelope.kind,
+            });
+        }
+        let delivery = envelope.validate(self.config.timezone)?;
+        self.record(channel, &delivery, now, facts).await
+    }
+
+    async fn record(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+        facts: &mut Facts,
+    ) -> Result<Recorded, Rejection> {
+        let recorded = match delivery {
+            Delivery::Shipment(ev) => {
+                facts.courier = Some(ev.courier.clone());
+                facts.tracking = Some(ev.tracking_number.clone());
+                facts.status = Some(ev.status.name.clone());
+                let state = ShipmentState::new(channel, ev, now);
+                let expires = now.timestamp() + i64::from(self.config.history_days) * 86_400;
+                let history = ShipmentHistory::new(&state, ev, expires);
+                self.store.record_shipment(&state, &history).await?
+            }
+            Delivery::Returns(d) => {
+                facts.count = Some(d.returns.len());
+                let docs: Vec<Document> = d
+                    .returns
+                    .iter()
+                    .map(|r| Document::Return(ReturnItem::new(channel, &d.id, r, now)))
+                    .collect();
+                self.store.record_documents(&docs).await?
+            }
+            Delivery::Orders(d) => {
+                facts.count = Some(d.orders.len());
+                facts.courier = d.orders.first().and_then(|o| o.courier.clone());
+                let docs: Vec<Document> = d
+                    .orders
+                    .iter()
+                    .map(|o| Document::Order(OrderItem::new(channel, channel.trigger, o, now)))
+                    .collect();
+                self.store.record_documents(&docs).await?
+            }
+        };
+        Ok(recorded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, WebhookConfig};
+    use crate::fixtures;
+    use crate::store::MemoryStore;
+    use serde_json::{json, Value};
+
+    const QAPLA_IP: [u8; 4] = [34, 96, 89, 1];
+
+    fn webhook(kind: Kind) -> Webhook<MemoryStore> {
+        let channels = fixtures::demo_channels();
+        let cfg = WebhookConfig::from_lookup(|k| match k {
+            config::TABLE_NAME => Some("t".into()),
+            config::QAPLA_CHANNELS => Some(channels.clone()),
+            config::QAPLA_MAX_BODY_BYTES => Some("4096".into()),
+            _ => None,
+        })
+        .expect("config");
+        Webhook::new(kind, cfg, MemoryStore::new())
+    }
+
+    fn post(body: &[u8]) -> Request<'_> {
+        Request {
+            method: "POST",
+            source: Some(QAPLA_IP.into()),
+            body,
+        }
+    }
+
+    fn fixture(name: &str) -> &'static [u8] {
+        fixtures::get(name).unwrap_or_default().as_bytes()
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn every_fixture_is_stored_then_duplicate() {
+        for (name, body) in fixtures::ALL {
+            let hook = webhook(fixtures::kind_of(name));
+            let first = run(hook.handle(post(body.as_bytes())));
+            assert_eq!(
+                (first.status, first.outcome.as_str()),
+                (200, "stored"),
+                "{name}"
+            );
+            assert_eq!(first.body(), r#"{"result":"OK"}"#);
+            let again = run(hook.handle(post(body.as_bytes())));
+            assert_eq!(
+                (again.status, again.outcome.as_str()),
+                (200, "duplicate"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_requests_answer_ko_and_write_nothing() {
+        let shipment = fixture("shipment-1.2-in-transit");
+        let mut wrong_key: Value = serde_json::from_slice(shipment).expect("json");
+        wrong_key["apiKey"] = json!("not-a-channel-key");
+        let wrong_key = wrong_key.to_string();
+        let mut no_key: Value = serde_json::from_slice(shipment).expect("json");
+        no_key.as_object_mut().map(|m| m.remove("apiKey"));
+        let no_key = no_key.to_string();
+        let mut no_tracking: Value = serde_json::from_slice(shipment).expect("json");
+        no_tracking["trackingNumber"] = json!("");
+        let no_tracking = no_tracking.to_string();
+        let big = vec![b' '; 5000];
+        let cases: Vec<(Request, u16, &str)> = vec![
+            (
+                Request {
+                    method: "GET",
+                    ..post(shipment)
+                },
+                405,
+                "rejected:method",
+            ),
+            (post(&big), 413, "rejected:too_large"),
+            (
+                Request {
+                    source: None,
+                    ..post(shipment)
+                },
+                403,
+                "rejected:no_source",
+            ),
+            (
+                Request {
+                    source: Some([10, 0, 0, 1].into()),
+                    ..post(shipment)
+                },
+                403,
+                "rejected:foreign_sender",
+            ),
+            (post(b""), 400, "rejected:empty_body"),
+            (post(b"{nope"), 400, "rejected:not_json"),
+            (post(b"[]"), 400, "rejected:not_object"),
+            (post(no_key.as_bytes()), 401, "rejected:missing_key"),
+            (post(wrong_key.as_bytes()), 401, "rejected:unknown_key"),
+            (post(fixture("orders")), 400, "rejected:wrong_kind"),
+            (post(no_tracking.as_bytes()), 400, "rejected:invalid"),
+        ];
+        let hook = webhook(Kind::Shipment);
+        for (request, status, outcome) in cases {
+            let answer = run(hook.handle(request));
+            assert_eq!((answer.status, answer.outcome.as_str()), (status, outcome));
+            assert_eq!(answer.body(), r#"{"result":"KO"}"#);
+        }
+        assert!(hook.store.items().is_empty());
+    }
+
+    #[test]
+    fn store_down_is_503_then_retry_succeeds() {
+        let hook = webhook(Kind::Shipment);
+        hook.store.set_down(true);
+        let body = fixture("shipment-1.2-exception-stock");
+        let answer = run(hook.handle(post(body)));
+        assert_eq!(
+            (answer.status, answer.outcome.as_str()),
+            (503, "failed:store")
+        );
+        hook.store.set_down(false);
+        assert!(hook.store.items().is_empty());
+        assert_eq!(run(hook.handle(post(body))).outcome, "stored");
+    }
+
+    #[test]
+    fn an_older_event_is_history_only() {
+        let hook = webhook(Kind::Shipment);
+        let delivered = fixture("shipment-1.3-delivered");
+        let earlier = fixture("shipment-1.2-exception-stock");
+        assert_eq!(run(hook.handle(post(delivered))).outcome, "stored");
+        assert_eq!(run(hook.handle(post(earlier))).outcome, "stale");
+        let items = hook.store.items();
+        let state = items
+            .iter()
+            .find(|((_, sk), _)| sk == "STATE")
+            .map(|(_, v)| v.clone())
+            .expect("state");
+        assert_eq!(state["statusId"], json!(99));
+        assert_eq!(
+            items
+                .keys()
+                .filter(|(_, sk)| sk.starts_with("EVENT#"))
+                .count(),
+            2
+        );
+        let stored = serde_json::to_string(&items.values().collect::<Vec<_>>()).expect("json");
+        assert!(
+            !stored.contains(fixtures::DEMO_KEY),
+            "the key must never be stored"
+        );
+    }
+}

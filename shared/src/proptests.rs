@@ -1,0 +1,206 @@
+//! Property tests over open-ended input: nothing panics, models survive a round trip, and an
+//! event's id does not depend on how its JSON was written.
+
+use crate::dates;
+use crate::fixtures;
+use crate::payload::{self, Delivery};
+use crate::shipment::Shipment;
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+
+fn rome() -> chrono_tz::Tz {
+    dates::zone("Europe/Rome").expect("zone")
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e9f64..1e9).prop_map(Value::from),
+        "[ -~àé€\\n]{0,12}".prop_map(Value::String),
+        prop_oneof![
+            Just("0"),
+            Just("1"),
+            Just("6"),
+            Just("2026-03-02 09:41:07"),
+            Just("")
+        ]
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(field_name(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Names that hit the models' own fields as often as unknown ones.
+fn field_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "apiKey",
+            "trackingNumber",
+            "qaplaStatusID",
+            "qaplaStatus",
+            "statusDetails",
+            "date",
+            "courier",
+            "return",
+            "hasChildren",
+            "rows",
+            "parcels",
+            "consignee",
+            "orders",
+            "returnShipments",
+            "webhookReturnShipments",
+            "id",
+            "detail",
+            "RMA",
+            "reference",
+        ])
+        .prop_map(str::to_owned),
+        "[a-zA-Z]{1,8}",
+    ]
+}
+
+/// Writes JSON with object keys in a seeded random order and random spacing.
+fn write_shuffled(v: &Value, seed: &mut u64, out: &mut String) {
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            for i in (1..entries.len()).rev() {
+                let j = (next(seed) % (i as u64 + 1)) as usize;
+                entries.swap(i, j);
+            }
+            out.push('{');
+            for (i, (k, val)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if next(seed) % 2 == 0 {
+                    out.push_str("\n  ");
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push_str(if next(seed) % 2 == 0 { " : " } else { ":" });
+                write_shuffled(val, seed, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_shuffled(item, seed, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn fixture_values() -> Vec<Value> {
+    fixtures::ALL
+        .iter()
+        .filter_map(|(_, body)| serde_json::from_str(body).ok())
+        .collect()
+}
+
+fn delivery_ids(d: &Delivery) -> Vec<String> {
+    match d {
+        Delivery::Shipment(ev) => vec![ev.id.to_string()],
+        Delivery::Returns(r) => std::iter::once(r.id.to_string())
+            .chain(r.returns.iter().map(|x| x.event_id.to_string()))
+            .collect(),
+        Delivery::Orders(o) => std::iter::once(o.id.to_string())
+            .chain(o.orders.iter().map(|x| x.event_id.to_string()))
+            .collect(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(env) = payload::read(&bytes) {
+            let _ = env.validate(rome());
+        }
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(v in json_value()) {
+        let text = v.to_string();
+        if let Ok(env) = payload::read(text.as_bytes()) {
+            let _ = env.validate(rome());
+        }
+    }
+
+    #[test]
+    fn fixtures_with_arbitrary_fields_never_panic(
+        which in 0usize..fixtures::ALL.len(),
+        field in field_name(),
+        value in json_value(),
+    ) {
+        let mut v = fixture_values()[which].clone();
+        if let Some(map) = v.as_object_mut() {
+            map.insert(field, value);
+        }
+        if let Ok(env) = payload::read(v.to_string().as_bytes()) {
+            let _ = env.validate(rome());
+        }
+    }
+
+    #[test]
+    fn shipment_model_round_trips(field in field_name(), value in json_value()) {
+        let mut v: Value = serde_json::from_str(fixtures::get("shipment-1.3-delivered").unwrap_or("{}"))
+            .unwrap_or_default();
+        if let Some(map) = v.as_object_mut() {
+            map.remove("apiKey");
+            if field != "apiKey" {
+                map.insert(field, value);
+            }
+        }
+        if let Ok(model) = serde_json::from_value::<Shipment>(v) {
+            let text = serde_json::to_string(&model).expect("serialise");
+            let again: Shipment = serde_json::from_str(&text).expect("parse again");
+            prop_assert_eq!(model, again);
+        }
+    }
+
+    #[test]
+    fn shuffled_keys_and_spacing_keep_the_id(which in 0usize..fixtures::ALL.len(), seed in 1u64..u64::MAX) {
+        let v = &fixture_values()[which];
+        let mut shuffled = String::new();
+        let mut s = seed;
+        write_shuffled(v, &mut s, &mut shuffled);
+        let a = payload::read(v.to_string().as_bytes()).expect("read").validate(rome()).expect("valid");
+        let b = payload::read(shuffled.as_bytes()).expect("read shuffled").validate(rome()).expect("valid");
+        prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
+    }
+
+    #[test]
+    fn the_key_does_not_change_the_id(which in 0usize..fixtures::ALL.len(), key in "[a-z0-9-]{1,20}") {
+        let mut v = fixture_values()[which].clone();
+        let set = |m: &mut Map<String, Value>| { m.insert("apiKey".into(), Value::String(key.clone())); };
+        if let Some(map) = v.as_object_mut() {
+            match map.get_mut("webhookReturnShipments").and_then(Value::as_object_mut) {
+                Some(inner) => set(inner),
+                None => set(map),
+            }
+        }
+        let a = payload::read(fixtures::ALL[which].1.as_bytes()).expect("read").validate(rome()).expect("valid");
+        let b = payload::read(v.to_string().as_bytes()).expect("read").validate(rome()).expect("valid");
+        prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
+    }
+}

@@ -1,0 +1,174 @@
+//! Where deliveries are recorded: a small trait, with an in-memory implementation here and the
+//! DynamoDB one in the AWS adapters. Both keep the same rules:
+//! - a history item per distinct event (a redelivery adds nothing: `Duplicate`);
+//! - the shipment state moves only forward in `ord` (an older event is history only: `Stale`);
+//! - a return or order is stored when its content is new, a duplicate otherwise;
+//! - a delivery is written whole or not at all.
+
+use crate::items::{Document, ShipmentHistory, ShipmentState};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// New: written.
+    Stored,
+    /// Already recorded: nothing written.
+    Duplicate,
+    /// Older than the shipment's state: history written, state kept.
+    Stale,
+}
+
+impl Recorded {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recorded::Stored => "stored",
+            Recorded::Duplicate => "duplicate",
+            Recorded::Stale => "stale",
+        }
+    }
+}
+
+/// The store could not record the delivery; a retry may succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("throttled: {0}")]
+    Throttled(String),
+    #[error("item not accepted: {0}")]
+    Refused(String),
+}
+
+/// Records deliveries.
+pub trait Store: Send + Sync {
+    /// Records a shipment event: its history item and, if newer, the state.
+    fn record_shipment(
+        &self,
+        state: &ShipmentState,
+        history: &ShipmentHistory,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Records returns or orders; `Stored` if any was new, else `Duplicate`.
+    fn record_documents(
+        &self,
+        documents: &[Document],
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+}
+
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn record_shipment(
+        &self,
+        state: &ShipmentState,
+        history: &ShipmentHistory,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
+        (**self).record_shipment(state, history)
+    }
+
+    fn record_documents(
+        &self,
+        documents: &[Document],
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
+        (**self).record_documents(documents)
+    }
+}
+
+/// A store in memory with the same rules as the table: for tests and the benchmarks.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    items: Mutex<BTreeMap<(String, String), Value>>,
+    down: Mutex<bool>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every call fail as an unreachable store would, until set back.
+    pub fn set_down(&self, down: bool) {
+        *lock(&self.down) = down;
+    }
+
+    /// Every item, keyed by (pk, sk).
+    pub fn items(&self) -> BTreeMap<(String, String), Value> {
+        lock(&self.items).clone()
+    }
+
+    fn check_up(&self) -> Result<(), StoreError> {
+        if *lock(&self.down) {
+            Err(StoreError::Unavailable("memory store set down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind: still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn to_value<T: serde::Serialize>(item: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(item).map_err(|e| StoreError::Refused(e.to_string()))
+}
+
+impl Store for MemoryStore {
+    async fn record_shipment(
+        &self,
+        state: &ShipmentState,
+        history: &ShipmentHistory,
+    ) -> Result<Recorded, StoreError> {
+        self.check_up()?;
+        let mut items = lock(&self.items);
+        let history_key = (history.pk.clone(), history.sk.clone());
+        if items.contains_key(&history_key) {
+            return Ok(Recorded::Duplicate);
+        }
+        let state_key = (state.pk.clone(), state.sk.clone());
+        let newer = items
+            .get(&state_key)
+            .and_then(|s| s.get("ord"))
+            .and_then(Value::as_str)
+            .is_none_or(|stored| stored < state.ord.as_str());
+        items.insert(history_key, to_value(history)?);
+        if newer {
+            items.insert(state_key, to_value(state)?);
+            Ok(Recorded::Stored)
+        } else {
+            Ok(Recorded::Stale)
+        }
+    }
+
+    async fn record_documents(&self, documents: &[Document]) -> Result<Recorded, StoreError> {
+        self.check_up()?;
+        let mut items = lock(&self.items);
+        let mut stored = false;
+        let mut writes = Vec::new();
+        for doc in documents {
+            let key = (doc.pk().to_owned(), crate::items::STATE.to_owned());
+            let same = items
+                .get(&key)
+                .and_then(|v| v.get("eventId"))
+                .and_then(Value::as_str)
+                .is_some_and(|id| id == doc.event_id().as_str());
+            if !same {
+                let value = match doc {
+                    Document::Return(r) => to_value(r)?,
+                    Document::Order(o) => to_value(o)?,
+                };
+                writes.push((key, value));
+                stored = true;
+            }
+        }
+        items.extend(writes);
+        Ok(if stored {
+            Recorded::Stored
+        } else {
+            Recorded::Duplicate
+        })
+    }
+}
