@@ -25,9 +25,8 @@ pub const WEBHOOK_VARS: [&str; 6] = [
     QAPLA_HISTORY_DAYS,
 ];
 /// The variables the notifier reads.
-pub const NOTIFIER_VARS: [&str; 5] = [
+pub const NOTIFIER_VARS: [&str; 4] = [
     TOPIC_ARN,
-    QAPLA_CHANNELS,
     QAPLA_TIMEZONE,
     QAPLA_ALERT_STATUSES,
     QAPLA_ALERT_PERSONAL_DATA,
@@ -131,7 +130,6 @@ impl WebhookConfig {
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     pub topic_arn: String,
-    pub channels: Channels,
     pub timezone: Tz,
     pub alerts: AlertRule,
     /// Whether email and SMS texts may name the customer (off unless the merchant turns it on).
@@ -147,7 +145,6 @@ impl NotifierConfig {
         let vars = Vars(get);
         Ok(NotifierConfig {
             topic_arn: vars.required(TOPIC_ARN)?,
-            channels: vars.channels()?,
             timezone: vars.timezone()?,
             alerts: match vars.optional(QAPLA_ALERT_STATUSES) {
                 None => AlertRule::default(),
