@@ -26,3 +26,6 @@ pub use payload::{Delivery, Kind};
 
 #[cfg(test)]
 mod proptests;
+
+#[cfg(feature = "aws")]
+pub mod aws;

@@ -139,6 +139,19 @@ impl Notice {
     }
 }
 
+/// Publishing failed; the notifier reports the record failed so the stream retries it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("publish failed: {0}")]
+pub struct PublishError(pub String);
+
+/// Sends notices somewhere (SNS in the AWS adapters).
+pub trait Publisher: Send + Sync {
+    fn publish(
+        &self,
+        notice: &Notice,
+    ) -> impl std::future::Future<Output = Result<(), PublishError>> + Send;
+}
+
 /// Renders notices for one deployment's settings.
 #[derive(Debug, Clone)]
 pub struct Notifier {

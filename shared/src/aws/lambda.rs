@@ -1,0 +1,126 @@
+//! Lambda wiring: configuration and clients once per cold start, then one handler per request.
+
+use crate::aws::dynamo::DynamoStore;
+use crate::aws::sns::SnsPublisher;
+use crate::aws::stream::StreamNotifier;
+use crate::config::{NotifierConfig, WebhookConfig};
+use crate::notify::Notifier;
+use crate::payload::Kind;
+use crate::pipeline::{self, Webhook};
+use crate::store::Store;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt, Response};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use lambda_runtime::Error;
+
+/// Structured JSON logs, one object per line with the event's fields at the top level. The level
+/// comes from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (a level name), INFO by default.
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.trim().parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_max_level(level)
+        .try_init();
+}
+
+/// The sender as API Gateway or the function URL saw it; headers are never trusted for this.
+pub fn source_ip(request: &lambda_http::Request) -> Option<IpAddr> {
+    let ip = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.as_deref(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }?;
+    ip.trim().parse().ok()
+}
+
+/// Answers one HTTP request through the pipeline.
+pub async fn respond<S: Store>(
+    webhook: &Webhook<S>,
+    request: lambda_http::Request,
+) -> Response<Body> {
+    let answer = webhook
+        .handle(pipeline::Request {
+            method: request.method().as_str(),
+            source: source_ip(&request),
+            body: request.body().as_ref(),
+        })
+        .await;
+    let mut response = Response::new(Body::from(answer.body()));
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(answer.status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn fail_config(e: crate::config::ConfigError) -> Error {
+    tracing::error!(
+        variable = e.var,
+        reason = e.reason.as_str(),
+        "configuration"
+    );
+    Box::new(e)
+}
+
+/// Builds a webhook function's pipeline from the environment.
+pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error> {
+    let config = WebhookConfig::from_env().map_err(fail_config)?;
+    let sdk = crate::aws::sdk_config().await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
+    Ok(Webhook::new(kind, config, store))
+}
+
+/// Runs a webhook function.
+pub async fn serve_webhook(kind: Kind) -> Result<(), Error> {
+    init_logging();
+    let webhook = Arc::new(webhook_from_env(kind).await?);
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let webhook = Arc::clone(&webhook);
+        async move { Ok::<_, Error>(respond(&webhook, request).await) }
+    }))
+    .await
+}
+
+/// Builds the notifier from the environment.
+pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> {
+    let config = NotifierConfig::from_env().map_err(fail_config)?;
+    let sdk = crate::aws::sdk_config().await;
+    Ok(StreamNotifier {
+        notifier: Notifier {
+            alerts: config.alerts,
+            timezone: config.timezone,
+            personal_data: config.personal_data,
+        },
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
+    })
+}
+
+/// Runs the notifier on the table's stream.
+pub async fn serve_notifier() -> Result<(), Error> {
+    init_logging();
+    let notifier = Arc::new(notifier_from_env().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
+            let notifier = Arc::clone(&notifier);
+            async move { Ok::<_, Error>(notifier.handle(&event.payload).await) }
+        },
+    ))
+    .await
+}
