@@ -22,3 +22,41 @@ bench:
 check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# ---- AWS: build, check and deploy the stack (template.yaml, samconfig.toml) ----
+.PHONY: build deploy deploy-guided channel lint-template events events-check
+
+# Offline template checks: no AWS account or network needed (dummy region and credentials).
+LINT_ENV := AWS_DEFAULT_REGION=eu-south-1 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy SAM_CLI_TELEMETRY=0
+
+# The four arm64 Lambda binaries, via `sam build` (rust-cargolambda), into .aws-sam/build.
+build:
+	tools/setup.sh --arm64
+	sam build
+
+# First deploy: asks for every parameter (Channels above all) and saves the answers in samconfig.toml.
+deploy-guided: build
+	sam deploy --guided
+
+# Later deploys: reuse what the guided deploy saved; shows the change set and asks before applying.
+deploy: build
+	sam deploy
+
+# Prints a channel's entry for the Channels parameter. The key is read from the terminal without echo
+# (or from standard input), never from the command line: make channel NAME=shop-it [TRIGGER=transmitted]
+channel:
+	@test -n "$(NAME)" || { echo "usage: make channel NAME=<channel> [TRIGGER=created|transmitted]" >&2; exit 2; }
+	@IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
+	  printf '%s' "$$key" | cargo run -q -p qapla --bin qapla-channel -- '$(NAME)' $(TRIGGER)
+
+lint-template:
+	tools/setup.sh
+	$(LINT_ENV) sam validate --lint
+	cfn-lint template.yaml
+
+# events/ is generated from shared/fixtures/.
+events:
+	python3 tools/gen_events.py
+
+events-check:
+	python3 tools/gen_events.py --check
