@@ -45,26 +45,39 @@ pub fn source_ip(request: &lambda_http::Request) -> Option<IpAddr> {
     ip.trim().parse().ok()
 }
 
-/// Answers one HTTP request through the pipeline.
+/// Runs one HTTP request through the pipeline.
+pub async fn answer<S: Store>(
+    webhook: &Webhook<S>,
+    request: &lambda_http::Request,
+) -> pipeline::Answer {
+    webhook
+        .handle(pipeline::Request {
+            method: request.method().as_str(),
+            source: source_ip(request),
+            body: request.body().as_ref(),
+        })
+        .await
+}
+
+/// The HTTP response for an answer: its status and exactly `{"result":"OK"}` or `{"result":"KO"}`.
+pub fn response(answer: &pipeline::Answer) -> Response<Body> {
+    use lambda_http::http::{header, HeaderValue, StatusCode};
+    let mut response = Response::new(Body::from(answer.body()));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Answers one HTTP request.
 pub async fn respond<S: Store>(
     webhook: &Webhook<S>,
     request: lambda_http::Request,
 ) -> Response<Body> {
-    let answer = webhook
-        .handle(pipeline::Request {
-            method: request.method().as_str(),
-            source: source_ip(&request),
-            body: request.body().as_ref(),
-        })
-        .await;
-    let mut response = Response::new(Body::from(answer.body()));
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(answer.status)
-        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        lambda_http::http::header::CONTENT_TYPE,
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
-    response
+    response(&answer(webhook, &request).await)
 }
 
 fn fail_config(e: crate::config::ConfigError) -> Error {
