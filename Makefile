@@ -4,10 +4,11 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: local test bench check
 
-# Runs the core over the sample deliveries (no AWS account, no Docker).
+# The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
+# replays events/, prints answers, the table and the notifications, then serves on loopback.
 local:
 	tools/setup.sh
-	cargo run -q -p qapla --example replay-memory
+	.venv/bin/python tools/local.py
 
 # Every test of the workspace.
 test:

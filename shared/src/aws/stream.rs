@@ -46,36 +46,42 @@ fn key(item: &serde_dynamo::Item, name: &str) -> Option<String> {
     }
 }
 
+/// The notice a stream record calls for, if any: a shipment whose status or detail changed, a
+/// new (or changed) return or order. History items and duplicates call for none.
+pub fn notice_for(notifier: &Notifier, record: &EventRecord) -> Result<Option<Notice>, BadRecord> {
+    let change = &record.change;
+    let keys = &change.keys;
+    let (Some(pk), Some(sk)) = (key(keys, "pk"), key(keys, "sk")) else {
+        return Ok(None);
+    };
+    if sk != STATE || change.new_image.is_empty() {
+        return Ok(None);
+    }
+    let notice = if pk.starts_with("SHIPMENT#") {
+        let new: Option<ShipmentState> = image(&change.new_image, record)?;
+        let old: Option<ShipmentState> = image(&change.old_image, record)?;
+        new.filter(|n| notify::status_changed(old.as_ref(), n))
+            .map(|n| notifier.status_changed(old.as_ref(), &n))
+    } else if pk.starts_with("RETURN#") {
+        let new: Option<ReturnItem> = image(&change.new_image, record)?;
+        let old: Option<ReturnItem> = image(&change.old_image, record)?;
+        new.filter(|n| notify::content_changed(old.as_ref().map(|o| &o.event_id), &n.event_id))
+            .map(|n| notifier.return_requested(&n))
+    } else if pk.starts_with("ORDER#") {
+        let new: Option<OrderItem> = image(&change.new_image, record)?;
+        let old: Option<OrderItem> = image(&change.old_image, record)?;
+        new.filter(|n| notify::content_changed(old.as_ref().map(|o| &o.event_id), &n.event_id))
+            .map(|n| notifier.order(&n))
+    } else {
+        None
+    };
+    Ok(notice)
+}
+
 impl<P: Publisher> StreamNotifier<P> {
     /// The notice a record calls for, if any.
     pub fn notice(&self, record: &EventRecord) -> Result<Option<Notice>, BadRecord> {
-        let change = &record.change;
-        let keys = &change.keys;
-        let (Some(pk), Some(sk)) = (key(keys, "pk"), key(keys, "sk")) else {
-            return Ok(None);
-        };
-        if sk != STATE || change.new_image.is_empty() {
-            return Ok(None);
-        }
-        let notice = if pk.starts_with("SHIPMENT#") {
-            let new: Option<ShipmentState> = image(&change.new_image, record)?;
-            let old: Option<ShipmentState> = image(&change.old_image, record)?;
-            new.filter(|n| notify::status_changed(old.as_ref(), n))
-                .map(|n| self.notifier.status_changed(old.as_ref(), &n))
-        } else if pk.starts_with("RETURN#") {
-            let new: Option<ReturnItem> = image(&change.new_image, record)?;
-            let old: Option<ReturnItem> = image(&change.old_image, record)?;
-            new.filter(|n| notify::content_changed(old.as_ref().map(|o| &o.event_id), &n.event_id))
-                .map(|n| self.notifier.return_requested(&n))
-        } else if pk.starts_with("ORDER#") {
-            let new: Option<OrderItem> = image(&change.new_image, record)?;
-            let old: Option<OrderItem> = image(&change.old_image, record)?;
-            new.filter(|n| notify::content_changed(old.as_ref().map(|o| &o.event_id), &n.event_id))
-                .map(|n| self.notifier.order(&n))
-        } else {
-            None
-        };
-        Ok(notice)
+        notice_for(&self.notifier, record)
     }
 
     /// Handles a batch and reports the records to retry.

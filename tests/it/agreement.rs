@@ -1,0 +1,150 @@
+//! The template and the code agree: binaries, environment variables, table keys and index, and
+//! the attribute names of the filter policies.
+
+use crate::moto::project_root;
+use crate::template::{self, list, text};
+use qapla::config::{NOTIFIER_VARS, WEBHOOK_VARS};
+use qapla::items;
+use qapla::notify::{attr, EventType};
+use std::collections::BTreeSet;
+
+const FUNCTIONS: [(&str, &str, bool); 4] = [
+    ("ShipmentsFunction", "shipments", true),
+    ("ReturnsFunction", "returns", true),
+    ("OrdersFunction", "orders", true),
+    ("NotifierFunction", "notifier", false),
+];
+
+#[test]
+fn every_function_builds_a_binary_of_the_workspace() {
+    for (logical_id, binary, _) in FUNCTIONS {
+        let f = template::resource(logical_id);
+        assert_eq!(text(&f["Type"], "Type"), "AWS::Serverless::Function");
+        assert_eq!(
+            text(&f["Metadata"]["BuildMethod"], "BuildMethod"),
+            "rust-cargolambda"
+        );
+        assert_eq!(
+            text(&f["Metadata"]["BuildProperties"]["Binary"], "Binary"),
+            binary,
+            "{logical_id}"
+        );
+        let manifest = project_root()
+            .join("functions")
+            .join(binary)
+            .join("Cargo.toml");
+        let cargo = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+        assert!(
+            cargo.contains(&format!("name = \"{binary}\"")),
+            "{logical_id}: no package {binary}"
+        );
+        assert!(project_root()
+            .join("functions")
+            .join(binary)
+            .join("src/main.rs")
+            .exists());
+    }
+}
+
+#[test]
+fn functions_get_exactly_the_variables_the_code_reads() {
+    let globals = template::template()["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect::<BTreeSet<_>>()
+        })
+        .unwrap_or_default();
+    for (logical_id, _, webhook) in FUNCTIONS {
+        let vars = &template::resource(logical_id)["Properties"]["Environment"]["Variables"];
+        let mut set: BTreeSet<String> = vars
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{logical_id} has no environment"))
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        set.extend(globals.iter().cloned());
+        let expected: BTreeSet<String> = if webhook {
+            &WEBHOOK_VARS[..]
+        } else {
+            &NOTIFIER_VARS[..]
+        }
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect();
+        assert_eq!(set, expected, "{logical_id}");
+    }
+}
+
+#[test]
+fn the_table_has_the_keys_index_and_ttl_the_code_uses() {
+    let props = &template::resource("Table")["Properties"];
+    let keys = |schema: &serde_norway::Value| -> Vec<(String, String)> {
+        list(schema, "KeySchema")
+            .iter()
+            .map(|k| {
+                (
+                    text(&k["AttributeName"], "name").to_owned(),
+                    text(&k["KeyType"], "type").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        keys(&props["KeySchema"]),
+        [
+            (items::PK.to_owned(), "HASH".to_owned()),
+            (items::SK.to_owned(), "RANGE".to_owned())
+        ]
+    );
+    let indexes = list(&props["GlobalSecondaryIndexes"], "GlobalSecondaryIndexes");
+    let gsi = indexes
+        .iter()
+        .find(|i| i["IndexName"].as_str() == Some(items::GSI1))
+        .unwrap_or_else(|| panic!("no index {}", items::GSI1));
+    assert_eq!(
+        keys(&gsi["KeySchema"]),
+        [
+            (items::GSI1_PK.to_owned(), "HASH".to_owned()),
+            (items::GSI1_SK.to_owned(), "RANGE".to_owned())
+        ]
+    );
+    assert_eq!(
+        text(&props["TimeToLiveSpecification"]["AttributeName"], "TTL"),
+        items::TTL
+    );
+    assert_eq!(
+        text(&props["StreamSpecification"]["StreamViewType"], "stream"),
+        "NEW_AND_OLD_IMAGES"
+    );
+}
+
+#[test]
+fn filter_policies_use_the_attributes_the_notifier_publishes() {
+    for logical_id in ["AlertEmailSubscription", "AlertSmsSubscription"] {
+        let policy =
+            template::to_json(&template::resource(logical_id)["Properties"]["FilterPolicy"]);
+        let policy = policy
+            .as_object()
+            .unwrap_or_else(|| panic!("{logical_id}: no filter policy"));
+        for (name, values) in policy {
+            assert!(
+                attr::ALL.contains(&name.as_str()),
+                "{logical_id}: unknown attribute {name}"
+            );
+            let values: Vec<&str> = values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            match name.as_str() {
+                attr::EVENT => assert_eq!(values, [EventType::StatusChanged.as_str()]),
+                attr::SEVERITY => assert_eq!(values, ["warning", "exception"]),
+                _ => {}
+            }
+        }
+    }
+}
