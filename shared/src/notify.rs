@@ -72,6 +72,9 @@ impl Default for AlertRule {
 
 impl AlertRule {
     pub fn parse(spec: &str) -> Result<Self, String> {
+        if spec.trim().eq_ignore_ascii_case("none") {
+            return Ok(AlertRule(Vec::new()));
+        }
         let mut rules = Vec::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let bad = || format!("{entry:?} is not a status id or id/detail (e.g. 5,8,6 or 6/1)");
@@ -80,9 +83,6 @@ impl AlertRule {
                 None => (entry, None),
             };
             rules.push((id.trim().parse::<u32>().map_err(|_| bad())?, detail));
-        }
-        if spec.trim().eq_ignore_ascii_case("none") {
-            return Ok(AlertRule(Vec::new()));
         }
         if rules.is_empty() {
             return Err("no status listed (say none to alert on nothing)".into());
@@ -464,5 +464,217 @@ fn sms(text: &str) -> String {
         let mut cut: String = text.chars().take(SMS_MAX_CHARS - 3).collect();
         cut.push_str("...");
         cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::EventId;
+    use crate::status::STATUSES;
+
+    fn notifier(personal_data: bool) -> Notifier {
+        Notifier {
+            alerts: AlertRule::default(),
+            timezone: crate::dates::zone("Europe/Rome").expect("zone"),
+            personal_data,
+        }
+    }
+
+    fn state(id: u32, detail: Option<u32>, place: Option<&str>) -> ShipmentState {
+        let known = crate::status::lookup(id, detail);
+        ShipmentState {
+            pk: "SHIPMENT#shop-it#DHL#JD0146000031".into(),
+            sk: "STATE".into(),
+            channel: "shop-it".into(),
+            courier: "DHL".into(),
+            tracking_number: "JD0146000031".into(),
+            reference: Some("ORD-10452".into()),
+            status_id: id,
+            status_detail: detail,
+            status_name: known.map_or("UNKNOWN".into(), |k| k.name.to_owned()),
+            status_detail_text: detail.map(|_| "ON HOLD".into()),
+            severity: known.map_or(Severity::Info, |k| k.severity),
+            is_final: known.is_some_and(|k| k.is_final),
+            known: known.is_some(),
+            date: "2026-03-02 09:41:07".into(),
+            date_utc: "2026-03-02T08:41:07Z".into(),
+            place: place.map(str::to_owned),
+            courier_status: Some("WC".into()),
+            is_return: false,
+            has_children: false,
+            is_child: false,
+            version: "1.2".into(),
+            event_id: EventId::given("e1"),
+            ord: "x".into(),
+            received_at: "2026-03-02T08:41:10Z".into(),
+            gsi1pk: None,
+            gsi1sk: None,
+        }
+    }
+
+    fn attribute<'a>(n: &'a Notice, name: &str) -> Option<&'a str> {
+        n.attributes
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn alert_rules() {
+        let default = AlertRule::default();
+        let cases: [(&AlertRule, u32, Option<u32>, bool); 7] = [
+            (&default, 5, None, true),
+            (&default, 8, None, true),
+            (&default, 6, None, true),
+            (&default, 6, Some(4), true),
+            (&default, 3, None, false),
+            (&default, 99, None, false),
+            (&default, 95, None, false),
+        ];
+        for (rule, id, detail, alerts) in cases {
+            assert_eq!(rule.alerts(id, detail), alerts, "{id}/{detail:?}");
+        }
+        let only_stock = AlertRule::parse(" 6/1 , 95").expect("valid");
+        assert!(
+            only_stock.alerts(6, Some(1))
+                && !only_stock.alerts(6, Some(2))
+                && only_stock.alerts(95, None)
+        );
+        assert_eq!(AlertRule::parse("none"), Ok(AlertRule(Vec::new())));
+        for bad in ["", "six", "6/x", "6/1/2", "-1"] {
+            assert!(AlertRule::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn severity_attribute_follows_the_alert_rule() {
+        let rule = AlertRule::default();
+        assert_eq!(
+            rule.severity(6, Some(1), Severity::Exception),
+            Severity::Exception
+        );
+        assert_eq!(rule.severity(5, None, Severity::Warning), Severity::Warning);
+        assert_eq!(rule.severity(95, None, Severity::Warning), Severity::Info);
+        let returned = AlertRule::parse("95,3").expect("valid");
+        assert_eq!(
+            returned.severity(3, None, Severity::Info),
+            Severity::Warning
+        );
+    }
+
+    #[test]
+    fn status_change_notice() {
+        let old = state(3, None, Some("MILANO"));
+        let new = state(6, Some(1), Some("BOLOGNA - ITA"));
+        assert!(status_changed(Some(&old), &new));
+        assert!(!status_changed(Some(&new), &new));
+        assert!(status_changed(None, &new));
+        let n = notifier(false).status_changed(Some(&old), &new);
+        assert_eq!(n.event, EventType::StatusChanged);
+        assert_eq!(attribute(&n, attr::EVENT), Some("shipment.status_changed"));
+        assert_eq!(attribute(&n, attr::STATUS_ID), Some("6"));
+        assert_eq!(attribute(&n, attr::STATUS_DETAIL), Some("1"));
+        assert_eq!(attribute(&n, attr::SEVERITY), Some("exception"));
+        assert_eq!(attribute(&n, attr::COURIER), Some("DHL"));
+        assert_eq!(attribute(&n, attr::CHANNEL), Some("shop-it"));
+        assert_eq!(attribute(&n, attr::RETURN), Some("false"));
+        assert!(n.attributes.iter().all(|(k, _)| attr::ALL.contains(k)));
+        assert_eq!(
+            n.email_subject,
+            "Exception: EXCEPTION / STOCK DHL JD0146000031"
+        );
+        assert!(
+            n.email_body
+                .contains("Time:       02/03/2026 09:41 (Europe/Rome)"),
+            "{}",
+            n.email_body
+        );
+        assert!(n.email_body.contains("Previous:   IN TRANSIT"));
+        assert_eq!(n.document["schema"], SCHEMA);
+        assert_eq!(n.document["shipment"]["previousStatus"]["id"], 3);
+        let message: Value = serde_json::from_str(&n.message_structure()).expect("json");
+        for protocol in ["default", "sqs", "lambda", "http", "https", "email", "sms"] {
+            assert!(message[protocol].is_string(), "{protocol}");
+        }
+        assert_eq!(message["sms"], json!(n.sms));
+    }
+
+    #[test]
+    fn sms_fits_one_segment_for_the_longest_status_and_place() {
+        let longest = STATUSES
+            .iter()
+            .max_by_key(|s| s.name.len())
+            .expect("statuses");
+        let place =
+            "SAN GIOVANNI IN PERSICETO - CENTRO DI SMISTAMENTO REGIONALE EMILIA-ROMAGNA - ITALIA";
+        let mut s = state(longest.id, longest.detail, Some(place));
+        s.tracking_number = "JJD000390007880451234567890".into();
+        s.reference = Some("ORDINE-2026-0000123456789".into());
+        s.channel = "shop-italia-principale".into();
+        let n = notifier(false).status_changed(None, &s);
+        assert!(
+            n.sms.chars().count() <= SMS_MAX_CHARS,
+            "{} chars",
+            n.sms.chars().count()
+        );
+        assert!(n.sms.ends_with("..."));
+        assert!(n.sms.contains(longest.name));
+        assert!(n.email_subject.len() < 100 && n.email_subject.is_ascii());
+        let accented = state(3, None, Some("FORLÌ – CESENA"));
+        let n = notifier(false).status_changed(None, &accented);
+        assert!(n.sms.is_ascii(), "{}", n.sms);
+        assert!(
+            n.sms.contains("FORLI ? CESENA") || n.sms.contains("FORLI - CESENA"),
+            "{}",
+            n.sms
+        );
+    }
+
+    #[test]
+    fn customer_data_stays_out_of_texts_unless_turned_on() {
+        let channel =
+            crate::auth::Channels::parse(&crate::fixtures::demo_channels()).expect("channel");
+        let channel = channel.get("shop-it").expect("demo channel");
+        let tz = crate::dates::zone("Europe/Rome").expect("zone");
+        let body: serde_json::Map<String, Value> =
+            serde_json::from_str(crate::fixtures::get("orders").unwrap_or("{}")).expect("json");
+        let orders = crate::orders::validate(&body, tz).expect("valid");
+        let item = OrderItem::new(
+            channel,
+            channel.trigger,
+            &orders.orders[0],
+            chrono::Utc::now(),
+        );
+        let off = notifier(false).order(&item);
+        let on = notifier(true).order(&item);
+        for text in [&off.email_body, &off.sms, &off.email_subject] {
+            assert!(
+                !text.contains("Mario") && !text.contains("example.com"),
+                "{text}"
+            );
+        }
+        assert!(on.email_body.contains("Customer:   Mario Rossi"));
+        assert_eq!(off.event, EventType::OrderCreated);
+        assert_eq!(attribute(&off, attr::EVENT), Some("order.created"));
+
+        let body: serde_json::Map<String, Value> =
+            serde_json::from_str(crate::fixtures::get("returns-wrapped").unwrap_or("{}"))
+                .expect("json");
+        let returns = crate::returns::validate(&body, tz).expect("valid");
+        let item = ReturnItem::new(
+            channel,
+            &returns.id,
+            &returns.returns[0],
+            chrono::Utc::now(),
+        );
+        let off = notifier(false).return_requested(&item);
+        assert!(!off.email_body.contains("Mario") && !off.sms.contains("Mario"));
+        assert!(notifier(true)
+            .return_requested(&item)
+            .email_body
+            .contains("Mario Rossi"));
+        assert_eq!(attribute(&off, attr::RETURN), Some("true"));
+        assert_eq!(off.id, format!("return.requested:{}", item.event_id));
     }
 }
