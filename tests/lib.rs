@@ -1,1 +1,7 @@
-//! Integration tests live in `it/`: one test binary, so the workspace links it once.
+//! Shared by the integration tests (`it/`) and the system benchmark (`benches/system.rs`): a moto
+//! server of their own, the template as the one description of the stack, the real handlers.
+
+pub mod moto;
+pub mod proxy;
+pub mod support;
+pub mod template;

@@ -160,7 +160,7 @@ def main():
     os.chdir(ROOT)
     moto_port, lambda_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
-    start([str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])
+    start([sys.executable, str(ROOT / "tools/moto_server.py"), "-H", "127.0.0.1", "-p", str(moto_port)])
     wait_http(f"{endpoint}/moto-api/", 60, "moto")
     ddb, sqs, topic, queues = create_resources(endpoint)
     print(f"local: moto (DynamoDB, streams, SNS, SQS) on {endpoint}; table, topic and queues "

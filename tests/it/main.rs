@@ -2,8 +2,8 @@
 //! SQS) that the tests start themselves on a free loopback port.
 
 mod agreement;
-mod moto;
+mod faults;
 mod notifier;
-mod support;
-mod template;
 mod webhooks;
+
+pub use integration_tests::{moto, proxy, support, template};

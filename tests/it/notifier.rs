@@ -14,17 +14,17 @@ use qapla::Kind;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-struct Rig {
-    endpoint: String,
-    table: String,
-    streams: aws_sdk_dynamodbstreams::Client,
-    sqs: aws_sdk_sqs::Client,
-    topic_arn: String,
-    all_queue: String,
-    alert_queue: String,
-    dynamo: aws_sdk_dynamodb::Client,
+pub struct Rig {
+    pub endpoint: String,
+    pub table: String,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub topic_arn: String,
+    pub all_queue: String,
+    pub alert_queue: String,
+    pub dynamo: aws_sdk_dynamodb::Client,
     /// Sequence numbers already handed to the notifier.
-    seen: std::collections::HashSet<String>,
+    pub seen: std::collections::HashSet<String>,
 }
 
 /// The filter policy of the template's alert subscriptions (email and SMS share it).
@@ -40,7 +40,7 @@ fn alert_policy() -> String {
 }
 
 impl Rig {
-    async fn new() -> Rig {
+    pub async fn new() -> Rig {
         let endpoint = moto::shared().endpoint();
         let sdk = support::sdk(&endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -148,13 +148,13 @@ impl Rig {
             .to_owned()
     }
 
-    async fn deliver(&self, kind: Kind, body: &str) -> String {
+    pub async fn deliver(&self, kind: Kind, body: &str) -> String {
         let hook = support::webhook(kind, &self.endpoint, &self.table).await;
         invoke(&hook, &event(kind, body, QAPLA_IP)).await.outcome
     }
 
     /// The stream records written since the last call, as the Lambda event the notifier gets.
-    async fn stream_event(&mut self) -> StreamEvent {
+    pub async fn stream_event(&mut self) -> StreamEvent {
         let out = self
             .streams
             .get_records()
@@ -207,7 +207,7 @@ impl Rig {
         serde_json::from_value(json!({ "Records": records })).expect("a DynamoDB stream event")
     }
 
-    async fn notifier(&self, endpoint: &str) -> StreamNotifier<SnsPublisher> {
+    pub async fn notifier(&self, endpoint: &str) -> StreamNotifier<SnsPublisher> {
         let sns = aws_sdk_sns::Client::new(&support::sdk(endpoint).await);
         StreamNotifier {
             notifier: Notifier {
@@ -220,7 +220,7 @@ impl Rig {
     }
 
     /// Every message waiting in a queue (the JSON document), emptying it.
-    async fn drain(&self, queue: &str) -> Vec<Value> {
+    pub async fn drain(&self, queue: &str) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
             let got = self
@@ -250,7 +250,7 @@ impl Rig {
     }
 
     /// Runs the notifier over the new stream records; returns the failures it reported.
-    async fn notify(&mut self) -> usize {
+    pub async fn notify(&mut self) -> usize {
         let event = self.stream_event().await;
         let notifier = self.notifier(&self.endpoint.clone()).await;
         notifier.handle(&event).await.batch_item_failures.len()

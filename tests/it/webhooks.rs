@@ -2,7 +2,9 @@
 //! redeliveries, out-of-order and concurrent deliveries, a store that is down.
 
 use crate::moto;
-use crate::support::{self, event, invoke, scan, timeless, QAPLA_IP};
+use crate::support::{
+    self, deliver, event, fixture, invoke, life, scan, shipment, shuffle, timeless, QAPLA_IP,
+};
 use qapla::fixtures::{self, DEMO_KEY};
 use qapla::Kind;
 use serde_json::{json, Value};
@@ -16,23 +18,6 @@ async fn table() -> (String, aws_sdk_dynamodb::Client) {
     let name = support::unique_table("webhooks");
     support::create_table(&client, &name).await;
     (name, client)
-}
-
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(fixtures::get(name).unwrap_or_default()).expect("fixture")
-}
-
-/// A shipment delivery for one tracking number at a given local time and status.
-fn shipment(tracking: &str, date: &str, status: u32, detail: Option<u32>) -> Value {
-    let mut v = fixture("shipment-1.2-in-transit");
-    v["trackingNumber"] = json!(tracking);
-    v["date"] = json!(date);
-    v["qaplaStatusID"] = json!(status.to_string());
-    v["statusDetails"] = match detail {
-        Some(d) => json!([{"id": d, "detail": "DETAIL"}]),
-        None => json!([]),
-    };
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,65 +235,6 @@ async fn late_events_go_to_history_and_never_move_the_state_back() {
     let state = &items[&("SHIPMENT#shop-it#DHL#LATE1".to_owned(), "STATE".to_owned())];
     assert_eq!(state["statusId"], json!(99));
     assert_eq!(items.len(), 4, "the state and three history items");
-}
-
-/// A 20-event life of one shipment, oldest first, ending delivered.
-fn life(tracking: &str) -> Vec<Value> {
-    let statuses: [(u32, Option<u32>); 20] = [
-        (0, None),
-        (1, None),
-        (2, None),
-        (20, None),
-        (3, None),
-        (50, None),
-        (50, Some(1)),
-        (3, None),
-        (4, None),
-        (5, None),
-        (8, None),
-        (6, Some(1)),
-        (6, None),
-        (3, None),
-        (4, None),
-        (5, None),
-        (10, None),
-        (6, Some(5)),
-        (4, None),
-        (99, None),
-    ];
-    statuses
-        .iter()
-        .enumerate()
-        .map(|(i, &(id, detail))| {
-            // Two events share each hour, so equal times are part of the life too.
-            let date = format!("2026-03-{:02} {:02}:00:00", 2 + i / 8, 8 + (i / 2) % 4);
-            shipment(tracking, &date, id, detail)
-        })
-        .collect()
-}
-
-fn shuffle<T>(items: &mut [T], mut seed: u64) {
-    for i in (1..items.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        items.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-}
-
-/// Delivers until OK, as Qapla's retries would: a 503 is retried, anything else is returned.
-async fn deliver(
-    hook: &qapla::pipeline::Webhook<qapla::aws::dynamo::DynamoStore>,
-    body: &str,
-) -> String {
-    for _ in 0..20 {
-        let got = invoke(hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
-        if got.status != 503 {
-            return got.outcome;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("a delivery kept failing with 503");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

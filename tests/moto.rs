@@ -59,16 +59,18 @@ fn free_port() -> u16 {
 }
 
 fn spawn(port: u16) -> Process {
-    let server = project_root().join(".venv/bin/moto_server");
+    let python = project_root().join(".venv/bin/python");
+    let server = project_root().join("tools/moto_server.py");
     assert!(
-        server.exists(),
-        "moto is not installed at {}: run tools/setup.sh (make test does it)",
-        server.display()
+        python.exists(),
+        "the project's Python tools are not installed ({} is missing): run tools/setup.sh (make test does it)",
+        python.display()
     );
     // The server lives as long as the shell's stdin stays open: when this process exits or
     // `stop` drops it, `cat` returns and the shell stops moto.
     let script = format!(
-        "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
+        "{} {} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
+        shell_quote(&python.display().to_string()),
         shell_quote(&server.display().to_string())
     );
     let mut child = Command::new("sh")

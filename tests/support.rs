@@ -10,9 +10,10 @@ use aws_sdk_dynamodb::types::{
 };
 use qapla::aws::dynamo::DynamoStore;
 use qapla::config::{self, WebhookConfig};
+use qapla::fixtures;
 use qapla::pipeline::Webhook;
 use qapla::Kind;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -270,4 +271,113 @@ pub fn sample_events() -> Vec<SampleEvent> {
             }
         })
         .collect()
+}
+
+pub fn fixture(name: &str) -> Value {
+    serde_json::from_str(fixtures::get(name).unwrap_or_default()).expect("fixture")
+}
+
+/// A shipment delivery for one tracking number at a given local time and status.
+pub fn shipment(tracking: &str, date: &str, status: u32, detail: Option<u32>) -> Value {
+    let mut v = fixture("shipment-1.2-in-transit");
+    v["trackingNumber"] = json!(tracking);
+    v["date"] = json!(date);
+    v["qaplaStatusID"] = json!(status.to_string());
+    v["statusDetails"] = match detail {
+        Some(d) => json!([{"id": d, "detail": "DETAIL"}]),
+        None => json!([]),
+    };
+    v
+}
+
+/// A 20-event life of one shipment, oldest first, ending delivered.
+pub fn life(tracking: &str) -> Vec<Value> {
+    let statuses: [(u32, Option<u32>); 20] = [
+        (0, None),
+        (1, None),
+        (2, None),
+        (20, None),
+        (3, None),
+        (50, None),
+        (50, Some(1)),
+        (3, None),
+        (4, None),
+        (5, None),
+        (8, None),
+        (6, Some(1)),
+        (6, None),
+        (3, None),
+        (4, None),
+        (5, None),
+        (10, None),
+        (6, Some(5)),
+        (4, None),
+        (99, None),
+    ];
+    statuses
+        .iter()
+        .enumerate()
+        .map(|(i, &(id, detail))| {
+            // Two events share each hour, so equal times are part of the life too.
+            let date = format!("2026-03-{:02} {:02}:00:00", 2 + i / 8, 8 + (i / 2) % 4);
+            shipment(tracking, &date, id, detail)
+        })
+        .collect()
+}
+
+pub fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        items.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+/// Delivers until OK, as Qapla's retries would: a 503 is retried, anything else is returned.
+pub async fn deliver(
+    hook: &qapla::pipeline::Webhook<qapla::aws::dynamo::DynamoStore>,
+    body: &str,
+) -> String {
+    for _ in 0..20 {
+        let got = invoke(hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
+        if got.status != 503 {
+            return got.outcome;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("a delivery kept failing with 503");
+}
+
+/// Asserts two tables hold the same items, naming the first few keys that differ.
+pub fn assert_same_table(
+    got: &BTreeMap<(String, String), Value>,
+    want: &BTreeMap<(String, String), Value>,
+) {
+    let keys: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
+    let differ: Vec<String> = keys
+        .into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .take(5)
+        .map(|k| {
+            format!(
+                "{} | {}: got {} / want {}",
+                k.0,
+                k.1,
+                got.get(k).map_or("nothing".into(), |v| v
+                    .get("statusName")
+                    .map_or("item".into(), Value::to_string)),
+                want.get(k).map_or("nothing".into(), |v| v
+                    .get("statusName")
+                    .map_or("item".into(), Value::to_string)),
+            )
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "tables differ ({} vs {} items):\n{}",
+        got.len(),
+        want.len(),
+        differ.join("\n")
+    );
 }

@@ -1,0 +1,82 @@
+//! A TCP proxy on loopback that can be switched off and on, to take a service away from the
+//! functions without losing its state: while off, it cuts open connections and closes new ones
+//! at once, as an unreachable endpoint would.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+pub struct Proxy {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// A proxy on a free loopback port in front of `127.0.0.1:target`, switched on.
+    pub fn start(target: u16) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+        let port = listener.local_addr().expect("address").port();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (up2, open2) = (up.clone(), open.clone());
+        // The accept loop ends with the test process; it only ever serves loopback.
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
+                    let mut open = open2.lock().unwrap_or_else(|e| e.into_inner());
+                    open.push(c);
+                    open.push(s);
+                }
+                pipe(client.try_clone(), server.try_clone());
+                pipe(server.try_clone(), client.try_clone());
+            }
+        });
+        Proxy { port, up, open }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Takes the service away (true) or brings it back (false).
+    pub fn set_down(&self, down: bool) {
+        self.up.store(!down, Ordering::SeqCst);
+        if down {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            for stream in open.drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
+    let (Ok(mut from), Ok(mut to)) = (from, to) else {
+        return;
+    };
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
