@@ -3,5 +3,6 @@
 
 pub mod moto;
 pub mod proxy;
+pub mod runtime_api;
 pub mod support;
 pub mod template;

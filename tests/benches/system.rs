@@ -1,0 +1,385 @@
+//! The system benchmark: cold start, warm path, memory and size of the real functions, against
+//! a moto server of its own on loopback. `cargo bench` runs it in full and writes
+//! `benchmarks/system.json`; run without `--bench` (CI's smoke run) it uses tiny counts and the
+//! debug binaries, and writes under `target/`.
+//!
+//! Figures are of this machine: the cold start and memory are measured on the host's build of a
+//! function (Lambda runs the arm64 one), spawned fresh against a Runtime API of our own.
+
+use integration_tests::moto::{project_root, Moto};
+use integration_tests::runtime_api::RuntimeApi;
+use integration_tests::support::{self, event, shipment, QAPLA_IP};
+use qapla::items::{Document, ShipmentHistory, ShipmentState};
+use qapla::pipeline::Webhook;
+use qapla::store::{Recorded, Store, StoreError};
+use qapla::Kind;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+struct Counts {
+    cold: usize,
+    warm: usize,
+    rss: usize,
+}
+
+/// A store that times the store it wraps, so the answer's time splits into store and the rest.
+struct Timed<S> {
+    inner: S,
+    last: Mutex<Duration>,
+}
+
+impl<S: Store> Store for Timed<S> {
+    async fn record_shipment(
+        &self,
+        s: &ShipmentState,
+        h: &ShipmentHistory,
+    ) -> Result<Recorded, StoreError> {
+        let start = Instant::now();
+        let r = self.inner.record_shipment(s, h).await;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = start.elapsed();
+        r
+    }
+    async fn record_documents(&self, d: &[Document]) -> Result<Recorded, StoreError> {
+        let start = Instant::now();
+        let r = self.inner.record_documents(d).await;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = start.elapsed();
+        r
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// Distinct deliveries: `n` status changes over `n / 10 + 1` shipments.
+fn deliveries(prefix: &str, n: usize) -> Vec<String> {
+    let statuses = [1u32, 2, 20, 3, 50, 4, 5, 8, 4, 99];
+    (0..n)
+        .map(|i| {
+            let (s, step) = (i / statuses.len(), i % statuses.len());
+            let date = format!("2026-06-{:02} {:02}:{:02}:00", 1 + step, 8 + step, s % 60);
+            let body =
+                shipment(&format!("{prefix}{s:06}"), &date, statuses[step], None).to_string();
+            event(Kind::Shipment, &body, QAPLA_IP)
+        })
+        .collect()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
+}
+
+fn function_env(moto: &Moto, table: &str, api: &RuntimeApi) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", api.address()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "shipments".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/shipments".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+        ("AWS_REGION", support::REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN".into()),
+        ("TABLE_NAME", table.into()),
+        ("QAPLA_CHANNELS", qapla::fixtures::demo_channels()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn answered_ok(answer: &integration_tests::runtime_api::Answer) -> bool {
+    !answer.error && answer.body.contains("\"statusCode\":200") && answer.body.contains("OK")
+}
+
+/// Spawns the function fresh for each run; times spawn to first answer (store write included).
+fn cold_starts(binary: &Path, moto: &Moto, table: &str, runs: usize) -> Vec<f64> {
+    let events = deliveries("COLD", runs);
+    events
+        .into_iter()
+        .map(|e| {
+            let mut api = RuntimeApi::start();
+            api.invoke(e);
+            let start = Instant::now();
+            let mut child = Command::new(binary)
+                .env_clear()
+                .envs(function_env(moto, table, &api))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            let answer = api
+                .answer(Duration::from_secs(60))
+                .expect("an answer within 60 s");
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(answered_ok(&answer), "cold start answer: {}", answer.body);
+            answer.at.duration_since(start).as_secs_f64() * 1000.0
+        })
+        .collect()
+}
+
+/// Peak RSS (VmHWM, KiB) of one function process after `n` deliveries.
+fn peak_rss(binary: &Path, moto: &Moto, table: &str, n: usize) -> u64 {
+    let mut api = RuntimeApi::start();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(function_env(moto, table, &api))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    // At most 2,000 distinct deliveries, then Qapla's redeliveries of them: the function's memory
+    // does not depend on the table's size, and moto copies the whole table on each transaction.
+    let distinct = deliveries("RSS", n.min(2000));
+    for e in distinct.iter().cycle().take(n) {
+        api.invoke(e.clone());
+        let answer = api.answer(Duration::from_secs(60)).expect("an answer");
+        assert!(answered_ok(&answer), "{}", answer.body);
+    }
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Warm deliveries through the real handler in this process.
+async fn warm_path(moto: &Moto, table: &str, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let store = Timed {
+        inner: qapla::aws::dynamo::DynamoStore::new(support::dynamo(&moto.endpoint()).await, table),
+        last: Mutex::new(Duration::ZERO),
+    };
+    let hook = Webhook::new(Kind::Shipment, support::webhook_config(table), store);
+    let events = deliveries("WARM", n + 20);
+    let (mut total, mut outside) = (Vec::new(), Vec::new());
+    for (i, e) in events.iter().enumerate() {
+        let start = Instant::now();
+        let request = lambda_http::request::from_str(e).expect("event");
+        let answer = qapla::aws::lambda::answer(&hook, &request).await;
+        let response = qapla::aws::lambda::response(&answer);
+        let elapsed = start.elapsed();
+        assert_eq!(response.status(), 200, "{}", answer.outcome);
+        // The first deliveries warm the connection pool and caches.
+        if i >= 20 {
+            let store = *hook.store.last.lock().unwrap_or_else(|e| e.into_inner());
+            total.push(elapsed.as_secs_f64() * 1000.0);
+            outside.push(elapsed.saturating_sub(store).as_secs_f64() * 1000.0);
+        }
+    }
+    (sorted(total), sorted(outside))
+}
+
+fn zip_size(file: &Path) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!("qapla-bench-{}.zip", std::process::id()));
+    let status = Command::new("python3")
+        .args(["-c", "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z: z.write(sys.argv[1], 'bootstrap')"])
+        .arg(file)
+        .arg(&out)
+        .status()
+        .ok()?;
+    let size = status
+        .success()
+        .then(|| std::fs::metadata(&out).ok().map(|m| m.len()))
+        .flatten();
+    let _ = std::fs::remove_file(&out);
+    size
+}
+
+/// The criterion estimates of the core benches, if `cargo bench -p qapla` ran.
+fn core_figures() -> Vec<(String, f64)> {
+    let dir = target_dir().join("criterion").join("parse+validate+map");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let estimates = entry.path().join("new").join("estimates.json");
+        let Ok(text) = std::fs::read_to_string(&estimates) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        if let Some(ns) = v["median"]["point_estimate"].as_f64() {
+            let name = std::fs::read_to_string(entry.path().join("new").join("benchmark.json"))
+                .ok()
+                .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+                .and_then(|b| b["function_id"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| entry.file_name().to_string_lossy().into_owned());
+            out.push((name, ns / 1000.0));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let counts = if full {
+        Counts {
+            cold: 15,
+            warm: 1000,
+            rss: 10_000,
+        }
+    } else {
+        Counts {
+            cold: 2,
+            warm: 20,
+            rss: 30,
+        }
+    };
+    let profile = if full { "release" } else { "debug" };
+    let binary = target_dir().join(profile).join("shipments");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first (make bench does: cargo build --release -p shipments)",
+        binary.display()
+    );
+    let moto = Moto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let table = "bench";
+    runtime.block_on(async {
+        support::create_table(&support::dynamo(&moto.endpoint()).await, table).await;
+    });
+
+    eprintln!(
+        "system bench ({}): warm path, {} deliveries",
+        if full { "full" } else { "smoke" },
+        counts.warm
+    );
+    let (total, outside) = runtime.block_on(warm_path(&moto, table, counts.warm));
+    eprintln!("cold start, {} runs of {}", counts.cold, binary.display());
+    let cold = sorted(cold_starts(&binary, &moto, table, counts.cold));
+    eprintln!("peak RSS after {} deliveries", counts.rss);
+    let rss_kib = peak_rss(&binary, &moto, table, counts.rss);
+
+    let mut sizes = Vec::new();
+    for f in ["shipments", "returns", "orders", "notifier"] {
+        let bootstrap = target_dir().join("lambda").join(f).join("bootstrap");
+        let size = std::fs::metadata(&bootstrap).ok().map(|m| m.len());
+        let zip = size.and_then(|_| zip_size(&bootstrap));
+        sizes.push((f, size, zip));
+    }
+    let core = core_figures();
+
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "\nqapla-webhooks system benchmark ({})",
+        if full {
+            "full"
+        } else {
+            "smoke: tiny counts, debug build"
+        }
+    );
+    println!("{:<58} {:>12} {:>10}", "figure", "value", "aim");
+    let row = |name: &str, value: String, aim: &str| println!("{name:<58} {value:>12} {aim:>10}");
+    for (name, us) in &core {
+        row(
+            &format!("core parse+validate+map: {name}"),
+            format!("{us:.2} µs"),
+            "",
+        );
+    }
+    row(
+        &format!("cold start to first answer, median of {}", cold.len()),
+        format!("{:.1} ms", percentile(&cold, 50.0)),
+        "≤ 30 ms",
+    );
+    row(
+        &format!("warm answer p50 ({} deliveries, moto)", total.len()),
+        format!("{:.3} ms", percentile(&total, 50.0)),
+        "",
+    );
+    row(
+        "warm answer p99",
+        format!("{:.3} ms", percentile(&total, 99.0)),
+        "",
+    );
+    row(
+        "warm, outside the store call, p50",
+        format!("{:.3} ms", percentile(&outside, 50.0)),
+        "",
+    );
+    row(
+        "warm, outside the store call, p99",
+        format!("{:.3} ms", percentile(&outside, 99.0)),
+        "≤ 0.2 ms",
+    );
+    row(
+        &format!("peak RSS (VmHWM) after {} deliveries", counts.rss),
+        format!("{:.1} MiB", rss_kib as f64 / 1024.0),
+        "≤ 20 MB",
+    );
+    for (f, size, zip) in &sizes {
+        match (size, zip) {
+            (Some(s), Some(z)) => {
+                row(
+                    &format!("arm64 bootstrap: {f}"),
+                    format!("{:.2} MiB", mib(*s)),
+                    "≤ 3 MB",
+                );
+                row(
+                    &format!("arm64 bootstrap zipped: {f}"),
+                    format!("{:.2} MiB", mib(*z)),
+                    "",
+                );
+            }
+            _ => row(
+                &format!("arm64 bootstrap: {f}"),
+                "not built".into(),
+                "make build",
+            ),
+        }
+    }
+
+    let report = json!({
+        "mode": if full { "full" } else { "smoke" },
+        "binary": profile,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "core_us": core.iter().map(|(n, us)| json!({"bench": n, "median_us": us})).collect::<Vec<_>>(),
+        "cold_start_ms": {"runs": cold.len(), "median": percentile(&cold, 50.0), "min": cold.first(), "max": cold.last()},
+        "warm_ms": {"deliveries": total.len(), "p50": percentile(&total, 50.0), "p99": percentile(&total, 99.0),
+                     "outside_store_p50": percentile(&outside, 50.0), "outside_store_p99": percentile(&outside, 99.0)},
+        "peak_rss_kib": {"deliveries": counts.rss, "vmhwm": rss_kib},
+        "bootstrap_bytes": sizes.iter().map(|(f, s, z)| json!({"function": f, "bootstrap": s, "zip": z})).collect::<Vec<_>>(),
+    });
+    let out = std::env::var_os("QAPLA_BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            if full {
+                project_root().join("benchmarks").join("system.json")
+            } else {
+                target_dir().join("bench-smoke.json")
+            }
+        });
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+    println!("\nwritten to {}", out.display());
+}
