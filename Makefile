@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: local test bench check
+.PHONY: local test bench bench-smoke check
 
 # The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
@@ -15,9 +15,22 @@ test:
 	tools/setup.sh
 	cargo test --workspace
 
-# Core benchmarks (criterion).
+# Benchmarks: the core (criterion), then the system bench (cold start, warm path, memory, sizes),
+# which prints one table and writes benchmarks/system.json. Builds what it measures first: the arm64
+# release bootstraps (sizes) and the host release build of a function (cold start and memory).
 bench:
+	tools/setup.sh --arm64
+	cargo lambda build --release --arm64
+	cargo build --release -p shipments
 	cargo bench -p qapla --bench core
+	cargo bench -p integration-tests --bench system
+
+# The same benchmarks as a smoke run with tiny counts on the debug build (CI runs this).
+bench-smoke:
+	tools/setup.sh
+	cargo build -p shipments
+	cargo test -p qapla --bench core
+	cargo test -p integration-tests --bench system
 
 # What CI checks besides the tests.
 check:

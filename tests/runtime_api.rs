@@ -21,6 +21,8 @@ pub struct Answer {
 
 pub struct RuntimeApi {
     pub port: u16,
+    /// When the first `invocation/next` arrived: the end of the function's init.
+    first_next: Arc<Mutex<Option<Instant>>>,
     events: Sender<(String, String)>,
     answers: Receiver<Answer>,
     next_id: u64,
@@ -33,16 +35,20 @@ impl RuntimeApi {
         let (events_tx, events_rx) = channel::<(String, String)>();
         let (answers_tx, answers_rx) = channel::<Answer>();
         let events_rx = Arc::new(Mutex::new(events_rx));
+        let first_next: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let first = first_next.clone();
         // Serves until the process ends; loopback only.
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let events = events_rx.clone();
                 let answers = answers_tx.clone();
-                thread::spawn(move || serve(stream, &events, &answers));
+                let first = first.clone();
+                thread::spawn(move || serve(stream, &events, &answers, &first));
             }
         });
         RuntimeApi {
             port,
+            first_next,
             events: events_tx,
             answers: answers_rx,
             next_id: 0,
@@ -61,13 +67,23 @@ impl RuntimeApi {
         let _ = self.events.send((id, event));
     }
 
+    /// When the function first asked for an invocation (its init was over), if it has.
+    pub fn init_done(&self) -> Option<Instant> {
+        *self.first_next.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Waits for the next answer.
     pub fn answer(&self, timeout: Duration) -> Option<Answer> {
         self.answers.recv_timeout(timeout).ok()
     }
 }
 
-fn serve(stream: TcpStream, events: &Mutex<Receiver<(String, String)>>, answers: &Sender<Answer>) {
+fn serve(
+    stream: TcpStream,
+    events: &Mutex<Receiver<(String, String)>>,
+    answers: &Sender<Answer>,
+    first_next: &Mutex<Option<Instant>>,
+) {
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
@@ -106,6 +122,10 @@ fn serve(stream: TcpStream, events: &Mutex<Receiver<(String, String)>>, answers:
             return;
         }
         let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            first_next
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(Instant::now);
             let next = events.lock().unwrap_or_else(|e| e.into_inner()).recv();
             let Ok((id, event)) = next else {
                 return;
