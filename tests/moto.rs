@@ -28,9 +28,14 @@ impl Moto {
 
     /// A new server on a free port, ready to answer.
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// A new server with more arguments for `tools/moto_server.py` (`--cert`, `--key`).
+    pub fn start_with(args: &[&str]) -> Moto {
         let port = free_port();
-        let process = spawn(port);
-        wait_ready(port);
+        let process = spawn(port, args);
+        wait_ready(port, !args.contains(&"--cert"));
         Moto {
             port,
             _process: Mutex::new(process),
@@ -58,7 +63,7 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot find a free loopback port: {e}"))
 }
 
-fn spawn(port: u16) -> Process {
+fn spawn(port: u16, args: &[&str]) -> Process {
     let python = project_root().join(".venv/bin/python");
     let server = project_root().join("tools/moto_server.py");
     assert!(
@@ -69,9 +74,10 @@ fn spawn(port: u16) -> Process {
     // The server lives as long as the shell's stdin stays open: when this process exits or
     // `stop` drops it, `cat` returns and the shell stops moto.
     let script = format!(
-        "{} {} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
+        "{} {} -H 127.0.0.1 -p {port} {} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
         shell_quote(&python.display().to_string()),
-        shell_quote(&server.display().to_string())
+        shell_quote(&server.display().to_string()),
+        args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
     );
     let mut child = Command::new("sh")
         .arg("-c")
@@ -95,10 +101,14 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn wait_ready(port: u16) {
+/// Waits until moto answers; over TLS, until it accepts connections.
+fn wait_ready(port: u16, plain_http: bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            if !plain_http {
+                return;
+            }
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
             let request = "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
             if stream.write_all(request.as_bytes()).is_ok() {

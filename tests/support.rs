@@ -21,7 +21,7 @@ pub const REGION: &str = "eu-south-1";
 
 /// SDK configuration for a moto endpoint, with dummy credentials.
 pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    qapla::aws::sdk_loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -4,6 +4,7 @@
 mod agreement;
 mod faults;
 mod notifier;
+mod tls;
 mod webhooks;
 
 pub use integration_tests::{moto, proxy, support, template};
