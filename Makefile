@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: local test bench bench-smoke check
+.PHONY: local test bench bench-smoke check fuzz
 
 # The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
@@ -31,6 +31,14 @@ bench-smoke:
 	cargo build -p shipments
 	cargo test -p qapla --bench core
 	cargo test -p integration-tests --bench system
+
+# Fuzzes the parser (strict JSON, webhook kinds, validation, ids) for FUZZ_SECONDS (default 180).
+# cargo fuzz needs nightly features of rustc; RUSTC_BOOTSTRAP lets the stable toolchain provide them.
+# A crash lands in fuzz/artifacts/parse/: add it as a regression case to the unit tests.
+FUZZ_SECONDS ?= 180
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
 
 # What CI checks besides the tests.
 check:
