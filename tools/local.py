@@ -174,6 +174,7 @@ def main():
                # Qapla's senders, and this machine for curl.
                QAPLA_ALLOWED_SOURCES=",".join(QAPLA_SOURCES + ["127.0.0.1/32", "::1/128"]),
                TOPIC_ARN=topic)
+    (ROOT / "target").mkdir(exist_ok=True)
     log = open(ROOT / "target" / "local-watch.log", "w")
     start(["cargo", "lambda", "watch", "-A", "127.0.0.1", "-P", str(lambda_port)], env=env, log=log)
     wait_http(f"http://127.0.0.1:{lambda_port}/", 180, "cargo lambda watch")
