@@ -158,6 +158,10 @@ def drain(sqs, url):
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.chdir(ROOT)
+    # Build first, so the first invocation does not wait on a cold compile of the AWS SDK.
+    print("local: building the functions (the first time takes a few minutes)")
+    subprocess.run(["cargo", "build", "-q", "-p", "shipments", "-p", "returns", "-p", "orders",
+                    "-p", "notifier"], check=True)
     moto_port, lambda_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
     start([sys.executable, str(ROOT / "tools/moto_server.py"), "-H", "127.0.0.1", "-p", str(moto_port)])
