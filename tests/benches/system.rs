@@ -104,6 +104,23 @@ fn function_env(moto: &Moto, table: &str, api: &RuntimeApi) -> Vec<(String, Stri
     .collect()
 }
 
+/// The command that runs the function: the binary itself, or under `QAPLA_BENCH_RUNNER` (an
+/// emulator such as `qemu-aarch64-static -L /usr/aarch64-linux-gnu`, to run the arm64 bootstrap).
+fn function_command(binary: &Path) -> Command {
+    match std::env::var("QAPLA_BENCH_RUNNER")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+    {
+        Some(runner) => {
+            let mut words = runner.split_whitespace();
+            let mut command = Command::new(words.next().unwrap_or_default());
+            command.args(words).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
+}
+
 fn answered_ok(answer: &integration_tests::runtime_api::Answer) -> bool {
     !answer.error && answer.body.contains("\"statusCode\":200") && answer.body.contains("OK")
 }
@@ -118,7 +135,7 @@ fn cold_starts(binary: &Path, moto: &Moto, table: &str, runs: usize) -> Vec<(f64
             let mut api = RuntimeApi::start();
             api.invoke(e);
             let start = Instant::now();
-            let mut child = Command::new(binary)
+            let mut child = function_command(binary)
                 .env_clear()
                 .envs(function_env(moto, table, &api))
                 .stdout(Stdio::null())
@@ -143,7 +160,7 @@ fn cold_starts(binary: &Path, moto: &Moto, table: &str, runs: usize) -> Vec<(f64
 /// Peak RSS (VmHWM, KiB) of one function process after `n` deliveries.
 fn peak_rss(binary: &Path, moto: &Moto, table: &str, n: usize) -> u64 {
     let mut api = RuntimeApi::start();
-    let mut child = Command::new(binary)
+    let mut child = function_command(binary)
         .env_clear()
         .envs(function_env(moto, table, &api))
         .stdout(Stdio::null())
@@ -252,7 +269,9 @@ fn main() {
         }
     };
     let profile = if full { "release" } else { "debug" };
-    let binary = target_dir().join(profile).join("shipments");
+    let binary = std::env::var_os("QAPLA_BENCH_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join(profile).join("shipments"));
     assert!(
         binary.exists(),
         "{} is missing: build it first (make bench does: cargo build --release -p shipments)",
@@ -371,7 +390,8 @@ fn main() {
 
     let report = json!({
         "mode": if full { "full" } else { "smoke" },
-        "binary": profile,
+        "binary": binary.display().to_string(),
+        "runner": std::env::var("QAPLA_BENCH_RUNNER").unwrap_or_default(),
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "core_us": core.iter().map(|(n, us)| json!({"bench": n, "median_us": us})).collect::<Vec<_>>(),
         "cold_start_ms": {"runs": cold.len(), "init_median": percentile(&init, 50.0),
