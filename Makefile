@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: local test bench bench-smoke check fuzz
+.PHONY: local test bench bench-smoke check fuzz arm64-smoke
 
 # The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
@@ -30,6 +30,21 @@ bench-smoke:
 	tools/setup.sh
 	cargo build -p shipments
 	cargo test -p qapla --bench core
+	cargo test -p integration-tests --bench system
+
+# The deployable arm64 bootstrap of ShipmentsFunction (from `make build`), run under qemu against a
+# loopback Runtime API and moto: it must start and answer real deliveries. Installs qemu and the
+# arm64 C library from Debian's packages when missing (as root).
+ARM64_SYSROOT := /usr/aarch64-linux-gnu
+arm64-smoke:
+	tools/setup.sh
+	@test -x .aws-sam/build/ShipmentsFunction/bootstrap || { echo "no arm64 bootstrap: run make build first" >&2; exit 1; }
+	@if ! command -v qemu-aarch64-static >/dev/null || ! test -e $(ARM64_SYSROOT)/lib/ld-linux-aarch64.so.1; then \
+	  echo "arm64-smoke: installing qemu-user-static and the arm64 C library" >&2; \
+	  apt-get update -qq && apt-get install -y -qq qemu-user-static libc6-arm64-cross libgcc-s1-arm64-cross >/dev/null; fi
+	QAPLA_BENCH_BINARY=$(CURDIR)/.aws-sam/build/ShipmentsFunction/bootstrap \
+	QAPLA_BENCH_RUNNER="qemu-aarch64-static -L $(ARM64_SYSROOT)" \
+	QAPLA_BENCH_OUT=$(CURDIR)/target/arm64-smoke.json \
 	cargo test -p integration-tests --bench system
 
 # Fuzzes the parser (strict JSON, webhook kinds, validation, ids) for FUZZ_SECONDS (default 180).
