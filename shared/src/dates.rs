@@ -58,13 +58,15 @@ pub fn iso(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Europe/Rome, for the tests of every module.
+#[cfg(test)]
+pub(crate) fn rome() -> Tz {
+    chrono_tz::Europe::Rome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rome() -> Tz {
-        zone("Europe/Rome").expect("compiled-in zone")
-    }
 
     #[test]
     fn table_of_dates() {

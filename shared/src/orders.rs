@@ -18,97 +18,83 @@ pub const MAX_ORDERS: usize = 100;
 
 /// One order as Qapla' sends it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub reference: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub order_date: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub ship_date: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub courier: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub tracking_number: Option<String>,
     #[serde(
         rename = "return",
-        default,
         deserialize_with = "flex::flag",
         skip_serializing_if = "Option::is_none"
     )]
     pub is_return: Option<bool>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub return_tracking_number: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub weight: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub parcels: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub length: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub width: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub height: Option<String>,
     /// A display string with currency, e.g. `€ 28.74`.
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub amount: Option<String>,
     #[serde(
         rename = "isPOD",
-        default,
         deserialize_with = "flex::flag",
         skip_serializing_if = "Option::is_none"
     )]
     pub is_pod: Option<bool>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -122,59 +108,52 @@ pub struct Order {
 
 /// The `customer*` fields of an order. Personal data: `Debug` shows only the country.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Customer {
     #[serde(
         rename = "customerName",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
     #[serde(
         rename = "customerAddress",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub address: Option<String>,
     #[serde(
         rename = "customerCity",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub city: Option<String>,
     #[serde(
         rename = "customerState",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub state: Option<String>,
     #[serde(
         rename = "customerZip",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub zip: Option<String>,
     #[serde(
         rename = "customerCountry",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub country: Option<String>,
     #[serde(
         rename = "customerTelephone",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub telephone: Option<String>,
     #[serde(
         rename = "customerEmail",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -210,24 +189,13 @@ pub struct OrdersDelivery {
 
 /// Reads and validates the `orders` of a body already told to be an orders delivery.
 pub fn validate(body: &Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Invalid> {
-    let list = match body.get("orders") {
-        Some(Value::Array(list)) => list,
-        Some(Value::Null) | None => return Err(Invalid::Missing("orders")),
-        Some(_) => return Err(Invalid::field("orders", "not an array")),
-    };
-    if list.is_empty() {
-        return Err(Invalid::Empty("orders"));
-    }
-    if list.len() > MAX_ORDERS {
-        return Err(Invalid::TooMany("orders", MAX_ORDERS));
-    }
-    let orders = list
+    let orders = flex::list(body, "orders", MAX_ORDERS)?
         .iter()
         .enumerate()
         .map(|(i, raw)| one(i, raw, tz))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(OrdersDelivery {
-        id: EventId::of_content(&Value::Object(body.clone())),
+        id: EventId::of_map(body),
         orders,
     })
 }
@@ -236,7 +204,7 @@ fn one(i: usize, raw: &Value, tz: Tz) -> Result<OrderRecord, Invalid> {
     if !raw.is_object() {
         return Err(Invalid::field(format!("orders[{i}]"), "not an object"));
     }
-    let model: Order = serde_json::from_value(raw.clone())
+    let model = Order::deserialize(raw)
         .map_err(|e| Invalid::field(format!("orders[{i}]"), e.to_string()))?;
     let reference = required(&model.reference, "orders[].reference")?;
     if !key_part_ok(&reference) {
@@ -268,9 +236,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rome() -> Tz {
-        dates::zone("Europe/Rome").expect("zone")
-    }
+    use crate::dates::rome;
 
     fn order(reference: &str) -> Value {
         json!({

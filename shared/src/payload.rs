@@ -108,7 +108,7 @@ impl Envelope {
     pub fn validate(self, tz: Tz) -> Result<Delivery, Invalid> {
         match self.kind {
             Kind::Shipment => {
-                let id = EventId::of_content(&Value::Object(self.body.clone()));
+                let id = EventId::of_map(&self.body);
                 let model: Shipment = serde_json::from_value(Value::Object(self.body))
                     .map_err(|e| Invalid::field("body", e.to_string()))?;
                 model
@@ -192,11 +192,15 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             let StrictValue(value) = access.next_value()?;
-            if map.contains_key(&key) {
-                let shown: String = key.chars().take(40).collect();
-                return Err(de::Error::custom(format!("{DUPLICATE}{shown}")));
+            match map.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(taken) => {
+                    let shown: String = taken.key().chars().take(40).collect();
+                    return Err(de::Error::custom(format!("{DUPLICATE}{shown}")));
+                }
             }
-            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
@@ -205,11 +209,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dates;
 
-    fn rome() -> Tz {
-        dates::zone("Europe/Rome").expect("zone")
-    }
+    use crate::dates::rome;
 
     #[test]
     fn kinds_are_told_apart() {

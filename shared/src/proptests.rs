@@ -1,16 +1,13 @@
 //! Property tests over open-ended input: nothing panics, models survive a round trip, and an
 //! event's id does not depend on how its JSON was written.
 
-use crate::dates;
 use crate::fixtures;
 use crate::payload::{self, Delivery};
 use crate::shipment::Shipment;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-fn rome() -> chrono_tz::Tz {
-    dates::zone("Europe/Rome").expect("zone")
-}
+use crate::dates::rome;
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

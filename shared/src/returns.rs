@@ -17,58 +17,52 @@ pub const MAX_RETURNS: usize = 100;
 
 /// One return shipment as Qapla' sends it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ReturnShipment {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub date: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub reference: Option<String>,
     #[serde(
         rename = "RMA",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub rma: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub tracking_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub courier: Option<CourierRef>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub parcels: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub weight: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub refund_method_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Option<Party>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consignee: Option<Party>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<Vec<ReturnRow>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -83,21 +77,19 @@ pub enum CourierRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CourierObject {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub code: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -117,33 +109,29 @@ impl CourierRef {
 
 /// A product being returned.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReturnRow {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub sku: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub qty: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub total: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -191,25 +179,14 @@ pub fn validate(body: &Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, In
         }
         None => (body, None),
     };
-    let list = match inner.get("returnShipments") {
-        Some(Value::Array(list)) => list,
-        Some(Value::Null) | None => return Err(Invalid::Missing("returnShipments")),
-        Some(_) => return Err(Invalid::field("returnShipments", "not an array")),
-    };
-    if list.is_empty() {
-        return Err(Invalid::Empty("returnShipments"));
-    }
-    if list.len() > MAX_RETURNS {
-        return Err(Invalid::TooMany("returnShipments", MAX_RETURNS));
-    }
-    let returns = list
+    let returns = flex::list(inner, "returnShipments", MAX_RETURNS)?
         .iter()
         .enumerate()
         .map(|(i, raw)| one(i, raw, tz))
         .collect::<Result<Vec<_>, _>>()?;
     let id = match given_id {
         Some(id) => EventId::given(&id),
-        None => EventId::of_content(&Value::Object(body.clone())),
+        None => EventId::of_map(body),
     };
     Ok(ReturnsDelivery { id, returns })
 }
@@ -222,7 +199,7 @@ fn one(i: usize, raw: &Value, tz: Tz) -> Result<ReturnRequest, Invalid> {
             "not an object",
         ));
     }
-    let model: ReturnShipment = serde_json::from_value(raw.clone())
+    let model = ReturnShipment::deserialize(raw)
         .map_err(|e| Invalid::field(format!("returnShipments[{i}]"), e.to_string()))?;
     let rma = required(&model.rma, "RMA").ok();
     let tracking_number = required(&model.tracking_number, "trackingNumber").ok();
@@ -264,9 +241,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rome() -> Tz {
-        dates::zone("Europe/Rome").expect("zone")
-    }
+    use crate::dates::rome;
 
     fn item() -> Value {
         json!({

@@ -15,104 +15,91 @@ use std::fmt;
 
 /// A shipment status delivery as Qapla' sends it (the API key already taken out).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Shipment {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub tracking_number: Option<String>,
     #[serde(
         rename = "return",
-        default,
         deserialize_with = "flex::flag",
         skip_serializing_if = "Option::is_none"
     )]
     pub is_return: Option<bool>,
     #[serde(
-        default,
         deserialize_with = "flex::flag",
         skip_serializing_if = "Option::is_none"
     )]
     pub has_children: Option<bool>,
     #[serde(
-        default,
         deserialize_with = "flex::flag",
         skip_serializing_if = "Option::is_none"
     )]
     pub is_child: Option<bool>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub courier: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub reference: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub date: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub courier_status: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub place: Option<String>,
     #[serde(
         rename = "qaplaStatusID",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub qapla_status_id: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub qapla_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_details: Option<Vec<StatusDetail>>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub custom1: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub custom2: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub custom3: Option<String>,
     /// 1.3: products shipped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<Vec<Row>>,
     /// 1.3: parcels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parcels: Option<Vec<Parcel>>,
     /// 1.3: the recipient (personal data).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consignee: Option<Party>,
     /// Fields this model does not name, kept as sent.
     #[serde(flatten)]
@@ -121,15 +108,14 @@ pub struct Shipment {
 
 /// One entry of `statusDetails`: `{"id": 1, "detail": "ON HOLD"}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StatusDetail {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub id: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -140,101 +126,86 @@ pub struct StatusDetail {
 
 /// A product row of a 1.3 shipment; numbers arrive as strings and are kept as text.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub id: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub sku: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub price: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub total: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub qty: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub weight: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub url: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub image_url: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::flag",
         skip_serializing_if = "Option::is_none"
     )]
     pub is_returnable: Option<bool>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub notes: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub customs_code: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub net_weight: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub origin_country: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub unit_of_measurement: Option<String>,
     #[serde(
         rename = "parcelID",
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -245,46 +216,40 @@ pub struct Row {
 
 /// A parcel of a 1.3 shipment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Parcel {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub box_code: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub weight: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub length: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub width: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub height: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub origin_country: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -296,58 +261,50 @@ pub struct Parcel {
 /// A person or place: a shipment's consignee, a return's sender or consignee. Personal data:
 /// its `Debug` shows only the country, so it cannot leak into a log by accident.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Party {
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub address: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub city: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub state: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub post_code: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub country: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub email: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
     pub phone: Option<String>,
     #[serde(
-        default,
         deserialize_with = "flex::text",
         skip_serializing_if = "Option::is_none"
     )]
@@ -471,9 +428,7 @@ mod tests {
     use crate::status::Severity;
     use serde_json::json;
 
-    fn rome() -> Tz {
-        dates::zone("Europe/Rome").expect("zone")
-    }
+    use crate::dates::rome;
 
     fn parse(v: Value) -> Result<ShipmentEvent, Invalid> {
         let model: Shipment =

@@ -167,9 +167,9 @@ fn peak_rss(binary: &Path, moto: &Moto, table: &str, n: usize) -> u64 {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-    // At most 2,000 distinct deliveries, then Qapla's redeliveries of them: the function's memory
-    // does not depend on the table's size, and moto copies the whole table on each transaction.
-    let distinct = deliveries("RSS", n.min(2000));
+    // 200 distinct deliveries, then Qapla's redeliveries of them: the function's memory does not
+    // depend on the table's size, and moto copies the whole table on each transaction.
+    let distinct = deliveries("RSS", n.min(200));
     for e in distinct.iter().cycle().take(n) {
         api.invoke(e.clone());
         let answer = api.answer(Duration::from_secs(60)).expect("an answer");
