@@ -47,12 +47,14 @@ arm64-smoke:
 	QAPLA_BENCH_OUT=$(CURDIR)/target/arm64-smoke.json \
 	cargo test -p integration-tests --bench system
 
-# Fuzzes the parser (strict JSON, webhook kinds, validation, ids) for FUZZ_SECONDS (default 180).
+# Fuzzes the parser (strict JSON, webhook kinds, validation, ids) for FUZZ_SECONDS (default 180),
+# starting from the fixtures.
 # cargo fuzz needs nightly features of rustc; RUSTC_BOOTSTRAP lets the stable toolchain provide them.
 # A crash lands in fuzz/artifacts/parse/: add it as a regression case to the unit tests.
 FUZZ_SECONDS ?= 180
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+	mkdir -p fuzz/corpus/parse && cp shared/fixtures/*.json fuzz/corpus/parse/
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
 
 # What CI checks besides the tests.

@@ -4,12 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 pub struct Proxy {
     pub port: u16,
+    target: Arc<AtomicU16>,
     up: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
@@ -20,8 +21,9 @@ impl Proxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
         let port = listener.local_addr().expect("address").port();
         let up = Arc::new(AtomicBool::new(true));
+        let target = Arc::new(AtomicU16::new(target));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (up2, open2) = (up.clone(), open.clone());
+        let (up2, open2, target2) = (up.clone(), open.clone(), target.clone());
         // The accept loop ends with the test process; it only ever serves loopback.
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -29,7 +31,8 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target2.load(Ordering::SeqCst)))
+                else {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
@@ -42,21 +45,36 @@ impl Proxy {
                 pipe(server.try_clone(), client.try_clone());
             }
         });
-        Proxy { port, up, open }
+        Proxy {
+            port,
+            target,
+            up,
+            open,
+        }
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Sends new connections to another port, and cuts the open ones.
+    pub fn set_target(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
+        self.cut_open_connections();
+    }
+
+    fn cut_open_connections(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        for stream in open.drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Takes the service away (true) or brings it back (false).
     pub fn set_down(&self, down: bool) {
         self.up.store(!down, Ordering::SeqCst);
         if down {
-            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-            for stream in open.drain(..) {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
+            self.cut_open_connections();
         }
     }
 }

@@ -44,6 +44,12 @@ pub fn unique_table(prefix: &str) -> String {
 /// Creates a table exactly as `template.yaml` declares `Table`: keys, attribute types, GSI,
 /// stream, TTL.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    create_table_with(client, name, true).await;
+}
+
+/// The same, optionally without the stream: moto copies a table whole, stream records included,
+/// on every transaction, which long benchmark runs cannot afford.
+pub async fn create_table_with(client: &aws_sdk_dynamodb::Client, name: &str, stream: bool) {
     let props = &template::resource("Table")["Properties"];
     let mut request = client
         .create_table()
@@ -82,8 +88,10 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
             request = request.global_secondary_indexes(gsi.build().expect("gsi"));
         }
     }
-    let stream = &props["StreamSpecification"]["StreamViewType"];
-    if let Some(view) = stream.as_str() {
+    let view = props["StreamSpecification"]["StreamViewType"]
+        .as_str()
+        .filter(|_| stream);
+    if let Some(view) = view {
         request = request.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
