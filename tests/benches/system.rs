@@ -241,7 +241,7 @@ async fn warm_path(moto: &Moto, n: usize) -> (Vec<f64>, Vec<f64>) {
         let hook = &hooks[(i / 10) % WARM_TABLES];
         let start = Instant::now();
         let request = lambda_http::request::from_str(e).expect("event");
-        let answer = qapla::aws::lambda::answer(&hook, &request).await;
+        let answer = qapla::aws::lambda::answer(hook, &request).await;
         let response = qapla::aws::lambda::response(&answer);
         let elapsed = start.elapsed();
         assert_eq!(response.status(), 200, "{}", answer.outcome);
