@@ -434,7 +434,7 @@ fn main() {
 
     let report = json!({
         "mode": if full { "full" } else { "smoke" },
-        "binary": binary.display().to_string(),
+        "binary": binary.strip_prefix(project_root()).unwrap_or(&binary).display().to_string(),
         "runner": std::env::var("QAPLA_BENCH_RUNNER").unwrap_or_default(),
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "core_us": core.iter().map(|(n, us)| json!({"bench": n, "median_us": us})).collect::<Vec<_>>(),
