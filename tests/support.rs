@@ -389,3 +389,24 @@ pub fn assert_same_table(
         differ.join("\n")
     );
 }
+
+/// Delivers every body at once, in an order shuffled by `seed`, each until it is answered (503s
+/// retried, as Qapla' would).
+pub async fn deliver_concurrently(
+    hook: std::sync::Arc<qapla::pipeline::Webhook<qapla::aws::dynamo::DynamoStore>>,
+    bodies: &[String],
+    seed: u64,
+) {
+    let mut order = bodies.to_vec();
+    shuffle(&mut order, seed);
+    let tasks: Vec<_> = order
+        .into_iter()
+        .map(|body| {
+            let hook = hook.clone();
+            tokio::spawn(async move { deliver(&hook, &body).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("delivery task");
+    }
+}

@@ -122,6 +122,17 @@ fn function_command(binary: &Path) -> Command {
     }
 }
 
+/// Starts the function with its environment, its output discarded.
+fn spawn_function(binary: &Path, env: Vec<(String, String)>) -> std::process::Child {
+    function_command(binary)
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()))
+}
+
 fn answered_ok(answer: &integration_tests::runtime_api::Answer) -> bool {
     !answer.error && answer.body.contains("\"statusCode\":200") && answer.body.contains("OK")
 }
@@ -136,13 +147,7 @@ fn cold_starts(binary: &Path, moto: &Moto, table: &str, runs: usize) -> Vec<(f64
             let mut api = RuntimeApi::start();
             api.invoke(e);
             let start = Instant::now();
-            let mut child = function_command(binary)
-                .env_clear()
-                .envs(function_env(moto, table, &api))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            let mut child = spawn_function(binary, function_env(moto, table, &api));
             let answer = api
                 .answer(Duration::from_secs(60))
                 .expect("an answer within 60 s");
@@ -186,13 +191,7 @@ fn peak_rss(binary: &Path, n: usize) -> u64 {
             *v = proxy.endpoint();
         }
     }
-    let mut child = function_command(binary)
-        .env_clear()
-        .envs(env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    let mut child = spawn_function(binary, env);
     for (i, e) in deliveries("RSS", n).into_iter().enumerate() {
         if i > 0 && i % CHUNK == 0 {
             let next = fresh_moto();

@@ -3,9 +3,7 @@
 
 use crate::moto;
 use crate::proxy::Proxy;
-use crate::support::{
-    self, deliver, event, fixture, invoke, scan, shipment, shuffle, timeless, QAPLA_IP,
-};
+use crate::support::{self, deliver, event, fixture, invoke, scan, shipment, timeless, QAPLA_IP};
 use qapla::fixtures::DEMO_KEY;
 use qapla::Kind;
 use serde_json::{json, Value};
@@ -110,18 +108,7 @@ async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
         deliver(&hook, body).await;
     }
     let hook = Arc::new(support::webhook(Kind::Shipment, &moto.endpoint(), &burst).await);
-    let mut shuffled = deliveries.clone();
-    shuffle(&mut shuffled, 0xb00_5eed);
-    let tasks: Vec<_> = shuffled
-        .into_iter()
-        .map(|body| {
-            let hook = hook.clone();
-            tokio::spawn(async move { deliver(&hook, &body).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("delivery task");
-    }
+    support::deliver_concurrently(hook, &deliveries, 0xb00_5eed).await;
     let expected = timeless(&scan(&direct, &serial).await);
     assert_eq!(expected.len(), 20 + 200, "20 states and 200 history items");
     support::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);

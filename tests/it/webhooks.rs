@@ -265,18 +265,7 @@ async fn shuffled_and_concurrent_replays_end_like_the_in_order_one() {
     assert_eq!(timeless(&scan(&client, &shuffled).await), expected.clone());
 
     let hook = std::sync::Arc::new(support::webhook(Kind::Shipment, &endpoint, &concurrent).await);
-    let mut order = events.clone();
-    shuffle(&mut order, 0xfeed_0042);
-    let tasks: Vec<_> = order
-        .into_iter()
-        .map(|e| {
-            let hook = hook.clone();
-            tokio::spawn(async move { deliver(&hook, &e).await })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("delivery task");
-    }
+    support::deliver_concurrently(hook, &events, 0xfeed_0042).await;
     assert_eq!(timeless(&scan(&client, &concurrent).await), expected);
 }
 
