@@ -156,26 +156,37 @@ impl<S: Store> Webhook<S> {
             }
             Delivery::Returns(d) => {
                 facts.count = Some(d.returns.len());
-                let docs: Vec<Document> = d
+                let docs = d
                     .returns
                     .iter()
-                    .map(|r| Document::Return(ReturnItem::new(channel, &d.id, r, now)))
-                    .collect();
-                self.store.record_documents(&docs).await?
+                    .map(|r| Document::Return(ReturnItem::new(channel, &d.id, r, now)));
+                self.store.record_documents(&last_per_key(docs)).await?
             }
             Delivery::Orders(d) => {
                 facts.count = Some(d.orders.len());
                 facts.courier = d.orders.first().and_then(|o| o.courier.clone());
-                let docs: Vec<Document> = d
+                let docs = d
                     .orders
                     .iter()
-                    .map(|o| Document::Order(OrderItem::new(channel, channel.trigger, o, now)))
-                    .collect();
-                self.store.record_documents(&docs).await?
+                    .map(|o| Document::Order(OrderItem::new(channel, channel.trigger, o, now)));
+                self.store.record_documents(&last_per_key(docs)).await?
             }
         };
         Ok(recorded)
     }
+}
+
+/// One document per item key, the last one a delivery holds: a body may list the same order
+/// twice, and one DynamoDB transaction cannot write an item twice.
+fn last_per_key(docs: impl Iterator<Item = Document>) -> Vec<Document> {
+    let mut kept: Vec<Document> = Vec::new();
+    for doc in docs {
+        match kept.iter_mut().find(|k| k.pk() == doc.pk()) {
+            Some(slot) => *slot = doc,
+            None => kept.push(doc),
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -293,6 +304,23 @@ mod tests {
             assert_eq!(answer.body(), r#"{"result":"KO"}"#);
         }
         assert!(hook.store.items().is_empty());
+    }
+
+    #[test]
+    fn an_order_listed_twice_is_stored_once_as_its_last_version() {
+        let hook = webhook(Kind::Order);
+        let mut body: Value = serde_json::from_slice(fixture("orders")).expect("json");
+        let mut again = body["orders"][0].clone();
+        again["trackingNumber"] = json!("JD0146000099");
+        if let Some(orders) = body["orders"].as_array_mut() {
+            orders.push(again);
+        }
+        let answer = run(hook.handle(post(body.to_string().as_bytes())));
+        assert_eq!(answer.outcome, "stored");
+        let items = hook.store.items();
+        assert_eq!(items.len(), 2);
+        let first = &items[&("ORDER#shop-it#ORD-10452".to_owned(), "STATE".to_owned())];
+        assert_eq!(first["trackingNumber"], json!("JD0146000099"));
     }
 
     #[test]

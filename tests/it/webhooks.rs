@@ -337,3 +337,25 @@ async fn the_index_finds_everything_of_an_order() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_listed_twice_in_one_body_is_stored_once() {
+    let (name, client) = table().await;
+    let hook = support::webhook(Kind::Order, &moto::shared().endpoint(), &name).await;
+    let mut body = fixture("orders");
+    let mut again = body["orders"][0].clone();
+    again["trackingNumber"] = json!("JD0146000099");
+    if let Some(orders) = body["orders"].as_array_mut() {
+        orders.push(again);
+    }
+    let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
+    assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
+    let items = scan(&client, &name).await;
+    assert_eq!(items.len(), 2, "one item per order reference");
+    let order = &items[&("ORDER#shop-it#ORD-10452".to_owned(), "STATE".to_owned())];
+    assert_eq!(
+        order["trackingNumber"],
+        json!("JD0146000099"),
+        "the last version wins"
+    );
+}
