@@ -15,11 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         qapla::config::TOPIC_ARN => Some("local".into()),
         other => std::env::var(other).ok(),
     })?;
-    let notifier = Notifier {
-        alerts: config.alerts,
-        timezone: config.timezone,
-        personal_data: config.personal_data,
-    };
+    let notifier = Notifier::from_config(&config);
     for record in &event.records {
         let Some(notice) = notice_for(&notifier, record)? else {
             continue;

@@ -2,6 +2,7 @@
 //! attributes that filter policies read, and the texts for each protocol. Pure: the SNS call lives
 //! in the AWS adapters.
 
+use crate::identity::EventId;
 use crate::items::{OrderItem, ReturnItem, ShipmentState};
 use crate::status::Severity;
 use chrono::DateTime;
@@ -155,9 +156,20 @@ pub trait Publisher: Send + Sync {
 /// Renders notices for one deployment's settings.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    pub alerts: crate::notify::AlertRule,
+    pub alerts: AlertRule,
     pub timezone: Tz,
     pub personal_data: bool,
+}
+
+impl Notifier {
+    /// The notifier the configuration describes.
+    pub fn from_config(config: &crate::config::NotifierConfig) -> Self {
+        Notifier {
+            alerts: config.alerts.clone(),
+            timezone: config.timezone,
+            personal_data: config.personal_data,
+        }
+    }
 }
 
 /// Did a shipment's state really change status or detail?
@@ -174,6 +186,15 @@ pub fn content_changed(
 }
 
 impl Notifier {
+    /// Ends an email body: the customer's name where the merchant allows it, then the event id.
+    fn finish_email(&self, mut body: String, customer: Option<&str>, event_id: &EventId) -> String {
+        if let Some(name) = customer.filter(|_| self.personal_data) {
+            body.push_str(&format!("Customer:   {name}\n"));
+        }
+        body.push_str(&format!("\nEvent id: {event_id}\n"));
+        body
+    }
+
     fn local(&self, utc: &str) -> String {
         DateTime::parse_from_rfc3339(utc)
             .map(|t| {
@@ -286,10 +307,7 @@ impl Notifier {
             .date_utc
             .as_deref()
             .map_or_else(|| "-".to_owned(), |d| self.local(d));
-        let customer = self
-            .personal_data
-            .then(|| item.payload.pointer("/sender/name").and_then(Value::as_str))
-            .flatten();
+        let customer = item.payload.pointer("/sender/name").and_then(Value::as_str);
         let document = json!({
             "schema": SCHEMA,
             "id": item.event_id,
@@ -307,7 +325,7 @@ impl Notifier {
             },
             "receivedAt": item.received_at,
         });
-        let mut email_body = format!(
+        let email_body = format!(
             "A return was requested.\n\n\
              Return:     {key}\n\
              Order:      {reference}\n\
@@ -319,10 +337,7 @@ impl Notifier {
             channel = item.channel,
             tz = self.timezone.name(),
         );
-        if let Some(name) = customer {
-            email_body.push_str(&format!("Customer:   {name}\n"));
-        }
-        email_body.push_str(&format!("\nEvent id: {}\n", item.event_id));
+        let email_body = self.finish_email(email_body, customer, &item.event_id);
         Notice {
             event: EventType::ReturnRequested,
             id: format!("{}:{}", EventType::ReturnRequested.as_str(), item.event_id),
@@ -355,10 +370,7 @@ impl Notifier {
         };
         let courier = item.courier.as_deref().unwrap_or("-");
         let tracking = item.tracking_number.as_deref().unwrap_or("-");
-        let customer = self
-            .personal_data
-            .then(|| item.payload.get("customerName").and_then(Value::as_str))
-            .flatten();
+        let customer = item.payload.get("customerName").and_then(Value::as_str);
         let verb = if event == EventType::OrderTransmitted {
             "transmitted to the courier"
         } else {
@@ -381,7 +393,7 @@ impl Notifier {
             },
             "receivedAt": item.received_at,
         });
-        let mut email_body = format!(
+        let email_body = format!(
             "The shipment of order {reference} was {verb}.\n\n\
              Order:      {reference}\n\
              Courier:    {courier}\n\
@@ -390,10 +402,7 @@ impl Notifier {
             reference = item.reference,
             channel = item.channel,
         );
-        if let Some(name) = customer {
-            email_body.push_str(&format!("Customer:   {name}\n"));
-        }
-        email_body.push_str(&format!("\nEvent id: {}\n", item.event_id));
+        let email_body = self.finish_email(email_body, customer, &item.event_id);
         Notice {
             event,
             id: format!("{}:{}", event.as_str(), item.event_id),
@@ -470,7 +479,6 @@ fn sms(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::EventId;
     use crate::status::STATUSES;
 
     fn notifier(personal_data: bool) -> Notifier {

@@ -116,11 +116,7 @@ pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> 
     let config = NotifierConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
     Ok(StreamNotifier {
-        notifier: Notifier {
-            alerts: config.alerts,
-            timezone: config.timezone,
-            personal_data: config.personal_data,
-        },
+        notifier: Notifier::from_config(&config),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
     })
 }
