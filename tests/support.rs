@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 use qapla::aws::dynamo::DynamoStore;
-use qapla::config::{self, WebhookConfig};
+use qapla::config::WebhookConfig;
 use qapla::fixtures;
-use qapla::pipeline::Webhook;
+use qapla::webhook::Webhook;
 use qapla::Kind;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -133,19 +133,13 @@ fn key_schema(v: &serde_norway::Value) -> Vec<KeySchemaElement> {
 
 /// The webhook configuration the sample events were made for.
 pub fn webhook_config(table: &str) -> WebhookConfig {
-    let channels = qapla::fixtures::demo_channels();
-    WebhookConfig::from_lookup(|k| match k {
-        config::TABLE_NAME => Some(table.to_owned()),
-        config::QAPLA_CHANNELS => Some(channels.clone()),
-        _ => None,
-    })
-    .expect("test configuration")
+    fixtures::demo_config(table)
 }
 
 /// A webhook function's real pipeline over a DynamoDB store at `endpoint`.
 pub async fn webhook(kind: Kind, endpoint: &str, table: &str) -> Webhook<DynamoStore> {
     let store = DynamoStore::new(dynamo(endpoint).await, table);
-    Webhook::new(kind, webhook_config(table), store)
+    Webhook::new(kind, webhook_config(table).settings, store)
 }
 
 /// What the real handler made of an API Gateway event.
@@ -282,7 +276,7 @@ pub fn sample_events() -> Vec<SampleEvent> {
 }
 
 pub fn fixture(name: &str) -> Value {
-    serde_json::from_str(fixtures::get(name).unwrap_or_default()).expect("fixture")
+    fixtures::Fixture::named(name).json()
 }
 
 /// A shipment delivery for one tracking number at a given local time and status.
@@ -344,7 +338,7 @@ pub fn shuffle<T>(items: &mut [T], mut seed: u64) {
 
 /// Delivers until OK, as Qapla's retries would: a 503 is retried, anything else is returned.
 pub async fn deliver(
-    hook: &qapla::pipeline::Webhook<qapla::aws::dynamo::DynamoStore>,
+    hook: &qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>,
     body: &str,
 ) -> String {
     for _ in 0..20 {
@@ -393,7 +387,7 @@ pub fn assert_same_table(
 /// Delivers every body at once, in an order shuffled by `seed`, each until it is answered (503s
 /// retried, as Qapla' would).
 pub async fn deliver_concurrently(
-    hook: std::sync::Arc<qapla::pipeline::Webhook<qapla::aws::dynamo::DynamoStore>>,
+    hook: std::sync::Arc<qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>>,
     bodies: &[String],
     seed: u64,
 ) {

@@ -7,9 +7,7 @@ use serde_json::{json, Value};
 use std::hint::black_box;
 
 fn shipment_1_3_with_rows(rows: usize) -> String {
-    let mut body: Value =
-        serde_json::from_str(fixtures::get("shipment-1.3-delivered").unwrap_or("{}"))
-            .unwrap_or_default();
+    let mut body = fixtures::SHIPMENT_DELIVERED_1_3.json();
     let row = body["rows"][0].clone();
     body["rows"] = Value::Array(
         (0..rows)
@@ -25,8 +23,7 @@ fn shipment_1_3_with_rows(rows: usize) -> String {
 }
 
 fn orders_with(count: usize) -> String {
-    let body: Value =
-        serde_json::from_str(fixtures::get("orders").unwrap_or("{}")).unwrap_or_default();
+    let body = fixtures::ORDERS.json();
     let order = body["orders"][0].clone();
     let orders: Vec<Value> = (0..count)
         .map(|i| {
@@ -44,16 +41,12 @@ fn bench(c: &mut Criterion) {
     let cases = [
         (
             "shipment 1.2",
-            fixtures::get("shipment-1.2-exception-stock")
-                .unwrap_or_default()
-                .to_owned(),
+            fixtures::SHIPMENT_EXCEPTION_STOCK.body.to_owned(),
         ),
         ("shipment 1.3, 20 rows", shipment_1_3_with_rows(20)),
         (
             "returns (wrapped)",
-            fixtures::get("returns-wrapped")
-                .unwrap_or_default()
-                .to_owned(),
+            fixtures::RETURNS_WRAPPED.body.to_owned(),
         ),
         ("orders, 50", orders_with(50)),
     ];

@@ -1,10 +1,10 @@
 //! Prints what the notifier would publish for a DynamoDB stream event (read from standard input):
 //! per record, the event, the attributes, the JSON document, and the email and SMS texts an alert
-//! subscriber would get. Used by the local run; reads the same settings as the notifier.
+//! subscriber would get. Reads the same settings as the notifier.
 
-use qapla::aws::stream::notice_for;
+use qapla::aws::stream::record;
 use qapla::config::NotifierConfig;
-use qapla::notify::Notifier;
+use qapla::notify::batch::notice;
 use std::io::Read;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,9 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         qapla::config::TOPIC_ARN => Some("local".into()),
         other => std::env::var(other).ok(),
     })?;
-    let notifier = Notifier::from_config(&config);
-    for record in &event.records {
-        let Some(notice) = notice_for(&notifier, record)? else {
+    for r in &event.records {
+        let Some(notice) = notice(&config.notifier, &record(r))? else {
             continue;
         };
         let attributes: Vec<String> = notice

@@ -31,7 +31,8 @@ impl fmt::Debug for ApiKey {
 }
 
 /// Which event the orders webhook of a channel is sent on; the payload does not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OrderTrigger {
     #[default]
     Created,

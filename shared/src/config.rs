@@ -2,7 +2,8 @@
 //! at init with a message naming the variable, never at the first request.
 
 use crate::auth::{Allowlist, Channels};
-use crate::notify::AlertRule;
+use crate::notify::{AlertRule, Notifier};
+use crate::webhook::Settings;
 use chrono_tz::Tz;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -94,15 +95,11 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
-/// What a webhook function needs.
+/// What a webhook function needs: its table and the endpoint's settings.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub table_name: String,
-    pub channels: Channels,
-    pub allowlist: Allowlist,
-    pub timezone: Tz,
-    pub max_body_bytes: usize,
-    pub history_days: u32,
+    pub settings: Settings,
 }
 
 impl WebhookConfig {
@@ -114,26 +111,27 @@ impl WebhookConfig {
         let vars = Vars(get);
         Ok(WebhookConfig {
             table_name: vars.required(TABLE_NAME)?,
-            channels: vars.channels()?,
-            allowlist: match vars.optional(QAPLA_ALLOWED_SOURCES) {
-                None => Allowlist::default(),
-                Some(spec) => Allowlist::parse(&spec).map_err(|e| err(QAPLA_ALLOWED_SOURCES, e))?,
+            settings: Settings {
+                channels: vars.channels()?,
+                allowlist: match vars.optional(QAPLA_ALLOWED_SOURCES) {
+                    None => Allowlist::default(),
+                    Some(spec) => {
+                        Allowlist::parse(&spec).map_err(|e| err(QAPLA_ALLOWED_SOURCES, e))?
+                    }
+                },
+                timezone: vars.timezone()?,
+                max_body_bytes: vars.number(QAPLA_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)?,
+                history_days: vars.number(QAPLA_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)?,
             },
-            timezone: vars.timezone()?,
-            max_body_bytes: vars.number(QAPLA_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)?,
-            history_days: vars.number(QAPLA_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)?,
         })
     }
 }
 
-/// What the notifier needs.
+/// What the notifier needs: its topic and how to render notices.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     pub topic_arn: String,
-    pub timezone: Tz,
-    pub alerts: AlertRule,
-    /// Whether email and SMS texts may name the customer (off unless the merchant turns it on).
-    pub personal_data: bool,
+    pub notifier: Notifier,
 }
 
 impl NotifierConfig {
@@ -145,24 +143,28 @@ impl NotifierConfig {
         let vars = Vars(get);
         Ok(NotifierConfig {
             topic_arn: vars.required(TOPIC_ARN)?,
-            timezone: vars.timezone()?,
-            alerts: match vars.optional(QAPLA_ALERT_STATUSES) {
-                None => AlertRule::default(),
-                Some(spec) => AlertRule::parse(&spec).map_err(|e| err(QAPLA_ALERT_STATUSES, e))?,
-            },
-            personal_data: match vars
-                .optional(QAPLA_ALERT_PERSONAL_DATA)
-                .as_deref()
-                .map(str::trim)
-            {
-                None | Some("false") | Some("0") | Some("no") => false,
-                Some("true") | Some("1") | Some("yes") => true,
-                Some(other) => {
-                    return Err(err(
-                        QAPLA_ALERT_PERSONAL_DATA,
-                        format!("{other:?} is not true or false"),
-                    ))
-                }
+            notifier: Notifier {
+                timezone: vars.timezone()?,
+                alerts: match vars.optional(QAPLA_ALERT_STATUSES) {
+                    None => AlertRule::default(),
+                    Some(spec) => {
+                        AlertRule::parse(&spec).map_err(|e| err(QAPLA_ALERT_STATUSES, e))?
+                    }
+                },
+                personal_data: match vars
+                    .optional(QAPLA_ALERT_PERSONAL_DATA)
+                    .as_deref()
+                    .map(str::trim)
+                {
+                    None | Some("false") | Some("0") | Some("no") => false,
+                    Some("true") | Some("1") | Some("yes") => true,
+                    Some(other) => {
+                        return Err(err(
+                            QAPLA_ALERT_PERSONAL_DATA,
+                            format!("{other:?} is not true or false"),
+                        ))
+                    }
+                },
             },
         })
     }
@@ -200,7 +202,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = with(&[]).expect("valid");
+        let c = with(&[]).expect("valid").settings;
         assert_eq!(c.max_body_bytes, 1024 * 1024);
         assert_eq!(c.history_days, 400);
         assert_eq!(c.timezone, chrono_tz::Europe::Rome);
@@ -241,7 +243,8 @@ mod tests {
             (QAPLA_MAX_BODY_BYTES, "2048"),
             (QAPLA_HISTORY_DAYS, "30"),
         ])
-        .expect("valid");
+        .expect("valid")
+        .settings;
         assert_eq!(c.allowlist, Allowlist::Any);
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.history_days, 30);
@@ -255,7 +258,7 @@ mod tests {
             (QAPLA_CHANNELS, &channels),
         ]))
         .expect("valid");
-        assert!(!ok.personal_data);
+        assert!(!ok.notifier.personal_data);
         let e =
             NotifierConfig::from_lookup(env(&[(QAPLA_CHANNELS, &channels)])).expect_err("no topic");
         assert_eq!(e.var, TOPIC_ARN);

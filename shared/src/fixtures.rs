@@ -1,46 +1,87 @@
-//! Sample deliveries, one per webhook shape, shared by the unit tests, the benchmarks, the
-//! integration tests and the sample events. Their key is the demo channel's
-//! ([`DEMO_KEY`], channel [`DEMO_CHANNEL`]).
+//! Sample deliveries, one per webhook shape, each with the webhook it belongs to. They serve the
+//! unit tests, the benchmarks, the integration tests, the examples and the fuzz target; they are
+//! not part of the production API (compiled for tests and behind the `fixtures` feature). Their key
+//! is the demo channel's ([`DEMO_KEY`], channel [`DEMO_CHANNEL`]).
 
-use crate::payload::Kind;
+use crate::kind::Kind;
 
 /// The demo channel's API key, used by the fixtures, the sample events and local runs only.
 pub const DEMO_KEY: &str = "demo-key-shop-it";
 /// The demo channel's name.
 pub const DEMO_CHANNEL: &str = "shop-it";
 
+/// A sample delivery: its name (the file under `shared/fixtures/`), webhook and body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fixture {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub body: &'static str,
+}
+
+impl Fixture {
+    pub fn bytes(&self) -> &'static [u8] {
+        self.body.as_bytes()
+    }
+
+    /// The body as a JSON value, to derive variants from.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.body)
+            .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", self.name))
+    }
+
+    /// The fixture of this name; a name that is not one panics, listing those that are.
+    pub fn named(name: &str) -> &'static Fixture {
+        ALL.iter().find(|f| f.name == name).unwrap_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|f| f.name).collect();
+            panic!("no fixture {name:?}; the fixtures are {names:?}")
+        })
+    }
+}
+
 macro_rules! fixture {
-    ($name:literal) => {
-        ($name, include_str!(concat!("../fixtures/", $name, ".json")))
+    ($kind:expr, $name:literal) => {
+        Fixture {
+            name: $name,
+            kind: $kind,
+            body: include_str!(concat!("../fixtures/", $name, ".json")),
+        }
     };
 }
 
-/// Every fixture as `(name, body)`.
-pub const ALL: [(&str, &str); 8] = [
-    fixture!("shipment-1.2-in-transit"),
-    fixture!("shipment-1.2-exception-stock"),
-    fixture!("shipment-1.2-failed-attempt"),
-    fixture!("shipment-1.2-unknown-status"),
-    fixture!("shipment-1.3-delivered"),
-    fixture!("returns-wrapped"),
-    fixture!("returns-flat"),
-    fixture!("orders"),
+pub const SHIPMENT_IN_TRANSIT: Fixture = fixture!(Kind::Shipment, "shipment-1.2-in-transit");
+pub const SHIPMENT_EXCEPTION_STOCK: Fixture =
+    fixture!(Kind::Shipment, "shipment-1.2-exception-stock");
+pub const SHIPMENT_FAILED_ATTEMPT: Fixture =
+    fixture!(Kind::Shipment, "shipment-1.2-failed-attempt");
+pub const SHIPMENT_UNKNOWN_STATUS: Fixture =
+    fixture!(Kind::Shipment, "shipment-1.2-unknown-status");
+pub const SHIPMENT_DELIVERED_1_3: Fixture = fixture!(Kind::Shipment, "shipment-1.3-delivered");
+pub const RETURNS_WRAPPED: Fixture = fixture!(Kind::Return, "returns-wrapped");
+pub const RETURNS_FLAT: Fixture = fixture!(Kind::Return, "returns-flat");
+pub const ORDERS: Fixture = fixture!(Kind::Order, "orders");
+
+/// Every fixture.
+pub const ALL: [Fixture; 8] = [
+    SHIPMENT_IN_TRANSIT,
+    SHIPMENT_EXCEPTION_STOCK,
+    SHIPMENT_FAILED_ATTEMPT,
+    SHIPMENT_UNKNOWN_STATUS,
+    SHIPMENT_DELIVERED_1_3,
+    RETURNS_WRAPPED,
+    RETURNS_FLAT,
+    ORDERS,
 ];
 
-/// A fixture's body by name.
-pub fn get(name: &str) -> Option<&'static str> {
-    ALL.iter().find(|(n, _)| *n == name).map(|(_, body)| *body)
-}
-
-/// The webhook a fixture belongs to, told by its name.
-pub fn kind_of(name: &str) -> Kind {
-    if name.starts_with("returns") {
-        Kind::Return
-    } else if name.starts_with("orders") {
-        Kind::Order
-    } else {
-        Kind::Shipment
-    }
+/// The webhook configuration of a local run: the demo channel, every other setting at its
+/// default, the table named `table`.
+pub fn demo_config(table: &str) -> crate::config::WebhookConfig {
+    let channels = demo_channels();
+    crate::config::WebhookConfig::from_lookup(|var| match var {
+        crate::config::TABLE_NAME => Some(table.to_owned()),
+        crate::config::QAPLA_CHANNELS => Some(channels.clone()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("the demo configuration is valid: {e}"))
 }
 
 /// The `QAPLA_CHANNELS` entry of the demo channel.
@@ -50,4 +91,34 @@ pub fn demo_channels() -> String {
         &crate::auth::ApiKey::new(DEMO_KEY),
         crate::auth::OrderTrigger::Created,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixture_file_is_listed_once() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("fixtures dir")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".json")
+                    .map(str::to_owned)
+            })
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = ALL.iter().map(|f| f.name.to_owned()).collect();
+        listed.sort();
+        assert_eq!(files, listed);
+    }
+
+    #[test]
+    #[should_panic(expected = "no fixture")]
+    fn a_misspelt_name_fails_loudly() {
+        Fixture::named("shipment-1.2-in-transt");
+    }
 }

@@ -1,29 +1,43 @@
 //! The common core of the Qapla' webhook receiver.
 //!
-//! Pure domain code (parse, validate, map, decide) lives in the top-level modules and makes no AWS
-//! call. The AWS adapters (DynamoDB store, SNS publisher, Lambda wiring) live under [`aws`], behind
-//! the `aws` feature, and know nothing of Qapla's rules.
+//! Modules are layered, and imports go only downwards (README, "Layout"):
+//! - leaf facts: [`kind`], [`status`], [`dates`], [`identity`], [`auth`];
+//! - [`model`]: the tolerant wire models, their validation and [`model::Invalid`];
+//! - [`payload`]: bytes → a typed [`payload::Delivery`];
+//! - [`table`]: keys, attribute names and items;
+//! - [`store`]: the store port and its memory twin;
+//! - [`notify`]: which changes notify, their texts, the publisher port;
+//! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
+//! - [`config`]: the environment, read once.
+//!
+//! None of these makes an AWS call. The AWS adapters (DynamoDB store, SNS publisher, stream
+//! reader, Lambda wiring) live under `aws`, behind the `aws` feature, implement the ports and
+//! decide nothing that is a Qapla' rule.
 
 pub mod auth;
-pub mod config;
 pub mod dates;
-pub mod error;
-pub mod fixtures;
-pub mod flex;
 pub mod identity;
-pub mod items;
-pub mod notify;
-pub mod orders;
-pub mod payload;
-pub mod pipeline;
-pub mod returns;
-pub mod shipment;
+pub mod kind;
 pub mod status;
+
+pub mod model;
+pub mod payload;
+pub mod table;
+
 pub mod store;
 
-pub use error::{Invalid, Rejection};
-pub use payload::{Delivery, Kind};
+pub mod notify;
+pub mod webhook;
 
+pub mod config;
+
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+
+pub use kind::Kind;
+
+#[cfg(test)]
+mod layering;
 #[cfg(test)]
 mod proptests;
 

@@ -2,51 +2,55 @@
 //! take the API key out, then validate the kind's model.
 
 use crate::auth::ApiKey;
-use crate::error::{Invalid, Rejection};
-use crate::identity::EventId;
-use crate::orders::{self, OrdersDelivery};
-use crate::returns::{self, ReturnsDelivery};
-use crate::shipment::{Shipment, ShipmentEvent};
+use crate::kind::Kind;
+use crate::model::orders::{self, OrdersDelivery};
+use crate::model::returns::{self, ReturnsDelivery};
+use crate::model::shipment::{self, ShipmentEvent};
+use crate::model::Invalid;
 use chrono_tz::Tz;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
-/// The three webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Shipment,
-    Return,
-    Order,
+/// Why a body is not a delivery at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("empty body")]
+    Empty,
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("duplicate key {0:?} in a JSON object")]
+    DuplicateKey(String),
+    #[error("the body is not a JSON object")]
+    NotObject,
+    #[error("the body is no Qapla' webhook")]
+    UnknownKind,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
+impl Unreadable {
+    /// A short, stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
         match self {
-            Kind::Shipment => "shipments",
-            Kind::Return => "returns",
-            Kind::Order => "orders",
-        }
-    }
-
-    /// Which webhook a body is: `webhookReturnShipments` or `returnShipments` means returns, an
-    /// `orders` array means orders, `trackingNumber` or `qaplaStatusID` means a shipment status.
-    pub fn detect(body: &Map<String, Value>) -> Option<Kind> {
-        if body.contains_key("webhookReturnShipments") || body.contains_key("returnShipments") {
-            Some(Kind::Return)
-        } else if body.contains_key("orders") {
-            Some(Kind::Order)
-        } else if body.contains_key("trackingNumber") || body.contains_key("qaplaStatusID") {
-            Some(Kind::Shipment)
-        } else {
-            None
+            Unreadable::Empty => "empty_body",
+            Unreadable::NotJson(_) => "not_json",
+            Unreadable::DuplicateKey(_) => "duplicate_key",
+            Unreadable::NotObject => "not_object",
+            Unreadable::UnknownKind => "unknown_kind",
         }
     }
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// Which webhook a body is: `webhookReturnShipments` or `returnShipments` means returns, an
+/// `orders` array means orders, `trackingNumber` or `qaplaStatusID` means a shipment status.
+pub fn detect(body: &Map<String, Value>) -> Option<Kind> {
+    if body.contains_key("webhookReturnShipments") || body.contains_key("returnShipments") {
+        Some(Kind::Return)
+    } else if body.contains_key("orders") {
+        Some(Kind::Order)
+    } else if body.contains_key("trackingNumber") || body.contains_key("qaplaStatusID") {
+        Some(Kind::Shipment)
+    } else {
+        None
     }
 }
 
@@ -79,15 +83,14 @@ impl Delivery {
 
 /// Reads a body: JSON, an object, a known kind. Where the key sits depends on the shape: at the
 /// top, or inside `webhookReturnShipments`.
-pub fn read(bytes: &[u8]) -> Result<Envelope, Rejection> {
+pub fn read(bytes: &[u8]) -> Result<Envelope, Unreadable> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Rejection::EmptyBody);
+        return Err(Unreadable::Empty);
     }
-    let value = strict_json(bytes)?;
-    let Value::Object(mut body) = value else {
-        return Err(Rejection::NotObject);
+    let Value::Object(mut body) = strict_json(bytes)? else {
+        return Err(Unreadable::NotObject);
     };
-    let kind = Kind::detect(&body).ok_or(Rejection::UnknownKind)?;
+    let kind = detect(&body).ok_or(Unreadable::UnknownKind)?;
     let mut key = take_key(&mut body);
     if let Some(Value::Object(inner)) = body.get_mut("webhookReturnShipments") {
         key = take_key(inner).or(key);
@@ -108,32 +111,27 @@ impl Envelope {
     pub fn validate(self, tz: Tz) -> Result<Delivery, Invalid> {
         match self.kind {
             Kind::Shipment => {
-                let id = EventId::of_map(&self.body);
-                let model: Shipment = serde_json::from_value(Value::Object(self.body))
-                    .map_err(|e| Invalid::field("body", e.to_string()))?;
-                model
-                    .validate(id, tz)
-                    .map(|ev| Delivery::Shipment(Box::new(ev)))
+                shipment::validate(self.body, tz).map(|ev| Delivery::Shipment(Box::new(ev)))
             }
-            Kind::Return => returns::validate(&self.body, tz).map(Delivery::Returns),
-            Kind::Order => orders::validate(&self.body, tz).map(Delivery::Orders),
+            Kind::Return => returns::validate(self.body, tz).map(Delivery::Returns),
+            Kind::Order => orders::validate(self.body, tz).map(Delivery::Orders),
         }
     }
 }
 
 /// Parses JSON, refusing an object with the same key twice: with two `apiKey`s, which one counts
 /// would depend on the parser, so such a body is refused rather than guessed at.
-fn strict_json(bytes: &[u8]) -> Result<Value, Rejection> {
+fn strict_json(bytes: &[u8]) -> Result<Value, Unreadable> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue::deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v.0))
         .map_err(|e| {
             let msg = e.to_string();
             match msg.strip_prefix(DUPLICATE) {
-                Some(rest) => Rejection::DuplicateKey(
+                Some(rest) => Unreadable::DuplicateKey(
                     rest.split(" at line").next().unwrap_or(rest).to_owned(),
                 ),
-                None => Rejection::NotJson(msg),
+                None => Unreadable::NotJson(msg),
             }
         })?;
     Ok(value)
@@ -284,9 +282,10 @@ mod tests {
 
     #[test]
     fn every_fixture_reads_and_validates() {
-        for (name, body) in crate::fixtures::ALL {
-            let env = read(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let expected = crate::fixtures::kind_of(name);
+        for f in crate::fixtures::ALL {
+            let name = f.name;
+            let env = read(f.bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let expected = f.kind;
             assert_eq!(env.kind, expected, "{name}");
             assert!(env.key.is_some(), "{name}");
             env.validate(rome())

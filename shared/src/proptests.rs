@@ -2,8 +2,8 @@
 //! event's id does not depend on how its JSON was written.
 
 use crate::fixtures;
+use crate::model::shipment::Shipment;
 use crate::payload::{self, Delivery};
-use crate::shipment::Shipment;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -109,7 +109,7 @@ fn write_shuffled(v: &Value, seed: &mut u64, out: &mut String) {
 fn fixture_values() -> Vec<Value> {
     fixtures::ALL
         .iter()
-        .filter_map(|(_, body)| serde_json::from_str(body).ok())
+        .filter_map(|f| serde_json::from_str(f.body).ok())
         .collect()
 }
 
@@ -160,7 +160,7 @@ proptest! {
 
     #[test]
     fn shipment_model_round_trips(field in field_name(), value in json_value()) {
-        let mut v: Value = serde_json::from_str(fixtures::get("shipment-1.3-delivered").unwrap_or("{}"))
+        let mut v: Value = serde_json::from_str(fixtures::SHIPMENT_DELIVERED_1_3.body)
             .unwrap_or_default();
         if let Some(map) = v.as_object_mut() {
             map.remove("apiKey");
@@ -196,7 +196,7 @@ proptest! {
                 None => set(map),
             }
         }
-        let a = payload::read(fixtures::ALL[which].1.as_bytes()).expect("read").validate(rome()).expect("valid");
+        let a = payload::read(fixtures::ALL[which].bytes()).expect("read").validate(rome()).expect("valid");
         let b = payload::read(v.to_string().as_bytes()).expect("read").validate(rome()).expect("valid");
         prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
     }

@@ -5,7 +5,7 @@
 //! - a return or order is stored when its content is new, a duplicate otherwise;
 //! - a delivery is written whole or not at all.
 
-use crate::items::{Document, ShipmentHistory, ShipmentState};
+use crate::table::{self, Document, ShipmentHistory, ShipmentState};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,15 +32,22 @@ impl Recorded {
     }
 }
 
-/// The store could not record the delivery; a retry may succeed.
+/// The store could not record the delivery, classified once (by the adapter, from the store's
+/// own error codes) by whether a retry can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    #[error("throttled: {0}")]
-    Throttled(String),
-    #[error("item not accepted: {0}")]
+    /// Unreachable, throttled, or in conflict with a concurrent write: a retry can succeed.
+    #[error("store unavailable: {0}")]
+    Retryable(String),
+    /// The store refused the items themselves: the same write fails again whenever it is retried.
+    #[error("store refused the items: {0}")]
     Refused(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Retryable(_))
+    }
 }
 
 /// Records deliveries.
@@ -57,23 +64,6 @@ pub trait Store: Send + Sync {
         &self,
         documents: &[Document],
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
-}
-
-impl<T: Store> Store for std::sync::Arc<T> {
-    fn record_shipment(
-        &self,
-        state: &ShipmentState,
-        history: &ShipmentHistory,
-    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
-        (**self).record_shipment(state, history)
-    }
-
-    fn record_documents(
-        &self,
-        documents: &[Document],
-    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
-        (**self).record_documents(documents)
-    }
 }
 
 /// A store in memory with the same rules as the table: for tests and the benchmarks.
@@ -100,14 +90,15 @@ impl MemoryStore {
 
     fn check_up(&self) -> Result<(), StoreError> {
         if *lock(&self.down) {
-            Err(StoreError::Unavailable("memory store set down".into()))
+            Err(StoreError::Retryable("memory store set down".into()))
         } else {
             Ok(())
         }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks a memory twin's data.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind: still usable.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -131,7 +122,7 @@ impl Store for MemoryStore {
         let state_key = (state.pk.clone(), state.sk.clone());
         let newer = items
             .get(&state_key)
-            .and_then(|s| s.get("ord"))
+            .and_then(|s| s.get(table::ORD))
             .and_then(Value::as_str)
             .is_none_or(|stored| stored < state.ord.as_str());
         items.insert(history_key, to_value(history)?);
@@ -149,10 +140,10 @@ impl Store for MemoryStore {
         let mut stored = false;
         let mut writes = Vec::new();
         for doc in documents {
-            let key = (doc.pk().to_owned(), crate::items::STATE.to_owned());
+            let key = (doc.pk().to_owned(), table::STATE.to_owned());
             let same = items
                 .get(&key)
-                .and_then(|v| v.get("eventId"))
+                .and_then(|v| v.get(table::EVENT_ID))
                 .and_then(Value::as_str)
                 .is_some_and(|id| id == doc.event_id().as_str());
             if !same {

@@ -10,9 +10,9 @@ use integration_tests::moto::{project_root, Moto};
 use integration_tests::proxy::Proxy;
 use integration_tests::runtime_api::RuntimeApi;
 use integration_tests::support::{self, event, shipment, QAPLA_IP};
-use qapla::items::{Document, ShipmentHistory, ShipmentState};
-use qapla::pipeline::Webhook;
 use qapla::store::{Recorded, Store, StoreError};
+use qapla::table::{Document, ShipmentHistory, ShipmentState};
+use qapla::webhook::Webhook;
 use qapla::Kind;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -230,7 +230,7 @@ async fn warm_path(moto: &Moto, n: usize) -> (Vec<f64>, Vec<f64>) {
         };
         hooks.push(Webhook::new(
             Kind::Shipment,
-            support::webhook_config(&table),
+            support::webhook_config(&table).settings,
             store,
         ));
     }

@@ -4,8 +4,8 @@
 use crate::moto::project_root;
 use crate::template::{self, list, text};
 use qapla::config::{NOTIFIER_VARS, WEBHOOK_VARS};
-use qapla::items;
 use qapla::notify::{attr, EventType};
+use qapla::table as items;
 use std::collections::BTreeSet;
 
 const FUNCTIONS: [(&str, &str, bool); 4] = [

@@ -267,7 +267,7 @@ fn events_of(messages: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_changes_returns_and_orders_fan_out_once() {
     let mut rig = Rig::new().await;
-    let body = |name: &str| fixtures::get(name).unwrap_or_default();
+    let body = |name: &str| fixtures::Fixture::named(name).body;
 
     // In transit: every subscriber but not the alerts.
     assert_eq!(
@@ -293,7 +293,10 @@ async fn status_changes_returns_and_orders_fan_out_once() {
     let notices: Vec<_> = event
         .records
         .iter()
-        .filter_map(|r| notifier.notice(r).expect("a readable record"))
+        .filter_map(|r| {
+            qapla::notify::batch::notice(&notifier.notifier, &qapla::aws::stream::record(r))
+                .expect("a readable record")
+        })
         .collect();
     assert_eq!(notices.len(), 1);
     let n = &notices[0];
@@ -371,8 +374,8 @@ async fn status_changes_returns_and_orders_fan_out_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sns_unreachable_reports_failures_then_delivers_each_once() {
     let mut rig = Rig::new().await;
-    let failed = fixtures::get("shipment-1.2-failed-attempt").unwrap_or_default();
-    let transit = fixtures::get("shipment-1.2-in-transit").unwrap_or_default();
+    let failed = fixtures::Fixture::named("shipment-1.2-failed-attempt").body;
+    let transit = fixtures::Fixture::named("shipment-1.2-in-transit").body;
     assert_eq!(rig.deliver(Kind::Shipment, transit).await, "stored");
     assert_eq!(rig.deliver(Kind::Shipment, failed).await, "stored");
     let event = rig.stream_event().await;
@@ -385,7 +388,12 @@ async fn sns_unreachable_reports_failures_then_delivers_each_once() {
     let first_change = event
         .records
         .iter()
-        .find(|r| down.notice(r).ok().flatten().is_some())
+        .find(|r| {
+            qapla::notify::batch::notice(&down.notifier, &qapla::aws::stream::record(r))
+                .ok()
+                .flatten()
+                .is_some()
+        })
         .and_then(|r| r.change.sequence_number.clone());
     assert!(!response.batch_item_failures.is_empty());
     assert_eq!(

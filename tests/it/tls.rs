@@ -79,12 +79,12 @@ async fn the_store_speaks_tls_and_checks_the_certificate() {
         .expect("tls context");
     let client = dynamo_over_tls(moto.port, trusted).await;
     support::create_table(&client, "tls").await;
-    let hook = qapla::pipeline::Webhook::new(
+    let hook = qapla::webhook::Webhook::new(
         qapla::Kind::Shipment,
-        support::webhook_config("tls"),
+        support::webhook_config("tls").settings,
         DynamoStore::new(client.clone(), "tls"),
     );
-    let body = qapla::fixtures::get("shipment-1.2-in-transit").unwrap_or_default();
+    let body = qapla::fixtures::Fixture::named("shipment-1.2-in-transit").body;
     let got = support::invoke(
         &hook,
         &support::event(qapla::Kind::Shipment, body, support::QAPLA_IP),

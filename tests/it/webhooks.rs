@@ -198,7 +198,7 @@ async fn every_bad_input_answers_ko_and_writes_nothing() {
 async fn ten_redeliveries_give_one_history_item() {
     let (name, client) = table().await;
     let hook = support::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
-    let body = fixtures::get("shipment-1.2-exception-stock").unwrap_or_default();
+    let body = fixtures::Fixture::named("shipment-1.2-exception-stock").body;
     let mut outcomes = Vec::new();
     for _ in 0..10 {
         outcomes.push(
@@ -278,7 +278,7 @@ async fn a_store_that_is_down_gives_503_and_the_retry_succeeds() {
         l.local_addr().expect("addr").port()
     };
     let down = support::webhook(Kind::Shipment, &format!("http://127.0.0.1:{closed}"), &name).await;
-    let body = fixtures::get("shipment-1.2-exception-stock").unwrap_or_default();
+    let body = fixtures::Fixture::named("shipment-1.2-exception-stock").body;
     let got = invoke(&down, &event(Kind::Shipment, body, QAPLA_IP)).await;
     assert_eq!(
         (got.status, got.outcome.as_str(), got.body.as_str()),
@@ -304,7 +304,7 @@ async fn the_index_finds_everything_of_an_order() {
         (Kind::Order, "orders"),
     ] {
         let hook = support::webhook(kind, &endpoint, &name).await;
-        let body = fixtures::get(fixture_name).unwrap_or_default();
+        let body = fixtures::Fixture::named(fixture_name).body;
         assert_eq!(
             invoke(&hook, &event(kind, body, QAPLA_IP)).await.outcome,
             "stored"
@@ -313,7 +313,7 @@ async fn the_index_finds_everything_of_an_order() {
     let found = client
         .query()
         .table_name(&name)
-        .index_name(qapla::items::GSI1)
+        .index_name(qapla::table::GSI1)
         .key_condition_expression("gsi1pk = :r")
         .expression_attribute_values(
             ":r",

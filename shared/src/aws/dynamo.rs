@@ -2,8 +2,8 @@
 //! deliveries converge on the same table whatever their order, and a transaction keeps each
 //! delivery whole.
 
-use crate::items::{Document, ShipmentHistory, ShipmentState};
 use crate::store::{Recorded, Store, StoreError};
+use crate::table::{Document, ShipmentHistory, ShipmentState, EVENT_ID, ORD, PK};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -11,13 +11,16 @@ use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// The conditions of the three writes, on the table's attribute names. The names are bound as
+/// `#pk`, `#ord` and `#eid`, so the expressions spell none of them.
 /// A history item is new only if its key is not taken.
-const NEW_ITEM: &str = "attribute_not_exists(pk)";
+const NEW_ITEM: &str = "attribute_not_exists(#pk)";
 /// The state moves only forward (see `ShipmentState::ord`).
-const NEWER_STATE: &str = "attribute_not_exists(pk) OR ord < :ord";
+const NEWER_STATE: &str = "attribute_not_exists(#pk) OR #ord < :ord";
 /// A return or order is written when new or when its content changed.
-const NEW_CONTENT: &str = "attribute_not_exists(pk) OR eventId <> :eid";
+const NEW_CONTENT: &str = "attribute_not_exists(#pk) OR #eid <> :eid";
 
+/// A transaction's cancellation reason for an item whose condition did not hold.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 /// The store on a DynamoDB table.
@@ -44,7 +47,14 @@ impl DynamoStore {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(condition);
+            .condition_expression(condition)
+            .expression_attribute_names("#pk", PK);
+        if condition.contains("#ord") {
+            put = put.expression_attribute_names("#ord", ORD);
+        }
+        if condition.contains("#eid") {
+            put = put.expression_attribute_names("#eid", EVENT_ID);
+        }
         if let Some((name, value)) = values {
             put = put.expression_attribute_values(name, AttributeValue::S(value.to_owned()));
         }
@@ -83,6 +93,8 @@ impl DynamoStore {
                             codes.iter().map(|c| *c == Some(CONDITION_FAILED)).collect(),
                         ));
                     }
+                    let permanent = is_permanent(None, &codes);
+                    return Err(store_error(&err, permanent));
                 }
                 Err(classify(err))
             }
@@ -90,25 +102,40 @@ impl DynamoStore {
     }
 }
 
-/// Maps an SDK error to the store's: throttling and unreachable store are retryable (503).
+/// Maps an SDK error to the store's, by the error codes DynamoDB returns (never by message text):
+/// the store refusing the items themselves is permanent, anything else a retry can fix.
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
-    let text = DisplayErrorContext(&err).to_string();
-    match &err {
-        SdkError::ServiceError(service) => match service.err().code() {
-            Some(
-                "ProvisionedThroughputExceededException"
-                | "RequestLimitExceeded"
-                | "ThrottlingException"
-                | "TransactionConflictException",
-            ) => StoreError::Throttled(text),
-            Some("ValidationException") => StoreError::Refused(text),
-            Some("TransactionCanceledException") if text.contains("TransactionConflict") => {
-                StoreError::Throttled(text)
-            }
-            _ => StoreError::Unavailable(text),
-        },
-        _ => StoreError::Unavailable(text),
+    let permanent = match &err {
+        SdkError::ServiceError(service) => is_permanent(service.err().code(), &[]),
+        SdkError::ConstructionFailure(_) => true,
+        _ => false,
+    };
+    store_error(&err, permanent)
+}
+
+fn store_error<E: std::error::Error + 'static>(err: &SdkError<E>, permanent: bool) -> StoreError {
+    let text = DisplayErrorContext(err).to_string();
+    if permanent {
+        StoreError::Refused(text)
+    } else {
+        StoreError::Retryable(text)
     }
+}
+
+/// Does this error code, or one of these cancellation reasons, say the items themselves are
+/// refused? Then the same write fails whenever it is retried. Throttling, conflicts, a missing
+/// table or permission, and DynamoDB's own faults can all pass.
+fn is_permanent(code: Option<&str>, reasons: &[Option<&str>]) -> bool {
+    const REFUSED_CODES: [&str; 2] = [
+        "ValidationException",
+        "ItemCollectionSizeLimitExceededException",
+    ];
+    const REFUSED_REASONS: [&str; 2] = ["ValidationError", "ItemCollectionSizeLimitExceeded"];
+    code.is_some_and(|c| REFUSED_CODES.contains(&c))
+        || reasons
+            .iter()
+            .flatten()
+            .any(|r| REFUSED_REASONS.contains(r))
 }
 
 fn item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
@@ -169,5 +196,37 @@ impl Store for DynamoStore {
         } else {
             Recorded::Duplicate
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_permanent;
+
+    #[test]
+    fn what_a_retry_cannot_fix() {
+        type Case<'a> = (Option<&'a str>, &'a [Option<&'a str>], bool);
+        let cases: [Case; 9] = [
+            (Some("ValidationException"), &[], true),
+            (Some("ItemCollectionSizeLimitExceededException"), &[], true),
+            (None, &[None, Some("ValidationError")], true),
+            (None, &[Some("ItemCollectionSizeLimitExceeded"), None], true),
+            (Some("ThrottlingException"), &[], false),
+            (Some("ProvisionedThroughputExceededException"), &[], false),
+            (Some("ResourceNotFoundException"), &[], false),
+            (None, &[Some("TransactionConflict"), Some("None")], false),
+            (
+                None,
+                &[Some("ConditionalCheckFailed"), Some("ThrottlingError")],
+                false,
+            ),
+        ];
+        for (code, reasons, permanent) in cases {
+            assert_eq!(
+                is_permanent(code, reasons),
+                permanent,
+                "{code:?} {reasons:?}"
+            );
+        }
     }
 }

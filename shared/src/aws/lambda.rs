@@ -4,10 +4,9 @@ use crate::aws::dynamo::DynamoStore;
 use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
 use crate::config::{NotifierConfig, WebhookConfig};
-use crate::notify::Notifier;
-use crate::payload::Kind;
-use crate::pipeline::{self, Webhook};
+use crate::kind::Kind;
 use crate::store::Store;
+use crate::webhook::{self, Webhook};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, Response};
@@ -49,9 +48,9 @@ pub fn source_ip(request: &lambda_http::Request) -> Option<IpAddr> {
 pub async fn answer<S: Store>(
     webhook: &Webhook<S>,
     request: &lambda_http::Request,
-) -> pipeline::Answer {
+) -> webhook::Answer {
     webhook
-        .handle(pipeline::Request {
+        .handle(webhook::Request {
             method: request.method().as_str(),
             source: source_ip(request),
             body: request.body().as_ref(),
@@ -60,7 +59,7 @@ pub async fn answer<S: Store>(
 }
 
 /// The HTTP response for an answer: its status and exactly `{"result":"OK"}` or `{"result":"KO"}`.
-pub fn response(answer: &pipeline::Answer) -> Response<Body> {
+pub fn response(answer: &webhook::Answer) -> Response<Body> {
     use lambda_http::http::{header, HeaderValue, StatusCode};
     let mut response = Response::new(Body::from(answer.body()));
     *response.status_mut() =
@@ -97,7 +96,7 @@ pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error>
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
     );
-    Ok(Webhook::new(kind, config, store))
+    Ok(Webhook::new(kind, config.settings, store))
 }
 
 /// Runs a webhook function.
@@ -116,7 +115,7 @@ pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> 
     let config = NotifierConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
     Ok(StreamNotifier {
-        notifier: Notifier::from_config(&config),
+        notifier: config.notifier,
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
     })
 }

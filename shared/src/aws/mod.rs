@@ -1,5 +1,6 @@
-//! The AWS adapters: the DynamoDB store, the SNS publisher and the Lambda wiring. They know
-//! nothing of Qapla's rules; the core knows nothing of them.
+//! The AWS adapters: the DynamoDB store, the SNS publisher, the stream reader and the Lambda
+//! wiring. They implement the core's ports and decide nothing that is a Qapla' rule; the core
+//! knows nothing of them.
 
 pub mod dynamo;
 pub mod lambda;

@@ -1,12 +1,9 @@
 //! The shipment returns webhook: a customer asked for a return. Two shapes are accepted, since the
 //! sources disagree: wrapped in `webhookReturnShipments` (with a delivery id) and flat.
 
-use crate::dates;
-use crate::error::Invalid;
-use crate::flex;
 use crate::identity::EventId;
-use crate::items::key_part_ok;
-use crate::shipment::{required, Party};
+use crate::model::party::Party;
+use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -15,57 +12,27 @@ use serde_json::{Map, Value};
 /// Most returns one delivery may carry (a DynamoDB transaction holds 100 items).
 pub const MAX_RETURNS: usize = 100;
 
+wire_model! {
 /// One return shipment as Qapla' sends it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ReturnShipment {
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub date: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub reference: Option<String>,
-    #[serde(
-        rename = "RMA",
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
+        pub date: Option<String>,
+        pub reference: Option<String>,
+    #[serde(rename = "RMA")]
     pub rma: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tracking_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub courier: Option<CourierRef>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub parcels: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub weight: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub refund_method_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sender: Option<Party>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consignee: Option<Party>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows: Option<Vec<ReturnRow>>,
+        pub tracking_number: Option<String>,
+        pub courier: Option<CourierRef>,
+        pub parcels: Option<String>,
+        pub weight: Option<String>,
+        pub refund_method_code: Option<String>,
+        pub sender: Option<Party>,
+        pub consignee: Option<Party>,
+        pub rows: Option<Vec<ReturnRow>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
 }
 
 /// The courier of a return: an object `{code, name, icon}` or a plain code.
@@ -76,26 +43,16 @@ pub enum CourierRef {
     Object(CourierObject),
 }
 
+wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CourierObject {
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub code: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub name: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub icon: Option<String>,
+        pub code: Option<String>,
+        pub name: Option<String>,
+        pub icon: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
 }
 
 impl CourierRef {
@@ -107,37 +64,19 @@ impl CourierRef {
     }
 }
 
+wire_model! {
 /// A product being returned.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReturnRow {
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub sku: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub name: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub qty: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub total: Option<String>,
-    #[serde(
-        deserialize_with = "flex::text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub reason: Option<String>,
+        pub sku: Option<String>,
+        pub name: Option<String>,
+        pub qty: Option<String>,
+        pub total: Option<String>,
+        pub reason: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
 }
 
 /// A validated return request.
@@ -164,7 +103,7 @@ pub struct ReturnsDelivery {
 
 /// Reads and validates the `returnShipments` of a body already told to be a returns delivery.
 /// `body` is the whole object (wrapped or flat), with the API key taken out.
-pub fn validate(body: &Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, Invalid> {
+pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, Invalid> {
     let (inner, given_id) = match body.get("webhookReturnShipments") {
         Some(Value::Object(inner)) => {
             let id = inner.get("id").and_then(|v| match v {
@@ -177,61 +116,40 @@ pub fn validate(body: &Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, In
         Some(_) => {
             return Err(Invalid::field("webhookReturnShipments", "not an object"));
         }
-        None => (body, None),
+        None => (&body, None),
     };
-    let returns = flex::list(inner, "returnShipments", MAX_RETURNS)?
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| one(i, raw, tz))
-        .collect::<Result<Vec<_>, _>>()?;
+    let returns = each(inner, "returnShipments", MAX_RETURNS, |i, raw, model| {
+        one(i, raw, model, tz)
+    })?;
     let id = match given_id {
         Some(id) => EventId::given(&id),
-        None => EventId::of_map(body),
+        None => EventId::of_map(&body),
     };
     Ok(ReturnsDelivery { id, returns })
 }
 
-fn one(i: usize, raw: &Value, tz: Tz) -> Result<ReturnRequest, Invalid> {
-    let field = |name: &str| format!("returnShipments[{i}].{name}");
-    if !raw.is_object() {
-        return Err(Invalid::field(
-            format!("returnShipments[{i}]"),
-            "not an object",
-        ));
-    }
-    let model = ReturnShipment::deserialize(raw)
-        .map_err(|e| Invalid::field(format!("returnShipments[{i}]"), e.to_string()))?;
-    let rma = required(&model.rma, "RMA").ok();
-    let tracking_number = required(&model.tracking_number, "trackingNumber").ok();
-    let key = rma
+fn one(i: usize, raw: &Value, model: ReturnShipment, tz: Tz) -> Result<ReturnRequest, Invalid> {
+    let tracking_number = optional(&model.tracking_number);
+    let key = optional(&model.rma)
         .or_else(|| tracking_number.clone())
-        .ok_or_else(|| Invalid::field(field("RMA"), "neither RMA nor trackingNumber"))?;
-    if !key_part_ok(&key) {
-        return Err(Invalid::field(
-            field("RMA"),
-            "holds a control character or '#'",
-        ));
-    }
-    let date_utc = model
-        .date
-        .as_deref()
-        .map(|d| dates::to_utc(d, tz))
-        .transpose()
-        .map_err(|source| Invalid::Date {
-            field: "returnShipments[].date",
-            source,
+        .ok_or_else(|| {
+            Invalid::field(
+                format!("returnShipments[{i}].RMA"),
+                "neither RMA nor trackingNumber",
+            )
         })?;
+    let key = identifier(key, format!("returnShipments[{i}].RMA"))?;
     Ok(ReturnRequest {
         key,
         event_id: EventId::of_content(raw),
-        reference: required(&model.reference, "reference").ok(),
+        reference: optional(&model.reference),
         tracking_number,
         courier: model
             .courier
             .as_ref()
             .and_then(|c| c.code())
             .map(str::to_owned),
-        date_utc,
+        date_utc: optional_date(&model.date, "returnShipments[].date", tz)?,
         model,
     })
 }
@@ -262,8 +180,8 @@ mod tests {
         let wrapped = obj(json!({"webhookReturnShipments": {
             "id": "d-123", "version": 1.0, "count": 1, "returnShipments": [item()]}}));
         let flat = obj(json!({"returnShipments": [item()]}));
-        let w = validate(&wrapped, rome()).expect("wrapped");
-        let f = validate(&flat, rome()).expect("flat");
+        let w = validate(wrapped, rome()).expect("wrapped");
+        let f = validate(flat, rome()).expect("flat");
         assert_eq!(w.id.as_str(), "d-123");
         assert_eq!(w.returns, f.returns);
         let r = &f.returns[0];
@@ -272,7 +190,7 @@ mod tests {
         assert_eq!(r.reference.as_deref(), Some("ORD-10452"));
         assert_eq!(r.model.parcels.as_deref(), Some("1"));
         assert_eq!(
-            r.date_utc.map(|d| dates::iso(&d)).as_deref(),
+            r.date_utc.map(|d| crate::dates::iso(&d)).as_deref(),
             Some("2026-03-05T09:00:00Z")
         );
     }
@@ -282,7 +200,7 @@ mod tests {
         let mut it = item();
         it["courier"] = json!("GLS");
         it["RMA"] = json!(null);
-        let d = validate(&obj(json!({"returnShipments": [it]})), rome()).expect("valid");
+        let d = validate(obj(json!({"returnShipments": [it]})), rome()).expect("valid");
         assert_eq!(d.returns[0].courier.as_deref(), Some("GLS"));
         assert_eq!(d.returns[0].key, "RT1");
     }
@@ -318,7 +236,7 @@ mod tests {
             ),
         ];
         for (body, message) in cases {
-            let err = validate(&obj(body.clone()), rome())
+            let err = validate(obj(body.clone()), rome())
                 .expect_err(&body.to_string())
                 .to_string();
             assert!(err.contains(message), "{body}: {err}");

@@ -105,24 +105,6 @@ pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     d.deserialize_any(V)
 }
 
-/// The non-empty array `field` of a body, of at most `max` entries.
-pub fn list<'a>(
-    body: &'a serde_json::Map<String, serde_json::Value>,
-    field: &'static str,
-    max: usize,
-) -> Result<&'a [serde_json::Value], crate::error::Invalid> {
-    use crate::error::Invalid;
-    match body.get(field) {
-        Some(serde_json::Value::Array(list)) if list.is_empty() => Err(Invalid::Empty(field)),
-        Some(serde_json::Value::Array(list)) if list.len() > max => {
-            Err(Invalid::TooMany(field, max))
-        }
-        Some(serde_json::Value::Array(list)) => Ok(list),
-        Some(serde_json::Value::Null) | None => Err(Invalid::Missing(field)),
-        Some(_) => Err(Invalid::field(field, "not an array")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

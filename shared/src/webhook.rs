@@ -1,16 +1,111 @@
 //! The request path of a webhook function, free of Lambda and AWS types:
 //! method → body size → sender → parse → channel → kind → validate → record → answer,
-//! with one structured log line per request.
+//! with one structured log line per request. [`Rejection`] is every way a request can get a KO,
+//! and [`Rejection::status`] the one place that maps it to the HTTP answer.
 
-use crate::auth::Channel;
-use crate::config::WebhookConfig;
-use crate::error::Rejection;
-use crate::items::{Document, OrderItem, ReturnItem, ShipmentHistory, ShipmentState};
-use crate::payload::{self, Delivery, Kind};
-use crate::store::{Recorded, Store};
+use crate::auth::{Allowlist, Channel, Channels};
+use crate::kind::Kind;
+use crate::model::Invalid;
+use crate::payload::{self, Delivery, Unreadable};
+use crate::store::{Recorded, Store, StoreError};
+use crate::table::{Document, OrderItem, ReturnItem, ShipmentHistory, ShipmentState};
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use std::net::IpAddr;
 use std::time::Instant;
+
+/// Why a request gets a KO answer.
+///
+/// Answer policy (Qapla' disables a webhook after 100 failures, so KO must be earned):
+/// - not a delivery at all (empty, not JSON, not an object, invalid content, wrong webhook): 400;
+/// - not Qapla's (no key, unknown key): 401; sender outside the allowlist: 403;
+/// - not a POST: 405; too large: 413;
+/// - our store failed, so a retry can help: 503; the store refused the items: 500.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("method {0} is not allowed")]
+    Method(String),
+    #[error("body of {size} bytes is over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("no source address in the request context")]
+    NoSource,
+    #[error("sender {0} is not in the allowlist")]
+    ForeignSender(IpAddr),
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+    #[error("no API key")]
+    MissingKey,
+    #[error("unknown API key")]
+    UnknownKey,
+    #[error("a {found} delivery sent to the {expected} endpoint")]
+    WrongKind { expected: Kind, found: Kind },
+    #[error("invalid: {0}")]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Rejection {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::Method(_) => 405,
+            Rejection::TooLarge { .. } => 413,
+            Rejection::NoSource | Rejection::ForeignSender(_) => 403,
+            Rejection::MissingKey | Rejection::UnknownKey => 401,
+            Rejection::Unreadable(_) | Rejection::WrongKind { .. } | Rejection::Invalid(_) => 400,
+            Rejection::Store(e) if e.is_retryable() => 503,
+            Rejection::Store(_) => 500,
+        }
+    }
+
+    /// A short, stable code for logs and metrics: `rejected:<code>` or `failed:<code>`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Method(_) => "method",
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::NoSource => "no_source",
+            Rejection::ForeignSender(_) => "foreign_sender",
+            Rejection::Unreadable(e) => e.code(),
+            Rejection::MissingKey => "missing_key",
+            Rejection::UnknownKey => "unknown_key",
+            Rejection::WrongKind { .. } => "wrong_kind",
+            Rejection::Invalid(_) => "invalid",
+            Rejection::Store(e) if e.is_retryable() => "store",
+            Rejection::Store(_) => "store_refused",
+        }
+    }
+
+    /// The outcome as logged: `failed:<code>` where the fault is ours, else `rejected:<code>`.
+    pub fn outcome(&self) -> String {
+        if self.status() >= 500 {
+            format!("failed:{}", self.code())
+        } else {
+            format!("rejected:{}", self.code())
+        }
+    }
+}
+
+/// The answer body Qapla' reads: exactly `{"result":"OK"}` or `{"result":"KO"}`.
+pub fn answer_body(ok: bool) -> &'static str {
+    if ok {
+        r#"{"result":"OK"}"#
+    } else {
+        r#"{"result":"KO"}"#
+    }
+}
+
+/// What a webhook endpoint is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub channels: Channels,
+    pub allowlist: Allowlist,
+    /// The zone of Qapla's dates, which carry none.
+    pub timezone: Tz,
+    pub max_body_bytes: usize,
+    /// How long history items are kept (the table's TTL).
+    pub history_days: u32,
+}
 
 /// What the pipeline needs of an HTTP request.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +127,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn body(&self) -> &'static str {
-        crate::error::answer_body(self.ok)
+        answer_body(self.ok)
     }
 }
 
@@ -40,7 +135,7 @@ impl Answer {
 #[derive(Debug)]
 pub struct Webhook<S> {
     pub endpoint: Kind,
-    pub config: WebhookConfig,
+    pub settings: Settings,
     pub store: S,
 }
 
@@ -55,10 +150,10 @@ struct Facts {
 }
 
 impl<S: Store> Webhook<S> {
-    pub fn new(endpoint: Kind, config: WebhookConfig, store: S) -> Self {
+    pub fn new(endpoint: Kind, settings: Settings, store: S) -> Self {
         Webhook {
             endpoint,
-            config,
+            settings,
             store,
         }
     }
@@ -108,7 +203,7 @@ impl<S: Store> Webhook<S> {
         if !request.method.eq_ignore_ascii_case("POST") {
             return Err(Rejection::Method(request.method.chars().take(16).collect()));
         }
-        let limit = self.config.max_body_bytes;
+        let limit = self.settings.max_body_bytes;
         if request.body.len() > limit {
             return Err(Rejection::TooLarge {
                 size: request.body.len(),
@@ -116,13 +211,13 @@ impl<S: Store> Webhook<S> {
             });
         }
         let source = request.source.ok_or(Rejection::NoSource)?;
-        if !self.config.allowlist.allows(source) {
+        if !self.settings.allowlist.allows(source) {
             return Err(Rejection::ForeignSender(source));
         }
         let envelope = payload::read(request.body)?;
         let key = envelope.key.as_ref().ok_or(Rejection::MissingKey)?;
         let channel = self
-            .config
+            .settings
             .channels
             .authenticate(key)
             .ok_or(Rejection::UnknownKey)?;
@@ -133,7 +228,7 @@ impl<S: Store> Webhook<S> {
                 found: envelope.kind,
             });
         }
-        let delivery = envelope.validate(self.config.timezone)?;
+        let delivery = envelope.validate(self.settings.timezone)?;
         self.record(channel, &delivery, now, facts).await
     }
 
@@ -150,7 +245,7 @@ impl<S: Store> Webhook<S> {
                 facts.tracking = Some(ev.tracking_number.clone());
                 facts.status = Some(ev.status.name.clone());
                 let state = ShipmentState::new(channel, ev, now);
-                let expires = now.timestamp() + i64::from(self.config.history_days) * 86_400;
+                let expires = now.timestamp() + i64::from(self.settings.history_days) * 86_400;
                 let history = ShipmentHistory::new(&state, ev, expires);
                 self.store.record_shipment(&state, &history).await?
             }
@@ -190,40 +285,30 @@ fn last_per_key(docs: impl Iterator<Item = Document>) -> Vec<Document> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::config::{self, WebhookConfig};
     use crate::fixtures;
     use crate::store::MemoryStore;
     use serde_json::{json, Value};
 
-    const QAPLA_IP: [u8; 4] = [34, 96, 89, 1];
-
-    fn webhook(kind: Kind) -> Webhook<MemoryStore> {
-        let channels = fixtures::demo_channels();
-        let cfg = WebhookConfig::from_lookup(|k| match k {
-            config::TABLE_NAME => Some("t".into()),
-            config::QAPLA_CHANNELS => Some(channels.clone()),
-            config::QAPLA_MAX_BODY_BYTES => Some("4096".into()),
-            _ => None,
-        })
-        .expect("config");
-        Webhook::new(kind, cfg, MemoryStore::new())
+    /// An endpoint of the demo channel over a memory store, with a small body limit.
+    pub(crate) fn webhook(kind: Kind) -> Webhook<MemoryStore> {
+        let settings = Settings {
+            max_body_bytes: 4096,
+            ..fixtures::demo_config("t").settings
+        };
+        Webhook::new(kind, settings, MemoryStore::new())
     }
 
-    fn post(body: &[u8]) -> Request<'_> {
+    pub(crate) fn post(body: &[u8]) -> Request<'_> {
         Request {
             method: "POST",
-            source: Some(QAPLA_IP.into()),
+            source: Some([34, 96, 89, 1].into()),
             body,
         }
     }
 
-    fn fixture(name: &str) -> &'static [u8] {
-        fixtures::get(name).unwrap_or_default().as_bytes()
-    }
-
-    fn run<F: std::future::Future>(f: F) -> F::Output {
+    pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
@@ -232,8 +317,9 @@ mod tests {
 
     #[test]
     fn every_fixture_is_stored_then_duplicate() {
-        for (name, body) in fixtures::ALL {
-            let hook = webhook(fixtures::kind_of(name));
+        for f in fixtures::ALL {
+            let (name, body) = (f.name, f.body);
+            let hook = webhook(f.kind);
             let first = run(hook.handle(post(body.as_bytes())));
             assert_eq!(
                 (first.status, first.outcome.as_str()),
@@ -252,7 +338,7 @@ mod tests {
 
     #[test]
     fn bad_requests_answer_ko_and_write_nothing() {
-        let shipment = fixture("shipment-1.2-in-transit");
+        let shipment = fixtures::SHIPMENT_IN_TRANSIT.bytes();
         let mut wrong_key: Value = serde_json::from_slice(shipment).expect("json");
         wrong_key["apiKey"] = json!("not-a-channel-key");
         let wrong_key = wrong_key.to_string();
@@ -294,7 +380,7 @@ mod tests {
             (post(b"[]"), 400, "rejected:not_object"),
             (post(no_key.as_bytes()), 401, "rejected:missing_key"),
             (post(wrong_key.as_bytes()), 401, "rejected:unknown_key"),
-            (post(fixture("orders")), 400, "rejected:wrong_kind"),
+            (post(fixtures::ORDERS.bytes()), 400, "rejected:wrong_kind"),
             (post(no_tracking.as_bytes()), 400, "rejected:invalid"),
         ];
         let hook = webhook(Kind::Shipment);
@@ -309,7 +395,7 @@ mod tests {
     #[test]
     fn an_order_listed_twice_is_stored_once_as_its_last_version() {
         let hook = webhook(Kind::Order);
-        let mut body: Value = serde_json::from_slice(fixture("orders")).expect("json");
+        let mut body = fixtures::ORDERS.json();
         let mut again = body["orders"][0].clone();
         again["trackingNumber"] = json!("JD0146000099");
         if let Some(orders) = body["orders"].as_array_mut() {
@@ -327,7 +413,7 @@ mod tests {
     fn store_down_is_503_then_retry_succeeds() {
         let hook = webhook(Kind::Shipment);
         hook.store.set_down(true);
-        let body = fixture("shipment-1.2-exception-stock");
+        let body = fixtures::SHIPMENT_EXCEPTION_STOCK.bytes();
         let answer = run(hook.handle(post(body)));
         assert_eq!(
             (answer.status, answer.outcome.as_str()),
@@ -341,8 +427,8 @@ mod tests {
     #[test]
     fn an_older_event_is_history_only() {
         let hook = webhook(Kind::Shipment);
-        let delivered = fixture("shipment-1.3-delivered");
-        let earlier = fixture("shipment-1.2-exception-stock");
+        let delivered = fixtures::SHIPMENT_DELIVERED_1_3.bytes();
+        let earlier = fixtures::SHIPMENT_EXCEPTION_STOCK.bytes();
         assert_eq!(run(hook.handle(post(delivered))).outcome, "stored");
         assert_eq!(run(hook.handle(post(earlier))).outcome, "stale");
         let items = hook.store.items();
@@ -364,5 +450,68 @@ mod tests {
             !stored.contains(fixtures::DEMO_KEY),
             "the key must never be stored"
         );
+    }
+
+    #[test]
+    fn each_rejection_maps_to_its_status() {
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let cases: Vec<(Rejection, u16, &str)> = vec![
+            (Rejection::Method("GET".into()), 405, "rejected:method"),
+            (
+                Rejection::TooLarge { size: 2, limit: 1 },
+                413,
+                "rejected:too_large",
+            ),
+            (Rejection::NoSource, 403, "rejected:no_source"),
+            (Rejection::ForeignSender(ip), 403, "rejected:foreign_sender"),
+            (Unreadable::Empty.into(), 400, "rejected:empty_body"),
+            (
+                Unreadable::NotJson("x".into()).into(),
+                400,
+                "rejected:not_json",
+            ),
+            (
+                Unreadable::DuplicateKey("a".into()).into(),
+                400,
+                "rejected:duplicate_key",
+            ),
+            (Unreadable::NotObject.into(), 400, "rejected:not_object"),
+            (Rejection::MissingKey, 401, "rejected:missing_key"),
+            (Rejection::UnknownKey, 401, "rejected:unknown_key"),
+            (Unreadable::UnknownKind.into(), 400, "rejected:unknown_kind"),
+            (
+                Rejection::WrongKind {
+                    expected: Kind::Shipment,
+                    found: Kind::Order,
+                },
+                400,
+                "rejected:wrong_kind",
+            ),
+            (
+                Invalid::Missing("trackingNumber").into(),
+                400,
+                "rejected:invalid",
+            ),
+            (
+                StoreError::Retryable("down".into()).into(),
+                503,
+                "failed:store",
+            ),
+            (
+                StoreError::Refused("too large".into()).into(),
+                500,
+                "failed:store_refused",
+            ),
+        ];
+        for (rejection, status, outcome) in cases {
+            assert_eq!(rejection.status(), status, "{rejection}");
+            assert_eq!(rejection.outcome(), outcome, "{rejection}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_exact() {
+        assert_eq!(answer_body(true), r#"{"result":"OK"}"#);
+        assert_eq!(answer_body(false), r#"{"result":"KO"}"#);
     }
 }

@@ -1,12 +1,13 @@
-//! The single-table layout: keys and item shapes. The names here are the table's attribute
-//! names; the DynamoDB adapter, the in-memory store, the notifier and the template all follow them.
+//! The single-table layout: keys, attribute names and item shapes. This is the only place those
+//! names are written; the DynamoDB adapter, the in-memory store, the notifier and the template all
+//! follow them (a test checks the template).
 
 use crate::auth::{Channel, OrderTrigger};
 use crate::dates::iso;
 use crate::identity::EventId;
-use crate::orders::OrderRecord;
-use crate::returns::ReturnRequest;
-use crate::shipment::ShipmentEvent;
+use crate::model::orders::OrderRecord;
+use crate::model::returns::ReturnRequest;
+use crate::model::shipment::ShipmentEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,30 +22,68 @@ pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 /// The TTL attribute of history items (epoch seconds).
 pub const TTL: &str = "expiresAt";
+/// What orders shipment states (see [`ShipmentState::ord`]); conditions compare it.
+pub const ORD: &str = "ord";
+/// The content id of an item; a return or order is rewritten only when it changes.
+pub const EVENT_ID: &str = "eventId";
 /// The sort key of the current item of a shipment, return or order.
 pub const STATE: &str = "STATE";
+/// The sort key prefix of a shipment's history items.
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+const SHIPMENT: &str = "SHIPMENT";
+const RETURN: &str = "RETURN";
+const ORDER: &str = "ORDER";
+const REFERENCE: &str = "REF";
 
 pub fn shipment_pk(channel: &str, courier: &str, tracking: &str) -> String {
-    format!("SHIPMENT#{channel}#{courier}#{tracking}")
+    format!("{SHIPMENT}#{channel}#{courier}#{tracking}")
 }
 
 pub fn return_pk(channel: &str, key: &str) -> String {
-    format!("RETURN#{channel}#{key}")
+    format!("{RETURN}#{channel}#{key}")
 }
 
 pub fn order_pk(channel: &str, reference: &str) -> String {
-    format!("ORDER#{channel}#{reference}")
+    format!("{ORDER}#{channel}#{reference}")
 }
 
 pub fn reference_key(channel: &str, reference: &str) -> String {
-    format!("REF#{channel}#{reference}")
+    format!("{REFERENCE}#{channel}#{reference}")
 }
 
-/// Is a value usable inside a key: no `#` separator, no control characters, bounded.
-pub fn key_part_ok(part: &str) -> bool {
-    !part.is_empty() && part.len() <= 256 && !part.chars().any(|c| c == '#' || c.is_control())
+/// Every item leaves out the attributes it has no value for, and reads them back as absent.
+macro_rules! table_item {
+    ($item:item) => {
+        #[serde_with::apply(Option => #[serde(default, skip_serializing_if = "Option::is_none")])]
+        $item
+    };
 }
 
+/// What an item of the table is, told by its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    ShipmentState,
+    ShipmentHistory,
+    Return,
+    Order,
+}
+
+impl ItemKind {
+    /// The kind of the item with these keys; `None` for keys this layout does not write.
+    pub fn of(pk: &str, sk: &str) -> Option<ItemKind> {
+        let (prefix, _) = pk.split_once('#')?;
+        match (prefix, sk == STATE) {
+            (SHIPMENT, true) => Some(ItemKind::ShipmentState),
+            (SHIPMENT, false) if sk.starts_with(EVENT_PREFIX) => Some(ItemKind::ShipmentHistory),
+            (RETURN, true) => Some(ItemKind::Return),
+            (ORDER, true) => Some(ItemKind::Order),
+            _ => None,
+        }
+    }
+}
+
+table_item! {
 /// The current state of a shipment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,13 +93,10 @@ pub struct ShipmentState {
     pub channel: String,
     pub courier: String,
     pub tracking_number: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     pub status_id: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_detail: Option<u32>,
     pub status_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_detail_text: Option<String>,
     pub severity: crate::status::Severity,
     #[serde(rename = "final")]
@@ -69,9 +105,7 @@ pub struct ShipmentState {
     /// The date as sent (local time) and as UTC.
     pub date: String,
     pub date_utc: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub courier_status: Option<String>,
     pub is_return: bool,
     pub has_children: bool,
@@ -83,12 +117,12 @@ pub struct ShipmentState {
     /// final status wins a tie.
     pub ord: String,
     pub received_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
 }
+}
 
+table_item! {
 /// One delivery in a shipment's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -97,19 +131,19 @@ pub struct ShipmentHistory {
     pub sk: String,
     pub event_id: EventId,
     pub status_id: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_detail: Option<u32>,
     pub status_name: String,
     pub date: String,
     pub date_utc: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,
     pub received_at: String,
     pub expires_at: i64,
     /// The delivery as received, without the API key.
     pub payload: Value,
 }
+}
 
+table_item! {
 /// A return request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,22 +154,18 @@ pub struct ReturnItem {
     pub return_key: String,
     pub event_id: EventId,
     pub delivery_id: EventId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub courier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_utc: Option<String>,
     pub received_at: String,
     pub payload: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
 }
+}
 
+table_item! {
 /// A created or transmitted order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -144,20 +174,17 @@ pub struct OrderItem {
     pub sk: String,
     pub channel: String,
     pub reference: String,
-    pub trigger: String,
+    pub trigger: OrderTrigger,
     pub event_id: EventId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub courier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_date_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_date_utc: Option<String>,
     pub received_at: String,
     pub payload: Value,
     pub gsi1pk: String,
     pub gsi1sk: String,
+}
 }
 
 /// A return or an order: stored when its content is new, a duplicate otherwise.
@@ -230,7 +257,7 @@ impl ShipmentHistory {
     pub fn new(state: &ShipmentState, ev: &ShipmentEvent, expires_at: i64) -> Self {
         ShipmentHistory {
             pk: state.pk.clone(),
-            sk: format!("EVENT#{}#{}", state.date_utc, ev.id),
+            sk: format!("{EVENT_PREFIX}{}#{}", state.date_utc, ev.id),
             event_id: ev.id.clone(),
             status_id: state.status_id,
             status_detail: state.status_detail,
@@ -288,7 +315,7 @@ impl OrderItem {
             sk: STATE.to_owned(),
             channel: channel.name.clone(),
             reference: o.reference.clone(),
-            trigger: trigger.as_str().to_owned(),
+            trigger,
             event_id: o.event_id.clone(),
             courier: o.courier.clone(),
             tracking_number: o.tracking_number.clone(),
@@ -300,5 +327,59 @@ impl OrderItem {
             gsi1sk: pk.clone(),
             pk,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn item_kinds_by_key() {
+        let pk = shipment_pk("shop-it", "DHL", "JD1");
+        let cases = [
+            (pk.as_str(), STATE, Some(ItemKind::ShipmentState)),
+            (
+                pk.as_str(),
+                "EVENT#2026-03-02T08:41:07Z#ab",
+                Some(ItemKind::ShipmentHistory),
+            ),
+            (
+                &return_pk("shop-it", "RMA-1"),
+                STATE,
+                Some(ItemKind::Return),
+            ),
+            (&order_pk("shop-it", "ORD-1"), STATE, Some(ItemKind::Order)),
+            (&reference_key("shop-it", "ORD-1"), STATE, None),
+            ("CHECKPOINT", STATE, None),
+            (pk.as_str(), "OTHER", None),
+        ];
+        for (pk, sk, kind) in cases {
+            assert_eq!(ItemKind::of(pk, sk), kind, "{pk} {sk}");
+        }
+    }
+
+    #[test]
+    fn attribute_names_are_those_the_items_write() {
+        let channels = crate::auth::Channels::parse(&fixtures::demo_channels()).expect("demo");
+        let channel = channels.get(fixtures::DEMO_CHANNEL).expect("demo channel");
+        let body = fixtures::SHIPMENT_EXCEPTION_STOCK.json();
+        let ev = crate::model::shipment::validate(
+            body.as_object().cloned().unwrap_or_default(),
+            crate::dates::rome(),
+        )
+        .expect("valid");
+        let state = serde_json::to_value(ShipmentState::new(channel, &ev, chrono::Utc::now()))
+            .expect("json");
+        for name in [PK, SK, ORD, EVENT_ID, GSI1_PK, GSI1_SK] {
+            assert!(state.get(name).is_some(), "{name}");
+        }
+        let history = ShipmentHistory::new(&serde_json::from_value(state).expect("state"), &ev, 1);
+        let history = serde_json::to_value(history).expect("json");
+        assert!(history.get(TTL).is_some());
+        assert!(history[SK]
+            .as_str()
+            .is_some_and(|sk| sk.starts_with(EVENT_PREFIX)));
     }
 }

@@ -1,191 +1,34 @@
-//! What the notifier publishes, decided from a table change: which changes notify, the message
-//! attributes that filter policies read, and the texts for each protocol. Pure: the SNS call lives
-//! in the AWS adapters.
+//! What a notification says: the JSON document of the v1 schema, the attributes filter policies
+//! read, and the email and SMS texts.
 
+use super::{attr, AlertRule, Change, EventType, Notice, SCHEMA, SMS_MAX_CHARS};
+use crate::auth::OrderTrigger;
 use crate::identity::EventId;
-use crate::items::{OrderItem, ReturnItem, ShipmentState};
 use crate::status::Severity;
+use crate::table::{OrderItem, ReturnItem, ShipmentState};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
-
-/// Message attribute names, used by the publisher and by the template's filter policies.
-pub mod attr {
-    pub const EVENT: &str = "event";
-    pub const STATUS_ID: &str = "statusId";
-    pub const STATUS_DETAIL: &str = "statusDetail";
-    pub const SEVERITY: &str = "severity";
-    pub const COURIER: &str = "courier";
-    pub const CHANNEL: &str = "channel";
-    pub const RETURN: &str = "return";
-    /// Every attribute name, for checks that the template uses only these.
-    pub const ALL: [&str; 7] = [
-        EVENT,
-        STATUS_ID,
-        STATUS_DETAIL,
-        SEVERITY,
-        COURIER,
-        CHANNEL,
-        RETURN,
-    ];
-}
-
-/// The version of the JSON document queues and HTTP subscribers receive.
-pub const SCHEMA: &str = "qapla-webhooks/notification/v1";
-/// Longest SMS we send: one GSM segment.
-pub const SMS_MAX_CHARS: usize = 160;
-
-/// The kinds of notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    StatusChanged,
-    ReturnRequested,
-    OrderCreated,
-    OrderTransmitted,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::StatusChanged => "shipment.status_changed",
-            EventType::ReturnRequested => "return.requested",
-            EventType::OrderCreated => "order.created",
-            EventType::OrderTransmitted => "order.transmitted",
-        }
-    }
-}
-
-/// Which statuses alert: entries `id` (any detail) or `id/detail`, comma-separated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertRule(Vec<(u32, Option<u32>)>);
-
-impl Default for AlertRule {
-    /// FAILED DELIVERY ATTEMPT, DELAY, and EXCEPTION with any detail.
-    fn default() -> Self {
-        use crate::status::{DELAY, EXCEPTION, FAILED_DELIVERY_ATTEMPT};
-        AlertRule(vec![
-            (FAILED_DELIVERY_ATTEMPT, None),
-            (DELAY, None),
-            (EXCEPTION, None),
-        ])
-    }
-}
-
-impl AlertRule {
-    pub fn parse(spec: &str) -> Result<Self, String> {
-        if spec.trim().eq_ignore_ascii_case("none") {
-            return Ok(AlertRule(Vec::new()));
-        }
-        let mut rules = Vec::new();
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let bad = || format!("{entry:?} is not a status id or id/detail (e.g. 5,8,6 or 6/1)");
-            let (id, detail) = match entry.split_once('/') {
-                Some((id, detail)) => (id, Some(detail.trim().parse::<u32>().map_err(|_| bad())?)),
-                None => (entry, None),
-            };
-            rules.push((id.trim().parse::<u32>().map_err(|_| bad())?, detail));
-        }
-        if rules.is_empty() {
-            return Err("no status listed (say none to alert on nothing)".into());
-        }
-        Ok(AlertRule(rules))
-    }
-
-    pub fn alerts(&self, id: u32, detail: Option<u32>) -> bool {
-        self.0
-            .iter()
-            .any(|&(rid, rdetail)| rid == id && (rdetail.is_none() || rdetail == detail))
-    }
-
-    /// The `severity` attribute published: an alerting status is at least `warning`, any other
-    /// status is `info`, so subscriptions that filter on warning and exception get exactly the alerts.
-    pub fn severity(&self, id: u32, detail: Option<u32>, table: Severity) -> Severity {
-        if self.alerts(id, detail) {
-            table.max(Severity::Warning)
-        } else {
-            Severity::Info
-        }
-    }
-}
-
-/// One message to publish.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notice {
-    pub event: EventType,
-    /// Stable id of the change, so subscribers can drop SNS's occasional duplicate.
-    pub id: String,
-    pub attributes: Vec<(&'static str, String)>,
-    pub document: Value,
-    pub email_subject: String,
-    pub email_body: String,
-    pub sms: String,
-}
-
-impl Notice {
-    /// The SNS message with `MessageStructure: json`: one text per protocol.
-    pub fn message_structure(&self) -> String {
-        let doc = self.document.to_string();
-        json!({
-            "default": doc,
-            "sqs": doc,
-            "lambda": doc,
-            "http": doc,
-            "https": doc,
-            "email-json": doc,
-            "firehose": doc,
-            "email": self.email_body,
-            "sms": self.sms,
-        })
-        .to_string()
-    }
-}
-
-/// Publishing failed; the notifier reports the record failed so the stream retries it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("publish failed: {0}")]
-pub struct PublishError(pub String);
-
-/// Sends notices somewhere (SNS in the AWS adapters).
-pub trait Publisher: Send + Sync {
-    fn publish(
-        &self,
-        notice: &Notice,
-    ) -> impl std::future::Future<Output = Result<(), PublishError>> + Send;
-}
 
 /// Renders notices for one deployment's settings.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     pub alerts: AlertRule,
     pub timezone: Tz,
+    /// Whether email and SMS texts may name the customer (off unless the merchant turns it on).
     pub personal_data: bool,
 }
 
 impl Notifier {
-    /// The notifier the configuration describes.
-    pub fn from_config(config: &crate::config::NotifierConfig) -> Self {
-        Notifier {
-            alerts: config.alerts.clone(),
-            timezone: config.timezone,
-            personal_data: config.personal_data,
+    /// The notice a change calls for.
+    pub fn notice(&self, change: &Change) -> Notice {
+        match change {
+            Change::Status { old, new } => self.status_change(old.as_deref(), new),
+            Change::Return(item) => self.return_requested(item),
+            Change::Order(item) => self.order(item),
         }
     }
-}
 
-/// Did a shipment's state really change status or detail?
-pub fn status_changed(old: Option<&ShipmentState>, new: &ShipmentState) -> bool {
-    old.is_none_or(|o| o.status_id != new.status_id || o.status_detail != new.status_detail)
-}
-
-/// Is a return or order new, or has its content changed?
-pub fn content_changed(
-    old: Option<&crate::identity::EventId>,
-    new: &crate::identity::EventId,
-) -> bool {
-    old != Some(new)
-}
-
-impl Notifier {
     /// Ends an email body: the customer's name where the merchant allows it, then the event id.
     fn finish_email(&self, mut body: String, customer: Option<&str>, event_id: &EventId) -> String {
         if let Some(name) = customer.filter(|_| self.personal_data) {
@@ -206,7 +49,7 @@ impl Notifier {
     }
 
     /// The notice for a shipment's status change.
-    pub fn status_changed(&self, old: Option<&ShipmentState>, new: &ShipmentState) -> Notice {
+    fn status_change(&self, old: Option<&ShipmentState>, new: &ShipmentState) -> Notice {
         let severity = self
             .alerts
             .severity(new.status_id, new.status_detail, new.severity);
@@ -299,7 +142,7 @@ impl Notifier {
     }
 
     /// The notice for a new return request.
-    pub fn return_requested(&self, item: &ReturnItem) -> Notice {
+    fn return_requested(&self, item: &ReturnItem) -> Notice {
         let reference = item.reference.as_deref().unwrap_or("-");
         let courier = item.courier.as_deref().unwrap_or("-");
         let tracking = item.tracking_number.as_deref().unwrap_or("-");
@@ -362,11 +205,10 @@ impl Notifier {
     }
 
     /// The notice for a new (or changed) order.
-    pub fn order(&self, item: &OrderItem) -> Notice {
-        let event = if item.trigger == "transmitted" {
-            EventType::OrderTransmitted
-        } else {
-            EventType::OrderCreated
+    fn order(&self, item: &OrderItem) -> Notice {
+        let event = match item.trigger {
+            OrderTrigger::Transmitted => EventType::OrderTransmitted,
+            OrderTrigger::Created => EventType::OrderCreated,
         };
         let courier = item.courier.as_deref().unwrap_or("-");
         let tracking = item.tracking_number.as_deref().unwrap_or("-");
@@ -529,56 +371,13 @@ mod tests {
     }
 
     #[test]
-    fn alert_rules() {
-        let default = AlertRule::default();
-        let cases: [(&AlertRule, u32, Option<u32>, bool); 7] = [
-            (&default, 5, None, true),
-            (&default, 8, None, true),
-            (&default, 6, None, true),
-            (&default, 6, Some(4), true),
-            (&default, 3, None, false),
-            (&default, 99, None, false),
-            (&default, 95, None, false),
-        ];
-        for (rule, id, detail, alerts) in cases {
-            assert_eq!(rule.alerts(id, detail), alerts, "{id}/{detail:?}");
-        }
-        let only_stock = AlertRule::parse(" 6/1 , 95").expect("valid");
-        assert!(
-            only_stock.alerts(6, Some(1))
-                && !only_stock.alerts(6, Some(2))
-                && only_stock.alerts(95, None)
-        );
-        assert_eq!(AlertRule::parse("none"), Ok(AlertRule(Vec::new())));
-        for bad in ["", "six", "6/x", "6/1/2", "-1"] {
-            assert!(AlertRule::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn severity_attribute_follows_the_alert_rule() {
-        let rule = AlertRule::default();
-        assert_eq!(
-            rule.severity(6, Some(1), Severity::Exception),
-            Severity::Exception
-        );
-        assert_eq!(rule.severity(5, None, Severity::Warning), Severity::Warning);
-        assert_eq!(rule.severity(95, None, Severity::Warning), Severity::Info);
-        let returned = AlertRule::parse("95,3").expect("valid");
-        assert_eq!(
-            returned.severity(3, None, Severity::Info),
-            Severity::Warning
-        );
-    }
-
-    #[test]
     fn status_change_notice() {
         let old = state(3, None, Some("MILANO"));
         let new = state(6, Some(1), Some("BOLOGNA - ITA"));
-        assert!(status_changed(Some(&old), &new));
-        assert!(!status_changed(Some(&new), &new));
-        assert!(status_changed(None, &new));
-        let n = notifier(false).status_changed(Some(&old), &new);
+        let n = notifier(false).notice(&Change::Status {
+            old: Some(Box::new(old)),
+            new: Box::new(new),
+        });
         assert_eq!(n.event, EventType::StatusChanged);
         assert_eq!(attribute(&n, attr::EVENT), Some("shipment.status_changed"));
         assert_eq!(attribute(&n, attr::STATUS_ID), Some("6"));
@@ -620,7 +419,10 @@ mod tests {
         s.tracking_number = "JJD000390007880451234567890".into();
         s.reference = Some("ORDINE-2026-0000123456789".into());
         s.channel = "shop-italia-principale".into();
-        let n = notifier(false).status_changed(None, &s);
+        let n = notifier(false).notice(&Change::Status {
+            old: None,
+            new: Box::new(s),
+        });
         assert!(
             n.sms.chars().count() <= SMS_MAX_CHARS,
             "{} chars",
@@ -630,7 +432,10 @@ mod tests {
         assert!(n.sms.contains(longest.name));
         assert!(n.email_subject.len() < 100 && n.email_subject.is_ascii());
         let accented = state(3, None, Some("FORLÌ – CESENA"));
-        let n = notifier(false).status_changed(None, &accented);
+        let n = notifier(false).notice(&Change::Status {
+            old: None,
+            new: Box::new(accented),
+        });
         assert!(n.sms.is_ascii(), "{}", n.sms);
         assert!(
             n.sms.contains("FORLI ? CESENA") || n.sms.contains("FORLI - CESENA"),
@@ -645,17 +450,18 @@ mod tests {
             crate::auth::Channels::parse(&crate::fixtures::demo_channels()).expect("channel");
         let channel = channel.get("shop-it").expect("demo channel");
         let tz = crate::dates::zone("Europe/Rome").expect("zone");
-        let body: serde_json::Map<String, Value> =
-            serde_json::from_str(crate::fixtures::get("orders").unwrap_or("{}")).expect("json");
-        let orders = crate::orders::validate(&body, tz).expect("valid");
+        let object =
+            |f: &crate::fixtures::Fixture| f.json().as_object().cloned().unwrap_or_default();
+        let orders =
+            crate::model::orders::validate(object(&crate::fixtures::ORDERS), tz).expect("valid");
         let item = OrderItem::new(
             channel,
             channel.trigger,
             &orders.orders[0],
             chrono::Utc::now(),
         );
-        let off = notifier(false).order(&item);
-        let on = notifier(true).order(&item);
+        let off = notifier(false).notice(&Change::Order(item.clone()));
+        let on = notifier(true).notice(&Change::Order(item));
         for text in [&off.email_body, &off.sms, &off.email_subject] {
             assert!(
                 !text.contains("Mario") && !text.contains("example.com"),
@@ -666,20 +472,19 @@ mod tests {
         assert_eq!(off.event, EventType::OrderCreated);
         assert_eq!(attribute(&off, attr::EVENT), Some("order.created"));
 
-        let body: serde_json::Map<String, Value> =
-            serde_json::from_str(crate::fixtures::get("returns-wrapped").unwrap_or("{}"))
-                .expect("json");
-        let returns = crate::returns::validate(&body, tz).expect("valid");
+        let returns =
+            crate::model::returns::validate(object(&crate::fixtures::RETURNS_WRAPPED), tz)
+                .expect("valid");
         let item = ReturnItem::new(
             channel,
             &returns.id,
             &returns.returns[0],
             chrono::Utc::now(),
         );
-        let off = notifier(false).return_requested(&item);
+        let off = notifier(false).notice(&Change::Return(item.clone()));
         assert!(!off.email_body.contains("Mario") && !off.sms.contains("Mario"));
         assert!(notifier(true)
-            .return_requested(&item)
+            .notice(&Change::Return(item.clone()))
             .email_body
             .contains("Mario Rossi"));
         assert_eq!(attribute(&off, attr::RETURN), Some("true"));

@@ -1,0 +1,27 @@
+//! The three webhooks Qapla' sends.
+
+use std::fmt;
+
+/// Which webhook a delivery belongs to; each has its own endpoint and function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Shipment,
+    Return,
+    Order,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Shipment => "shipments",
+            Kind::Return => "returns",
+            Kind::Order => "orders",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

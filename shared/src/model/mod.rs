@@ -1,0 +1,150 @@
+//! The wire models of the three webhooks, tolerant of the shapes Qapla' is known to send, with
+//! their validation into what the receiver records. Every check a model makes is written once
+//! here and shared: [`Invalid`] says what is wrong with a delivery's content.
+
+pub mod flex;
+pub mod orders;
+pub mod party;
+pub mod returns;
+pub mod shipment;
+
+use crate::dates::{self, BadDate};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// Why the content of a delivery is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
+    #[error("{field}: {source}")]
+    Date {
+        field: &'static str,
+        #[source]
+        source: BadDate,
+    },
+    #[error("{0} is empty")]
+    Empty(&'static str),
+    #[error("{0} holds more than {1} entries")]
+    TooMany(&'static str, usize),
+}
+
+impl Invalid {
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Invalid::Field {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Applies the attributes every wire model shares to each of its fields by type, so that no field
+/// repeats them: absent values are not written back, text is read with [`flex::text`] and flags
+/// with [`flex::flag`]. Unknown fields are kept by each model's own `extra` map.
+macro_rules! wire_model {
+    ($item:item) => {
+        #[serde_with::apply(
+                    Option => #[serde(skip_serializing_if = "Option::is_none")],
+                    Option<String> => #[serde(deserialize_with = "crate::model::flex::text")],
+                    Option<bool> => #[serde(deserialize_with = "crate::model::flex::flag")],
+                )]
+        $item
+    };
+}
+pub(crate) use wire_model;
+
+/// A text field that must be present and not blank, trimmed.
+pub fn required(value: &Option<String>, field: &'static str) -> Result<String, Invalid> {
+    optional(value).ok_or(Invalid::Missing(field))
+}
+
+/// A text field that may be absent: blank counts as absent; trimmed.
+pub fn optional(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A value that names a shipment, return or order and so becomes part of a table key: not blank,
+/// no `#` (the key separator), no control character, at most 256 bytes.
+pub fn identifier(value: String, field: impl Into<String>) -> Result<String, Invalid> {
+    let ok = !value.is_empty()
+        && value.len() <= 256
+        && !value.chars().any(|c| c == '#' || c.is_control());
+    if ok {
+        Ok(value)
+    } else {
+        Err(Invalid::field(field, "holds a control character or '#'"))
+    }
+}
+
+/// A Qapla' date in `tz`, as UTC.
+pub fn date(value: &str, field: &'static str, tz: Tz) -> Result<DateTime<Utc>, Invalid> {
+    dates::to_utc(value, tz).map_err(|source| Invalid::Date { field, source })
+}
+
+/// A Qapla' date in `tz` that may be absent, as UTC.
+pub fn optional_date(
+    value: &Option<String>,
+    field: &'static str,
+    tz: Tz,
+) -> Result<Option<DateTime<Utc>>, Invalid> {
+    value.as_deref().map(|d| date(d, field, tz)).transpose()
+}
+
+/// Reads each entry of the array `field` of a body (non-empty, at most `max` entries) as the
+/// model `M`, then hands it to `validate` with its position and raw value.
+pub fn each<M: DeserializeOwned, R>(
+    body: &Map<String, Value>,
+    field: &'static str,
+    max: usize,
+    mut validate: impl FnMut(usize, &Value, M) -> Result<R, Invalid>,
+) -> Result<Vec<R>, Invalid> {
+    let list = match body.get(field) {
+        Some(Value::Array(list)) if list.is_empty() => return Err(Invalid::Empty(field)),
+        Some(Value::Array(list)) if list.len() > max => return Err(Invalid::TooMany(field, max)),
+        Some(Value::Array(list)) => list,
+        Some(Value::Null) | None => return Err(Invalid::Missing(field)),
+        Some(_) => return Err(Invalid::field(field, "not an array")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let at = || format!("{field}[{i}]");
+            if !raw.is_object() {
+                return Err(Invalid::field(at(), "not an object"));
+            }
+            let model = M::deserialize(raw).map_err(|e| Invalid::field(at(), e.to_string()))?;
+            validate(i, raw, model)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_helpers() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(required(&some(" A1 "), "f"), Ok("A1".to_owned()));
+        assert_eq!(required(&some("  "), "f"), Err(Invalid::Missing("f")));
+        assert_eq!(required(&None, "f"), Err(Invalid::Missing("f")));
+        assert_eq!(optional(&some(" x")), Some("x".to_owned()));
+        assert_eq!(optional(&some("")), None);
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(identifier("JD0146000031".into(), "t").is_ok());
+        for bad in ["", "A#B", "D\u{1}L", &"x".repeat(257)] {
+            assert!(identifier(bad.to_owned(), "t").is_err(), "{bad:?}");
+        }
+    }
+}

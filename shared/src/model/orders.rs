@@ -1,0 +1,187 @@
+//! The orders webhook (shipment generation): sent when shipments are created or transmitted to
+//! the courier, per the channel's setting, which the payload does not carry.
+
+use crate::identity::EventId;
+use crate::model::{each, identifier, optional, optional_date, required, wire_model, Invalid};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Most orders one delivery may carry (a DynamoDB transaction holds 100 items).
+pub const MAX_ORDERS: usize = 100;
+
+wire_model! {
+/// One order as Qapla' sends it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+        pub reference: Option<String>,
+        pub order_date: Option<String>,
+        pub ship_date: Option<String>,
+        pub courier: Option<String>,
+        pub tracking_number: Option<String>,
+    #[serde(rename = "return")]
+    pub is_return: Option<bool>,
+        pub return_tracking_number: Option<String>,
+        pub weight: Option<String>,
+        pub parcels: Option<String>,
+        pub length: Option<String>,
+        pub width: Option<String>,
+        pub height: Option<String>,
+    /// A display string with currency, e.g. `€ 28.74`.
+        pub amount: Option<String>,
+    #[serde(rename = "isPOD")]
+    pub is_pod: Option<bool>,
+        pub notes: Option<String>,
+    /// The customer's details (personal data).
+    #[serde(flatten)]
+    pub customer: Customer,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+}
+
+wire_model! {
+/// The `customer*` fields of an order. Personal data: `Debug` shows only the country.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Customer {
+    #[serde(rename = "customerName")]
+    pub name: Option<String>,
+    #[serde(rename = "customerAddress")]
+    pub address: Option<String>,
+    #[serde(rename = "customerCity")]
+    pub city: Option<String>,
+    #[serde(rename = "customerState")]
+    pub state: Option<String>,
+    #[serde(rename = "customerZip")]
+    pub zip: Option<String>,
+    #[serde(rename = "customerCountry")]
+    pub country: Option<String>,
+    #[serde(rename = "customerTelephone")]
+    pub telephone: Option<String>,
+    #[serde(rename = "customerEmail")]
+    pub email: Option<String>,
+}
+}
+
+impl fmt::Debug for Customer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Customer")
+            .field("country", &self.country)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A validated order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRecord {
+    pub reference: String,
+    pub event_id: EventId,
+    pub courier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub order_date_utc: Option<DateTime<Utc>>,
+    pub ship_date_utc: Option<DateTime<Utc>>,
+    pub model: Order,
+}
+
+/// A validated orders delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrdersDelivery {
+    pub id: EventId,
+    pub orders: Vec<OrderRecord>,
+}
+
+/// Reads and validates the `orders` of a body already told to be an orders delivery.
+pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Invalid> {
+    let orders = each(&body, "orders", MAX_ORDERS, |i, raw, model| {
+        one(i, raw, model, tz)
+    })?;
+    Ok(OrdersDelivery {
+        id: EventId::of_map(&body),
+        orders,
+    })
+}
+
+fn one(i: usize, raw: &Value, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {
+    let reference = identifier(
+        required(&model.reference, "orders[].reference")?,
+        format!("orders[{i}].reference"),
+    )?;
+    Ok(OrderRecord {
+        reference,
+        event_id: EventId::of_content(raw),
+        courier: optional(&model.courier),
+        tracking_number: optional(&model.tracking_number),
+        order_date_utc: optional_date(&model.order_date, "orders[].orderDate", tz)?,
+        ship_date_utc: optional_date(&model.ship_date, "orders[].shipDate", tz)?,
+        model,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    use crate::dates::rome;
+
+    fn order(reference: &str) -> Value {
+        json!({
+            "reference": reference, "orderDate": "2026-03-01 18:22:10", "shipDate": "2026-03-02",
+            "courier": "BRT", "trackingNumber": "BRT123", "return": 0, "returnTrackingNumber": "",
+            "weight": "1.20", "parcels": 1, "amount": "€ 28.74", "isPOD": "0",
+            "customerName": "Giulia Bianchi", "customerEmail": "giulia@example.com",
+            "customerCountry": "IT", "notes": ""
+        })
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn orders_are_read() {
+        let d =
+            validate(obj(json!({"orders": [order("A-1"), order("A-2")]})), rome()).expect("valid");
+        assert_eq!(d.orders.len(), 2);
+        let o = &d.orders[0];
+        assert_eq!(o.reference, "A-1");
+        assert_eq!(o.model.amount.as_deref(), Some("€ 28.74"));
+        assert_eq!(o.model.is_pod, Some(false));
+        assert_eq!(o.model.customer.name.as_deref(), Some("Giulia Bianchi"));
+        assert!(o.model.extra.is_empty(), "{:?}", o.model.extra);
+        assert_ne!(d.orders[0].event_id, d.orders[1].event_id);
+        let printed = format!("{o:?}");
+        assert!(!printed.contains("Giulia") && !printed.contains("example.com"));
+    }
+
+    #[test]
+    fn invalid_cases() {
+        let mut no_ref = order("x");
+        no_ref["reference"] = json!(null);
+        let mut bad_date = order("x");
+        bad_date["orderDate"] = json!("ieri");
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({"orders": []}), "orders is empty"),
+            (json!({"orders": "A-1"}), "not an array"),
+            (json!({"orders": [null]}), "not an object"),
+            (json!({"orders": [no_ref]}), "missing orders[].reference"),
+            (json!({"orders": [bad_date]}), "orderDate"),
+            (json!({"orders": [order("a#b")]}), "'#'"),
+            (
+                json!({"orders": vec![order("x"); MAX_ORDERS + 1]}),
+                "more than",
+            ),
+        ];
+        for (body, message) in cases {
+            let err = validate(obj(body.clone()), rome())
+                .expect_err(&body.to_string())
+                .to_string();
+            assert!(err.contains(message), "{body}: {err}");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The shipments webhook (tracking), versions 1.2 and 1.3: the tolerant wire model and its
+//! validation into a [`ShipmentEvent`].
+
+use crate::identity::EventId;
+use crate::model::party::Party;
+use crate::model::{date, identifier, required, wire_model, Invalid};
+use crate::status::Status;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+wire_model! {
+/// A shipment status delivery as Qapla' sends it (the API key already taken out).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+#[serde(rename_all = "camelCase")]
+pub struct Shipment {
+        pub tracking_number: Option<String>,
+    #[serde(rename = "return")]
+    pub is_return: Option<bool>,
+        pub has_children: Option<bool>,
+        pub is_child: Option<bool>,
+        pub courier: Option<String>,
+        pub reference: Option<String>,
+        pub date: Option<String>,
+        pub courier_status: Option<String>,
+        pub place: Option<String>,
+    #[serde(rename = "qaplaStatusID")]
+    pub qapla_status_id: Option<String>,
+        pub qapla_status: Option<String>,
+        pub status_details: Option<Vec<StatusDetail>>,
+        pub custom1: Option<String>,
+        pub custom2: Option<String>,
+        pub custom3: Option<String>,
+    /// 1.3: products shipped.
+        pub rows: Option<Vec<Row>>,
+    /// 1.3: parcels.
+        pub parcels: Option<Vec<Parcel>>,
+    /// 1.3: the recipient (personal data).
+        pub consignee: Option<Party>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+}
+
+wire_model! {
+/// One entry of `statusDetails`: `{"id": 1, "detail": "ON HOLD"}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusDetail {
+        pub id: Option<String>,
+        pub detail: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+}
+
+wire_model! {
+/// A product row of a 1.3 shipment; numbers arrive as strings and are kept as text.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+        pub id: Option<String>,
+        pub sku: Option<String>,
+        pub name: Option<String>,
+        pub price: Option<String>,
+        pub total: Option<String>,
+        pub qty: Option<String>,
+        pub weight: Option<String>,
+        pub url: Option<String>,
+        pub image_url: Option<String>,
+        pub is_returnable: Option<bool>,
+        pub notes: Option<String>,
+        pub customs_code: Option<String>,
+        pub net_weight: Option<String>,
+        pub origin_country: Option<String>,
+        pub unit_of_measurement: Option<String>,
+    #[serde(rename = "parcelID")]
+    pub parcel_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+}
+
+wire_model! {
+/// A parcel of a 1.3 shipment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+#[serde(rename_all = "camelCase")]
+pub struct Parcel {
+        pub box_code: Option<String>,
+        pub weight: Option<String>,
+        pub length: Option<String>,
+        pub width: Option<String>,
+        pub height: Option<String>,
+        pub origin_country: Option<String>,
+        pub content: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+}
+
+/// Which version of the shipments webhook a delivery follows; 1.3 is told by its extra blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Version {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1_2 => "1.2",
+            Version::V1_3 => "1.3",
+        }
+    }
+}
+
+/// A validated shipment status change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipmentEvent {
+    pub id: EventId,
+    pub version: Version,
+    pub tracking_number: String,
+    pub courier: String,
+    pub status: Status,
+    /// The date as Qapla' sent it (local time, no zone).
+    pub date_raw: String,
+    pub date_utc: DateTime<Utc>,
+    pub model: Shipment,
+}
+
+impl Shipment {
+    pub fn version(&self) -> Version {
+        if self.rows.is_some() || self.parcels.is_some() || self.consignee.is_some() {
+            Version::V1_3
+        } else {
+            Version::V1_2
+        }
+    }
+}
+
+/// Validates a shipments delivery (its body without the API key): what the receiver needs is
+/// there, and the status is mapped. The event id is the content id of the body.
+pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent, Invalid> {
+    let id = EventId::of_map(&body);
+    let model = Shipment::deserialize(Value::Object(body))
+        .map_err(|e| Invalid::field("body", e.to_string()))?;
+    let tracking_number = identifier(
+        required(&model.tracking_number, "trackingNumber")?,
+        "trackingNumber",
+    )?;
+    let courier = identifier(required(&model.courier, "courier")?, "courier")?;
+    let status_id = parse_id(
+        &required(&model.qapla_status_id, "qaplaStatusID")?,
+        "qaplaStatusID",
+    )?;
+    let detail = model
+        .status_details
+        .as_deref()
+        .and_then(<[StatusDetail]>::first);
+    let detail_id = detail
+        .and_then(|d| d.id.as_deref())
+        .map(|raw| parse_id(raw, "statusDetails[0].id"))
+        .transpose()?;
+    let detail_text = detail.and_then(|d| d.detail.clone());
+    let status = Status::map(
+        status_id,
+        detail_id,
+        detail_text,
+        model.qapla_status.as_deref().unwrap_or_default(),
+    );
+    let date_raw = required(&model.date, "date")?;
+    let date_utc = date(&date_raw, "date", tz)?;
+    Ok(ShipmentEvent {
+        id,
+        version: model.version(),
+        tracking_number,
+        courier,
+        status,
+        date_raw,
+        date_utc,
+        model,
+    })
+}
+
+fn parse_id(raw: &str, field: &'static str) -> Result<u32, Invalid> {
+    let raw = raw.trim();
+    // Numbers may arrive as JSON floats ("6.0" after a float round trip): accept integral ones.
+    let int = raw.strip_suffix(".0").unwrap_or(raw);
+    int.parse::<u32>()
+        .map_err(|_| Invalid::field(field, format!("{raw:?} is not a status id")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Severity;
+    use serde_json::json;
+
+    use crate::dates::rome;
+
+    fn parse(v: Value) -> Result<ShipmentEvent, Invalid> {
+        validate(v.as_object().cloned().unwrap_or_default(), rome())
+    }
+
+    fn base() -> Value {
+        json!({
+            "trackingNumber": "JD0146000031", "return": 0, "hasChildren": 0, "isChild": 0,
+            "courier": "DHL", "reference": "ORD-10452", "date": "2026-03-02 09:41:07",
+            "courierStatus": "WC", "place": "BOLOGNA - ITA", "qaplaStatusID": "6",
+            "qaplaStatus": "EXCEPTION", "statusDetails": [{"id": 1, "detail": "ON HOLD"}],
+            "custom1": "", "custom2": "", "custom3": ""
+        })
+    }
+
+    fn with(mut v: Value, key: &str, value: Value) -> Value {
+        v[key] = value;
+        v
+    }
+
+    fn without(mut v: Value, key: &str) -> Value {
+        if let Some(map) = v.as_object_mut() {
+            map.remove(key);
+        }
+        v
+    }
+
+    #[test]
+    fn the_contract_example() {
+        let ev = parse(base()).expect("valid");
+        assert_eq!(ev.tracking_number, "JD0146000031");
+        assert_eq!(ev.courier, "DHL");
+        assert_eq!(ev.version, Version::V1_2);
+        assert_eq!(ev.status.name, "EXCEPTION / STOCK");
+        assert_eq!(ev.status.severity, Severity::Exception);
+        assert_eq!(crate::dates::iso(&ev.date_utc), "2026-03-02T08:41:07Z");
+        assert_eq!(ev.model.is_return, Some(false));
+        assert_eq!(ev.model.custom1, None);
+    }
+
+    #[test]
+    fn tolerated_shapes() {
+        let cases = [
+            with(base(), "qaplaStatusID", json!(6)),
+            with(base(), "return", json!("0")),
+            with(base(), "return", json!(false)),
+            with(base(), "hasChildren", json!(null)),
+            with(
+                base(),
+                "statusDetails",
+                json!([{"id": "1", "detail": null}]),
+            ),
+            with(base(), "reference", json!(10452)),
+            with(base(), "place", json!("")),
+            without(base(), "custom1"),
+            without(base(), "statusDetails"),
+            with(base(), "statusDetails", json!(null)),
+            with(base(), "somethingNew", json!({"nested": [1, 2]})),
+        ];
+        for case in cases {
+            assert!(parse(case.clone()).is_ok(), "{case}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let ev = parse(with(base(), "somethingNew", json!({"n": 1}))).expect("valid");
+        assert_eq!(ev.model.extra.get("somethingNew"), Some(&json!({"n": 1})));
+        let back = serde_json::to_value(&ev.model).expect("serialise");
+        assert_eq!(back["somethingNew"], json!({"n": 1}));
+    }
+
+    #[test]
+    fn invalid_cases() {
+        let cases: Vec<(Value, &str)> = vec![
+            (without(base(), "trackingNumber"), "missing trackingNumber"),
+            (
+                with(base(), "trackingNumber", json!("  ")),
+                "missing trackingNumber",
+            ),
+            (without(base(), "courier"), "missing courier"),
+            (without(base(), "qaplaStatusID"), "missing qaplaStatusID"),
+            (with(base(), "qaplaStatusID", json!("six")), "qaplaStatusID"),
+            (with(base(), "qaplaStatusID", json!(-1)), "qaplaStatusID"),
+            (without(base(), "date"), "missing date"),
+            (with(base(), "date", json!("02/03/2026")), "date"),
+            (
+                with(base(), "statusDetails", json!([{"id": "x"}])),
+                "statusDetails[0].id",
+            ),
+            (with(base(), "trackingNumber", json!("A#B")), "'#'"),
+            (with(base(), "courier", json!("D\u{1}L")), "'#'"),
+        ];
+        for (case, message) in cases {
+            let err = parse(case.clone())
+                .expect_err(&case.to_string())
+                .to_string();
+            assert!(err.contains(message), "{case}: {err}");
+        }
+    }
+
+    #[test]
+    fn model_type_errors() {
+        for bad in [
+            with(base(), "return", json!(7)),
+            with(base(), "statusDetails", json!("ON HOLD")),
+            with(base(), "rows", json!({"sku": "A"})),
+            with(base(), "trackingNumber", json!(["A"])),
+        ] {
+            assert!(
+                serde_json::from_value::<Shipment>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_1_3_blocks() {
+        let v = with(
+            with(
+                base(),
+                "rows",
+                json!([{"sku": "A1", "qty": "2", "price": "20.0", "isReturnable": true, "parcelID": 3}]),
+            ),
+            "consignee",
+            json!({"name": "Mario Rossi", "email": "mario@example.com", "country": "IT"}),
+        );
+        let ev = parse(v).expect("valid");
+        assert_eq!(ev.version, Version::V1_3);
+        let rows = ev.model.rows.as_deref().unwrap_or_default();
+        assert_eq!(rows[0].qty.as_deref(), Some("2"));
+        assert_eq!(rows[0].parcel_id.as_deref(), Some("3"));
+        let consignee = format!("{:?}", ev.model.consignee);
+        assert!(!consignee.contains("Mario") && !consignee.contains("example.com"));
+    }
+
+    #[test]
+    fn unknown_status_keeps_its_label() {
+        let v = with(
+            with(base(), "qaplaStatusID", json!("77")),
+            "qaplaStatus",
+            json!("NEW THING"),
+        );
+        let ev = parse(without(v, "statusDetails")).expect("valid");
+        assert_eq!(ev.status.name, "NEW THING");
+        assert!(!ev.status.known);
+    }
+}
