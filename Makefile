@@ -22,14 +22,14 @@ bench:
 	tools/setup.sh --arm64
 	cargo lambda build --release --arm64
 	cargo build --release -p shipments
-	cargo bench -p qapla --bench core
+	cargo bench -p qapla --features fixtures --bench core
 	cargo bench -p integration-tests --bench system
 
 # The same benchmarks as a smoke run with tiny counts on the debug build (CI runs this).
 bench-smoke:
 	tools/setup.sh
 	cargo build -p shipments
-	cargo test -p qapla --bench core
+	cargo test -p qapla --features fixtures --bench core
 	cargo test -p integration-tests --bench system
 
 # The deployable arm64 bootstrap of ShipmentsFunction (from `make build`), run under qemu against a
