@@ -1,8 +1,14 @@
 //! Shared by the integration tests (`it/`) and the system benchmark (`benches/system.rs`): a moto
 //! server of their own, the template as the one description of the stack, the real handlers.
 
+pub mod delivery;
+pub mod events;
 pub mod moto;
+pub mod notifier_rig;
+pub mod process;
 pub mod proxy;
 pub mod runtime_api;
-pub mod support;
+pub mod stack;
+pub mod stream;
+pub mod table;
 pub mod template;

@@ -7,4 +7,6 @@ mod notifier;
 mod tls;
 mod webhooks;
 
-pub use integration_tests::{moto, proxy, support, template};
+pub use integration_tests::{
+    delivery, events, moto, notifier_rig, proxy, stack, table, template,
+};
