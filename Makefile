@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
 local:
 	tools/setup.sh
-	.venv/bin/python tools/local.py
+	cargo run -q -p integration-tests --bin local
 
 # Every test of the workspace.
 test:

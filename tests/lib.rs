@@ -1,5 +1,6 @@
-//! Shared by the integration tests (`it/`) and the system benchmark (`benches/system.rs`): a moto
-//! server of their own, the template as the one description of the stack, the real handlers.
+//! Shared by the integration tests (`it/`), the system benchmark (`benches/system.rs`) and the
+//! local runner (`bin/local/`): a moto server of their own, the template as the one description
+//! of the stack, the real handlers.
 
 pub mod delivery;
 pub mod events;
