@@ -9,6 +9,7 @@ pub mod notifier_rig;
 pub mod process;
 pub mod proxy;
 pub mod runtime_api;
+pub mod sam_local;
 pub mod stack;
 pub mod stream;
 pub mod table;

@@ -5,9 +5,12 @@
 //! From a terminal it then serves the three webhook URLs until Ctrl-C; otherwise it exits after
 //! the replay, non-zero if an answer differs.
 //!
+//! `--sam` prepares the same store for `sam local invoke` instead (`make sam-local`, see `sam.rs`).
+//!
 //! Every process it starts stops when it exits, however it exits.
 
 mod functions;
+mod sam;
 
 use functions::Functions;
 use integration_tests::events::{sample_events, Answer, SampleEvent};
@@ -29,7 +32,9 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => local().await,
-        _ => Err("usage: local".into()),
+        ["--sam"] => sam::prepare(false).await,
+        ["--sam", "--check"] => sam::prepare(true).await,
+        _ => Err("usage: local [--sam [--check]]".into()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
