@@ -28,7 +28,7 @@ impl Guarded {
             None => "/dev/null".to_owned(),
         };
         let script = format!(
-            "\"$@\" >>{out} 2>&1 & trap '' TERM; cat >/dev/null; kill -TERM -- -$$ 2>/dev/null; wait"
+            "\"$@\" >>{out} 2>&1 & trap '' TERM; cat >/dev/null; kill -TERM -$$ 2>/dev/null; wait"
         );
         let mut command = Command::new("sh");
         command
@@ -75,4 +75,49 @@ impl Drop for Guarded {
 
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_guard_stops_the_child_and_its_children_at_once() {
+        let dir = std::env::temp_dir().join(format!("qapla-guard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pids = dir.join("pids");
+        // A child with a child of its own, as cargo lambda watch has.
+        let script = format!(
+            "sleep 300 & echo $! > {0}.tmp; echo $$ >> {0}.tmp; mv {0}.tmp {0}; wait",
+            shell_quote(&pids.display().to_string())
+        );
+        let guard = Guarded::spawn("sh", &["-c".into(), script], &[], None).expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pids.exists() {
+            assert!(Instant::now() < deadline, "the child did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pids: Vec<String> = std::fs::read_to_string(&pids)
+            .expect("pids")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(pids.len(), 2);
+        let started = Instant::now();
+        drop(guard);
+        // Well before the 10 s after which the guard resorts to KILL.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "TERM did not stop them"
+        );
+        for pid in pids {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for its parent to reap it.
+            assert!(
+                state.is_empty() || state.contains(") Z"),
+                "{pid} still runs: {state}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
