@@ -85,9 +85,10 @@ The functions reach this store at http://{host}:{port} ({LOCAL_ENDPOINT_URL} in 
     );
     if linux {
         println!(
-            "On Linux, {ADD_HOST} (in the lines below) names this machine's bridge address, which
-moto must listen on: run `make sam-local BIND=0.0.0.0` (all interfaces), or BIND=<the docker0
-address, often 172.17.0.1>. Docker Desktop reaches loopback through {host} by itself."
+            "On Linux, {ADD_HOST} (in the lines below) names the Docker bridge's
+address, and moto must listen there: `make sam-local BIND=<docker0's address, often 172.17.0.1>`,
+or on every interface with `make sam-local BIND=0.0.0.0`. (Docker Desktop routes {host} to
+loopback by itself.)"
         );
         if bind.is_loopback() {
             println!("moto listens on loopback only now: a container on Linux cannot reach it.");
