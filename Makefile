@@ -2,13 +2,27 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: local test bench bench-smoke check fuzz arm64-smoke
+.PHONY: local sam-local sam-local-check test bench bench-smoke check fuzz arm64-smoke
 
 # The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
 local:
 	tools/setup.sh
-	.venv/bin/python tools/local.py
+	cargo run -q -p integration-tests --bin local
+
+# The local store for `sam local invoke` with events/env.local.json: moto on the file's port, on
+# loopback unless BIND=<address> (BIND=0.0.0.0: all interfaces, warned), the table, topic and
+# queues of template.yaml; prints the sam local invoke line of each sample event, then serves
+# until Ctrl-C or SAM_LOCAL_MINUTES (default 30).
+sam-local:
+	tools/setup.sh
+	BIND=$(BIND) cargo run -q -p integration-tests --bin local -- --sam
+
+# The same store, with the printed events run through cargo lambda invoke and the same env file
+# instead of Docker, each answer compared with what README promises under sam local invoke (CI).
+sam-local-check:
+	tools/setup.sh
+	cargo run -q -p integration-tests --bin local -- --sam --check
 
 # Every test of the workspace.
 test:

@@ -1,8 +1,16 @@
-//! Shared by the integration tests (`it/`) and the system benchmark (`benches/system.rs`): a moto
-//! server of their own, the template as the one description of the stack, the real handlers.
+//! Shared by the integration tests (`it/`), the system benchmark (`benches/system.rs`) and the
+//! local runner (`bin/local/`): a moto server of their own, the template as the one description
+//! of the stack, the real handlers.
 
+pub mod delivery;
+pub mod events;
 pub mod moto;
+pub mod notifier_rig;
+pub mod process;
 pub mod proxy;
 pub mod runtime_api;
-pub mod support;
+pub mod sam_local;
+pub mod stack;
+pub mod stream;
+pub mod table;
 pub mod template;

@@ -1,45 +1,73 @@
-//! A moto server of the tests' own, on a free loopback port. It is started once per test binary
-//! and stops by itself when the tests end: it runs under a shell that kills it when its stdin, held
-//! by this process, closes.
+//! A moto server of our own, on a free loopback port unless told otherwise. The tests start one
+//! per test binary; it stops by itself when the process that started it ends (see
+//! [`crate::process`]).
 
+use crate::process::Guarded;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub struct Moto {
     pub port: u16,
-    /// Held for the life of the server: dropping its stdin stops moto.
-    _process: Mutex<Process>,
-}
-
-/// The shell that runs moto, and its stdin: closing it stops the server.
-struct Process {
-    _child: Child,
-    _stdin: ChildStdin,
+    /// The address it listens on.
+    pub host: IpAddr,
+    /// Held for the life of the server: dropping it stops moto.
+    _process: Mutex<Guarded>,
 }
 
 impl Moto {
+    /// The endpoint of the server from this machine.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", reachable(self.host), self.port)
     }
 
-    /// A new server on a free port, ready to answer.
+    /// A new server on a free loopback port, ready to answer.
     pub fn start() -> Moto {
         Self::start_with(&[])
     }
 
     /// A new server with more arguments for `tools/moto_server.py` (`--cert`, `--key`).
     pub fn start_with(args: &[&str]) -> Moto {
-        let port = free_port();
-        let process = spawn(port, args);
-        wait_ready(port, !args.contains(&"--cert"));
-        Moto {
-            port,
-            _process: Mutex::new(process),
+        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Self::start_on(localhost, free_port(), args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A new server on a given address and port, ready to answer.
+    pub fn start_on(host: IpAddr, port: u16, args: &[&str]) -> Result<Moto, String> {
+        TcpListener::bind((host, port))
+            .map_err(|e| format!("moto cannot listen on {host}:{port}: {e}"))?;
+        let python = project_root().join(".venv/bin/python");
+        if !python.exists() {
+            return Err(format!(
+                "the project's Python tools are not installed ({} is missing): run tools/setup.sh",
+                python.display()
+            ));
         }
+        let mut argv = vec![
+            project_root()
+                .join("tools/moto_server.py")
+                .display()
+                .to_string(),
+            "-H".into(),
+            host.to_string(),
+            "-p".into(),
+            port.to_string(),
+        ];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut process = Guarded::spawn(&python.display().to_string(), &argv, &[], None)?;
+        wait_ready(
+            &mut process,
+            reachable(host),
+            port,
+            !args.contains(&"--cert"),
+        )?;
+        Ok(Moto {
+            port,
+            host,
+            _process: Mutex::new(process),
+        })
     }
 }
 
@@ -56,72 +84,52 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("cannot find a free loopback port: {e}"))
 }
 
-fn spawn(port: u16, args: &[&str]) -> Process {
-    let python = project_root().join(".venv/bin/python");
-    let server = project_root().join("tools/moto_server.py");
-    assert!(
-        python.exists(),
-        "the project's Python tools are not installed ({} is missing): run tools/setup.sh (make test does it)",
-        python.display()
-    );
-    // The server lives as long as the shell's stdin stays open: when this process exits or
-    // `stop` drops it, `cat` returns and the shell stops moto.
-    let script = format!(
-        "{} {} -H 127.0.0.1 -p {port} {} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
-        shell_quote(&python.display().to_string()),
-        shell_quote(&server.display().to_string()),
-        args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
-    );
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto_server: {e}"));
-    let stdin = child
-        .stdin
-        .take()
-        .unwrap_or_else(|| panic!("no stdin for the moto shell"));
-    Process {
-        _child: child,
-        _stdin: stdin,
+/// Where this machine reaches a server listening on `host`: all interfaces include loopback.
+fn reachable(host: IpAddr) -> IpAddr {
+    if host.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        host
     }
 }
 
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// Waits until moto answers; over TLS, until it accepts connections.
-fn wait_ready(port: u16, plain_http: bool) {
+fn wait_ready(
+    process: &mut Guarded,
+    host: IpAddr,
+    port: u16,
+    plain_http: bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut stream) = TcpStream::connect((host, port)) {
             if !plain_http {
-                return;
+                return Ok(());
             }
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let request = "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+            let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n");
             if stream.write_all(request.as_bytes()).is_ok() {
                 let mut head = [0u8; 12];
                 if stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
-                    return;
+                    return Ok(());
                 }
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not answer on 127.0.0.1:{port} within 60 s"
-        );
+        if process.has_ended() {
+            return Err(format!("moto_server on {host}:{port} stopped at its start"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "moto_server did not answer on {host}:{port} within 60 s"
+            ));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }

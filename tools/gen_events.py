@@ -30,6 +30,12 @@ ACCOUNT = "123456789012"
 # 2026-03-01 12:00:00 UTC, a fixed request time so the files do not change between runs.
 REQUEST_EPOCH_MS = 1772366400000
 REQUEST_TIME = "01/Mar/2026:12:00:00 +0000"
+# Where a function in a sam local container reaches `make sam-local`'s moto (not 5000: macOS
+# listens there for AirPlay).
+LOCAL_ENDPOINT = "http://host.docker.internal:5050"
+# Under sam local invoke, env.local.json allows any sender (QAPLA_ALLOWED_SOURCES=any), so the
+# foreign sender is let in, and its body, the in-transit delivery again, is a duplicate.
+SAM_LOCAL = {"shipments/foreign-ip.json": {"status": 200, "outcome": "duplicate"}}
 
 
 def fixture(name):
@@ -136,7 +142,8 @@ def cases():
 
 
 def env_local():
-    """`sam local invoke --env-vars` file: the demo channel, any sender, a local endpoint."""
+    """`sam local invoke --env-vars` file: the demo channel, any sender, the local store that
+    `make sam-local` serves (LOCAL_ENDPOINT_URL, which the template declares for every function)."""
     digest = hashlib.sha256(DEMO_KEY.encode("utf-8")).hexdigest()
     webhook = {
         "TABLE_NAME": "qapla-webhooks",
@@ -145,7 +152,7 @@ def env_local():
         "QAPLA_TIMEZONE": "Europe/Rome",
         "QAPLA_MAX_BODY_BYTES": "1048576",
         "QAPLA_HISTORY_DAYS": "400",
-        "AWS_ENDPOINT_URL": "http://host.docker.internal:5000",
+        "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
     }
     return {
         "ShipmentsFunction": dict(webhook),
@@ -156,7 +163,7 @@ def env_local():
             "QAPLA_TIMEZONE": "Europe/Rome",
             "QAPLA_ALERT_STATUSES": "5,8,6",
             "QAPLA_ALERT_PERSONAL_DATA": "false",
-            "AWS_ENDPOINT_URL": "http://host.docker.internal:5000",
+            "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
         },
     }
 
@@ -172,7 +179,10 @@ def files():
     for path, function, body, source_ip, status, outcome in cases():
         name = Path(path).stem
         out[path] = render(proxy_event(name, function, body, source_ip))
-        expected.append({"event": path, "function": function, "status": status, "outcome": outcome})
+        entry = {"event": path, "function": function, "status": status, "outcome": outcome}
+        if path in SAM_LOCAL:
+            entry["samLocal"] = SAM_LOCAL[path]
+        expected.append(entry)
     out["expected.json"] = render(expected)
     out["env.local.json"] = render(env_local())
     return out

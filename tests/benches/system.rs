@@ -6,10 +6,12 @@
 //! Figures are of this machine: the cold start and memory are measured on the host's build of a
 //! function (Lambda runs the arm64 one), spawned fresh against a Runtime API of our own.
 
+use integration_tests::delivery;
+use integration_tests::events::{event, shipment, QAPLA_IP};
 use integration_tests::moto::{project_root, Moto};
 use integration_tests::proxy::Proxy;
 use integration_tests::runtime_api::RuntimeApi;
-use integration_tests::support::{self, event, shipment, QAPLA_IP};
+use integration_tests::stack;
 use qapla::store::{Recorded, Store, StoreError};
 use qapla::table::{Document, ShipmentHistory, ShipmentState};
 use qapla::webhook::Webhook;
@@ -92,7 +94,7 @@ fn function_env(moto: &Moto, table: &str, api: &RuntimeApi) -> Vec<(String, Stri
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/shipments".into()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
-        ("AWS_REGION", support::REGION.into()),
+        ("AWS_REGION", stack::REGION.into()),
         ("AWS_ACCESS_KEY_ID", "bench".into()),
         ("AWS_SECRET_ACCESS_KEY", "bench".into()),
         ("AWS_ENDPOINT_URL", moto.endpoint()),
@@ -177,8 +179,7 @@ fn peak_rss(binary: &Path, n: usize) -> u64 {
     let fresh_moto = || {
         let moto = Moto::start();
         runtime.block_on(async {
-            support::create_table_with(&support::dynamo(&moto.endpoint()).await, "rss", false)
-                .await;
+            stack::create_table_with(&stack::dynamo(&moto.endpoint()).await, "rss", false).await;
         });
         moto
     };
@@ -220,7 +221,7 @@ fn peak_rss(binary: &Path, n: usize) -> u64 {
 const WARM_TABLES: usize = 10;
 
 async fn warm_path(moto: &Moto, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let client = support::dynamo(&moto.endpoint()).await;
+    let client = stack::dynamo(&moto.endpoint()).await;
     let mut hooks = Vec::new();
     for i in 0..WARM_TABLES {
         let table = format!("warm-{i}");
@@ -230,7 +231,7 @@ async fn warm_path(moto: &Moto, n: usize) -> (Vec<f64>, Vec<f64>) {
         };
         hooks.push(Webhook::new(
             Kind::Shipment,
-            support::webhook_config(&table).settings,
+            delivery::webhook_config(&table).settings,
             store,
         ));
     }
@@ -327,11 +328,11 @@ fn main() {
     // A table per measurement: moto copies the whole table on each transaction, so a table grown
     // by one measurement would slow the store of the next.
     runtime.block_on(async {
-        let client = support::dynamo(&moto.endpoint()).await;
+        let client = stack::dynamo(&moto.endpoint()).await;
         for i in 0..WARM_TABLES {
-            support::create_table_with(&client, &format!("warm-{i}"), false).await;
+            stack::create_table_with(&client, &format!("warm-{i}"), false).await;
         }
-        support::create_table_with(&client, "cold", false).await;
+        stack::create_table_with(&client, "cold", false).await;
     });
 
     let mode = if full { "full" } else { "smoke" };

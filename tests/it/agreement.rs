@@ -1,8 +1,9 @@
-//! The template and the code agree: binaries, environment variables, table keys and index, and
-//! the attribute names of the filter policies.
+//! The template and the code agree: binaries, environment variables, table keys and index, the
+//! attribute names of the filter policies, and the default sender list.
 
 use crate::moto::project_root;
 use crate::template::{self, list, text};
+use qapla::aws::endpoint::{local_endpoint, LOCAL_ENDPOINT_URL};
 use qapla::config::{NOTIFIER_VARS, WEBHOOK_VARS};
 use qapla::notify::{attr, EventType};
 use qapla::table as items;
@@ -47,25 +48,28 @@ fn every_function_builds_a_binary_of_the_workspace() {
     }
 }
 
-#[test]
-fn functions_get_exactly_the_variables_the_code_reads() {
-    let globals = template::template()["Globals"]["Function"]["Environment"]["Variables"]
-        .as_mapping()
+/// The names of a mapping's keys.
+fn keys(v: &serde_norway::Value) -> BTreeSet<String> {
+    v.as_mapping()
         .map(|m| {
             m.keys()
                 .filter_map(|k| k.as_str().map(str::to_owned))
-                .collect::<BTreeSet<_>>()
+                .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+#[test]
+fn functions_get_exactly_the_variables_the_code_reads() {
+    let globals = keys(&template::template()["Globals"]["Function"]["Environment"]["Variables"]);
+    assert_eq!(
+        globals,
+        BTreeSet::from([LOCAL_ENDPOINT_URL.to_owned()]),
+        "every function gets the local endpoint, and nothing else, from Globals"
+    );
     for (logical_id, _, webhook) in FUNCTIONS {
         let vars = &template::resource(logical_id)["Properties"]["Environment"]["Variables"];
-        let mut set: BTreeSet<String> = vars
-            .as_mapping()
-            .unwrap_or_else(|| panic!("{logical_id} has no environment"))
-            .keys()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect();
-        set.extend(globals.iter().cloned());
+        assert!(vars.is_mapping(), "{logical_id} has no environment");
         let expected: BTreeSet<String> = if webhook {
             &WEBHOOK_VARS[..]
         } else {
@@ -74,8 +78,39 @@ fn functions_get_exactly_the_variables_the_code_reads() {
         .iter()
         .map(|v| (*v).to_owned())
         .collect();
-        assert_eq!(set, expected, "{logical_id}");
+        assert_eq!(keys(vars), expected, "{logical_id}");
     }
+}
+
+#[test]
+fn the_local_endpoint_is_inert_when_deployed() {
+    let parameter = &template::template()["Parameters"]["LocalEndpointUrl"];
+    assert_eq!(text(&parameter["Type"], "LocalEndpointUrl Type"), "String");
+    let default = text(&parameter["Default"], "LocalEndpointUrl Default");
+    assert_eq!(
+        default, "",
+        "deployed, the functions use AWS's own endpoints"
+    );
+    assert_eq!(local_endpoint(|_| Some(default.to_owned())), None);
+    let value = &template::template()["Globals"]["Function"]["Environment"]["Variables"]
+        [LOCAL_ENDPOINT_URL];
+    match value {
+        serde_norway::Value::Tagged(t) => {
+            assert_eq!(t.tag, "Ref", "{value:?}");
+            assert_eq!(t.value.as_str(), Some("LocalEndpointUrl"), "{value:?}");
+        }
+        other => panic!("{LOCAL_ENDPOINT_URL} must be !Ref LocalEndpointUrl, not {other:?}"),
+    }
+}
+
+#[test]
+fn the_default_senders_are_the_ones_the_code_allows() {
+    let default = text(
+        &template::template()["Parameters"]["AllowedSources"]["Default"],
+        "AllowedSources Default",
+    );
+    let listed: Vec<&str> = default.split(',').map(str::trim).collect();
+    assert_eq!(listed, qapla::auth::QAPLA_SOURCES);
 }
 
 #[test]

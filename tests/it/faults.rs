@@ -1,9 +1,12 @@
 //! The fault suite: outages of the store and of SNS, a burst of concurrent deliveries, and hostile
 //! requests through the HTTP path. Nothing may be lost, doubled, written when refused, or leaked.
 
+use crate::delivery::{self, deliver, invoke};
+use crate::events::{event, fixture, shipment, QAPLA_IP};
 use crate::moto;
 use crate::proxy::Proxy;
-use crate::support::{self, deliver, event, fixture, invoke, scan, shipment, timeless, QAPLA_IP};
+use crate::stack;
+use crate::table::{self, scan, timeless};
 use qapla::fixtures::DEMO_KEY;
 use qapla::Kind;
 use serde_json::{json, Value};
@@ -12,9 +15,9 @@ use std::sync::{Arc, Mutex};
 const KO: &str = r#"{"result":"KO"}"#;
 
 async fn new_table(prefix: &str) -> String {
-    let client = support::dynamo(&moto::shared().endpoint()).await;
-    let name = support::unique_table(prefix);
-    support::create_table(&client, &name).await;
+    let client = stack::dynamo(&moto::shared().endpoint()).await;
+    let name = stack::unique_table(prefix);
+    stack::create_table(&client, &name).await;
     name
 }
 
@@ -46,17 +49,17 @@ fn stream_of_deliveries(prefix: &str, shipments: usize, per: usize) -> Vec<Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_loses_nothing_and_doubles_nothing() {
     let moto = moto::shared();
-    let direct = support::dynamo(&moto.endpoint()).await;
+    let direct = stack::dynamo(&moto.endpoint()).await;
     let deliveries = stream_of_deliveries("OUT", 4, 8);
     let (calm, stormy) = (new_table("calm").await, new_table("stormy").await);
 
-    let hook = support::webhook(Kind::Shipment, &moto.endpoint(), &calm).await;
+    let hook = delivery::webhook(Kind::Shipment, &moto.endpoint(), &calm).await;
     for body in &deliveries {
         deliver(&hook, body).await;
     }
 
     let proxy = Proxy::start(moto.port);
-    let hook = support::webhook(Kind::Shipment, &proxy.endpoint(), &stormy).await;
+    let hook = delivery::webhook(Kind::Shipment, &proxy.endpoint(), &stormy).await;
     let (before, during, after) = (&deliveries[..10], &deliveries[10..16], &deliveries[16..]);
     for body in before {
         assert_eq!(
@@ -90,7 +93,7 @@ async fn store_outage_loses_nothing_and_doubles_nothing() {
             200
         );
     }
-    support::assert_same_table(
+    table::assert_same_table(
         &timeless(&scan(&direct, &stormy).await),
         &timeless(&scan(&direct, &calm).await),
     );
@@ -99,19 +102,19 @@ async fn store_outage_loses_nothing_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
     let moto = moto::shared();
-    let direct = support::dynamo(&moto.endpoint()).await;
+    let direct = stack::dynamo(&moto.endpoint()).await;
     let deliveries = stream_of_deliveries("BURST", 20, 10);
     assert_eq!(deliveries.len(), 200);
     let (serial, burst) = (new_table("serial").await, new_table("burst").await);
-    let hook = support::webhook(Kind::Shipment, &moto.endpoint(), &serial).await;
+    let hook = delivery::webhook(Kind::Shipment, &moto.endpoint(), &serial).await;
     for body in &deliveries {
         deliver(&hook, body).await;
     }
-    let hook = Arc::new(support::webhook(Kind::Shipment, &moto.endpoint(), &burst).await);
-    support::deliver_concurrently(hook, &deliveries, 0xb00_5eed).await;
+    let hook = Arc::new(delivery::webhook(Kind::Shipment, &moto.endpoint(), &burst).await);
+    delivery::deliver_concurrently(hook, &deliveries, 0xb00_5eed).await;
     let expected = timeless(&scan(&direct, &serial).await);
     assert_eq!(expected.len(), 20 + 200, "20 states and 200 history items");
-    support::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);
+    table::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);
 }
 
 thread_local! {
@@ -171,7 +174,7 @@ fn edit(v: &Value, f: impl FnOnce(&mut Value)) -> String {
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothing() {
     let table = new_table("hostile").await;
-    let direct = support::dynamo(&moto::shared().endpoint()).await;
+    let direct = stack::dynamo(&moto::shared().endpoint()).await;
     // The runtime is this thread alone, so every line of these requests lands here.
     let logs = capture_logs();
 
@@ -383,7 +386,7 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
             Some(p) if p.ends_with("returns") => Kind::Return,
             _ => Kind::Shipment,
         };
-        let hook = support::webhook(kind, &moto::shared().endpoint(), &table).await;
+        let hook = delivery::webhook(kind, &moto::shared().endpoint(), &table).await;
         let got = invoke(&hook, request).await;
         assert_eq!(
             (got.status, got.body.as_str()),
@@ -398,7 +401,7 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
     );
 
     // A good 1.3 delivery, with the consignee's personal data, for the log check below.
-    let hook = support::webhook(Kind::Shipment, &moto::shared().endpoint(), &table).await;
+    let hook = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &table).await;
     assert_eq!(
         invoke(&hook, &shipment_event(&good.to_string()))
             .await
@@ -434,7 +437,7 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sns_outage_delays_alerts_but_each_change_arrives_once() {
-    use crate::notifier::Rig;
+    use crate::notifier_rig::Rig;
     let mut rig = Rig::new().await;
     let proxy = Proxy::start(moto::shared().port);
     let changes = [
@@ -460,7 +463,7 @@ async fn sns_outage_delays_alerts_but_each_change_arrives_once() {
         !failed.is_empty(),
         "records must be reported failed while SNS is away"
     );
-    assert!(rig.drain(&rig.all_queue).await.is_empty());
+    assert!(rig.drain_all().await.is_empty());
 
     // Lambda retries from the first failed record on; SNS is back.
     proxy.set_down(false);
@@ -474,14 +477,14 @@ async fn sns_outage_delays_alerts_but_each_change_arrives_once() {
     retry.records.drain(..from);
     assert!(notifier.handle(&retry).await.batch_item_failures.is_empty());
 
-    let all = rig.drain(&rig.all_queue).await;
+    let all = rig.drain_all().await;
     let mut ids: Vec<&str> = all.iter().filter_map(|m| m["id"].as_str()).collect();
     ids.sort();
     let before = ids.len();
     ids.dedup();
     assert_eq!(before, ids.len(), "a change arrived twice");
     assert_eq!(all.len(), changes.len(), "each change arrives once");
-    let alerts = rig.drain(&rig.alert_queue).await;
+    let alerts = rig.drain_alerts().await;
     let mut alerted: Vec<String> = alerts
         .iter()
         .map(|m| {

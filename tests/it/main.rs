@@ -4,7 +4,10 @@
 mod agreement;
 mod faults;
 mod notifier;
+mod sam_local_env;
 mod tls;
 mod webhooks;
 
-pub use integration_tests::{moto, proxy, support, template};
+pub use integration_tests::{
+    delivery, events, moto, notifier_rig, proxy, sam_local, stack, table, template,
+};

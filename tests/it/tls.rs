@@ -2,7 +2,7 @@
 //! HTTPS with a certificate we trust works, the same store with only the system's roots does not.
 
 use crate::moto::Moto;
-use crate::support;
+use crate::{delivery, events, stack};
 use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use qapla::aws::dynamo::DynamoStore;
 use std::process::Command;
@@ -56,7 +56,7 @@ async fn dynamo_over_tls(port: u16, tls: TlsContext) -> aws_sdk_dynamodb::Client
     let config = qapla::aws::sdk_loader()
         .http_client(qapla::aws::http_client(tls))
         .endpoint_url(format!("https://127.0.0.1:{port}"))
-        .region(aws_config::Region::new(support::REGION))
+        .region(aws_config::Region::new(stack::REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "t", "t", None, None, "tests",
         ))
@@ -78,16 +78,16 @@ async fn the_store_speaks_tls_and_checks_the_certificate() {
         .build()
         .expect("tls context");
     let client = dynamo_over_tls(moto.port, trusted).await;
-    support::create_table(&client, "tls").await;
+    stack::create_table(&client, "tls").await;
     let hook = qapla::webhook::Webhook::new(
         qapla::Kind::Shipment,
-        support::webhook_config("tls").settings,
+        delivery::webhook_config("tls").settings,
         DynamoStore::new(client.clone(), "tls"),
     );
     let body = qapla::fixtures::Fixture::named("shipment-1.2-in-transit").body;
-    let got = support::invoke(
+    let got = delivery::invoke(
         &hook,
-        &support::event(qapla::Kind::Shipment, body, support::QAPLA_IP),
+        &events::event(qapla::Kind::Shipment, body, events::QAPLA_IP),
     )
     .await;
     assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));

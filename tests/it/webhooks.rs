@@ -1,10 +1,11 @@
 //! The webhook functions against moto, through the real handlers: sample events, bad input,
 //! redeliveries, out-of-order and concurrent deliveries, a store that is down.
 
+use crate::delivery::{self, deliver, invoke, shuffle};
+use crate::events::{self, event, fixture, life, shipment, QAPLA_IP};
 use crate::moto;
-use crate::support::{
-    self, deliver, event, fixture, invoke, life, scan, shipment, shuffle, timeless, QAPLA_IP,
-};
+use crate::stack;
+use crate::table::{scan, timeless};
 use qapla::fixtures::{self, DEMO_KEY};
 use qapla::Kind;
 use serde_json::{json, Value};
@@ -14,9 +15,9 @@ const KO: &str = r#"{"result":"KO"}"#;
 
 async fn table() -> (String, aws_sdk_dynamodb::Client) {
     let endpoint = moto::shared().endpoint();
-    let client = support::dynamo(&endpoint).await;
-    let name = support::unique_table("webhooks");
-    support::create_table(&client, &name).await;
+    let client = stack::dynamo(&endpoint).await;
+    let name = stack::unique_table("webhooks");
+    stack::create_table(&client, &name).await;
     (name, client)
 }
 
@@ -24,28 +25,28 @@ async fn table() -> (String, aws_sdk_dynamodb::Client) {
 async fn sample_events_get_their_answers_and_bad_ones_write_nothing() {
     let (name, client) = table().await;
     let endpoint = moto::shared().endpoint();
-    let events = support::sample_events();
+    let events = events::sample_events();
     assert!(
         events.len() >= 12,
         "events/expected.json lists every sample event"
     );
     for e in &events {
-        let hook = support::webhook(e.function, &endpoint, &name).await;
+        let hook = delivery::webhook(e.function, &endpoint, &name).await;
         let before = scan(&client, &name).await;
         let got = invoke(&hook, &e.json).await;
         assert_eq!(
             (got.status, got.outcome.as_str()),
-            (e.status, e.outcome.as_str()),
+            (e.expected.status, e.expected.outcome.as_str()),
             "{}",
             e.path
         );
         assert_eq!(
             got.body,
-            if e.status == 200 { OK } else { KO },
+            if e.expected.status == 200 { OK } else { KO },
             "{}",
             e.path
         );
-        if e.status != 200 {
+        if e.expected.status != 200 {
             assert_eq!(
                 scan(&client, &name).await,
                 before,
@@ -76,8 +77,8 @@ async fn sample_events_get_their_answers_and_bad_ones_write_nothing() {
     assert!(!text.contains(DEMO_KEY), "the API key must never be stored");
 
     // A second replay: every good delivery is a duplicate and the table does not change.
-    for e in events.iter().filter(|e| e.status == 200) {
-        let hook = support::webhook(e.function, &endpoint, &name).await;
+    for e in events.iter().filter(|e| e.expected.status == 200) {
+        let hook = delivery::webhook(e.function, &endpoint, &name).await;
         let got = invoke(&hook, &e.json).await;
         assert_eq!(
             (got.status, got.outcome.as_str()),
@@ -172,7 +173,7 @@ async fn every_bad_input_answers_ko_and_writes_nothing() {
             "rejected:too_large",
         ),
     ];
-    let hook = support::webhook(Kind::Shipment, &endpoint, &name).await;
+    let hook = delivery::webhook(Kind::Shipment, &endpoint, &name).await;
     for (body, ip, status, outcome) in &cases {
         let got = invoke(&hook, &event(Kind::Shipment, body, ip)).await;
         let shown: String = body.chars().take(60).collect();
@@ -197,7 +198,7 @@ async fn every_bad_input_answers_ko_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_redeliveries_give_one_history_item() {
     let (name, client) = table().await;
-    let hook = support::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
+    let hook = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
     let body = fixtures::Fixture::named("shipment-1.2-exception-stock").body;
     let mut outcomes = Vec::new();
     for _ in 0..10 {
@@ -222,7 +223,7 @@ async fn ten_redeliveries_give_one_history_item() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_events_go_to_history_and_never_move_the_state_back() {
     let (name, client) = table().await;
-    let hook = support::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
+    let hook = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
     let delivered = shipment("LATE1", "2026-03-04 11:00:00", 99, None);
     let earlier = shipment("LATE1", "2026-03-02 09:00:00", 6, Some(1));
     let same_time = shipment("LATE1", "2026-03-04 11:00:00", 4, None);
@@ -245,7 +246,7 @@ async fn shuffled_and_concurrent_replays_end_like_the_in_order_one() {
     let (concurrent, _) = table().await;
     let events: Vec<String> = life("LIFE20").iter().map(Value::to_string).collect();
 
-    let hook = support::webhook(Kind::Shipment, &endpoint, &serial).await;
+    let hook = delivery::webhook(Kind::Shipment, &endpoint, &serial).await;
     for e in &events {
         // Two events of one hour tie on time; the tie goes the same way in every order.
         let outcome = deliver(&hook, e).await;
@@ -256,7 +257,7 @@ async fn shuffled_and_concurrent_replays_end_like_the_in_order_one() {
     let state = &expected[&("SHIPMENT#shop-it#DHL#LIFE20".to_owned(), "STATE".to_owned())];
     assert_eq!(state["statusId"], json!(99));
 
-    let hook = support::webhook(Kind::Shipment, &endpoint, &shuffled).await;
+    let hook = delivery::webhook(Kind::Shipment, &endpoint, &shuffled).await;
     let mut order = events.clone();
     shuffle(&mut order, 0x5eed_1234_abcd);
     for e in &order {
@@ -264,8 +265,8 @@ async fn shuffled_and_concurrent_replays_end_like_the_in_order_one() {
     }
     assert_eq!(timeless(&scan(&client, &shuffled).await), expected.clone());
 
-    let hook = std::sync::Arc::new(support::webhook(Kind::Shipment, &endpoint, &concurrent).await);
-    support::deliver_concurrently(hook, &events, 0xfeed_0042).await;
+    let hook = std::sync::Arc::new(delivery::webhook(Kind::Shipment, &endpoint, &concurrent).await);
+    delivery::deliver_concurrently(hook, &events, 0xfeed_0042).await;
     assert_eq!(timeless(&scan(&client, &concurrent).await), expected);
 }
 
@@ -277,7 +278,8 @@ async fn a_store_that_is_down_gives_503_and_the_retry_succeeds() {
         let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let down = support::webhook(Kind::Shipment, &format!("http://127.0.0.1:{closed}"), &name).await;
+    let down =
+        delivery::webhook(Kind::Shipment, &format!("http://127.0.0.1:{closed}"), &name).await;
     let body = fixtures::Fixture::named("shipment-1.2-exception-stock").body;
     let got = invoke(&down, &event(Kind::Shipment, body, QAPLA_IP)).await;
     assert_eq!(
@@ -285,7 +287,7 @@ async fn a_store_that_is_down_gives_503_and_the_retry_succeeds() {
         (503, "failed:store", KO)
     );
     assert!(scan(&client, &name).await.is_empty());
-    let up = support::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
+    let up = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
     assert_eq!(
         invoke(&up, &event(Kind::Shipment, body, QAPLA_IP))
             .await
@@ -303,7 +305,7 @@ async fn the_index_finds_everything_of_an_order() {
         (Kind::Return, "returns-wrapped"),
         (Kind::Order, "orders"),
     ] {
-        let hook = support::webhook(kind, &endpoint, &name).await;
+        let hook = delivery::webhook(kind, &endpoint, &name).await;
         let body = fixtures::Fixture::named(fixture_name).body;
         assert_eq!(
             invoke(&hook, &event(kind, body, QAPLA_IP)).await.outcome,
@@ -341,7 +343,7 @@ async fn the_index_finds_everything_of_an_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_listed_twice_in_one_body_is_stored_once() {
     let (name, client) = table().await;
-    let hook = support::webhook(Kind::Order, &moto::shared().endpoint(), &name).await;
+    let hook = delivery::webhook(Kind::Order, &moto::shared().endpoint(), &name).await;
     let mut body = fixture("orders");
     let mut again = body["orders"][0].clone();
     again["trackingNumber"] = json!("JD0146000099");

@@ -3,6 +3,7 @@
 //! knows nothing of them.
 
 pub mod dynamo;
+pub mod endpoint;
 pub mod lambda;
 pub mod sns;
 pub mod stream;
@@ -19,10 +20,15 @@ pub fn http_client(tls: TlsContext) -> aws_sdk_dynamodb::config::SharedHttpClien
 }
 
 /// The SDK configuration loader with our HTTP client. The standard variables apply, including
-/// `AWS_ENDPOINT_URL`, which points every client at a local store.
+/// `AWS_ENDPOINT_URL`, which points every client at a local store; so does a non-empty
+/// `LOCAL_ENDPOINT_URL` (see [`endpoint`]).
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client(TlsContext::default()))
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client(TlsContext::default()));
+    match endpoint::local_endpoint(|k| std::env::var(k).ok()) {
+        Some(url) => loader.endpoint_url(url),
+        None => loader,
+    }
 }
 
 /// Loads the SDK configuration, once per cold start.

@@ -1,0 +1,195 @@
+//! The local stack, with no AWS account and no Docker (`make local`): moto on a free loopback
+//! port with the table, topic and subscriber queues of `template.yaml`, the four functions under
+//! `cargo lambda watch` on loopback, a replay of `events/` in the order of `events/expected.json`
+//! with each answer printed and compared, the table, and the notifications each change produced.
+//! From a terminal it then serves the three webhook URLs until Ctrl-C; otherwise it exits after
+//! the replay, non-zero if an answer differs.
+//!
+//! `--sam` prepares the same store for `sam local invoke` instead (`make sam-local`, see `sam.rs`).
+//!
+//! Every process it starts stops when it exits, however it exits.
+
+mod functions;
+mod sam;
+
+use functions::Functions;
+use integration_tests::events::{sample_events, Answer, SampleEvent};
+use integration_tests::moto::{free_port, project_root, Moto};
+use integration_tests::stack::{self, Subscribers, REGION};
+use integration_tests::stream::StreamReader;
+use integration_tests::table::scan;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+
+/// The names a local run gives the table and the topic (as `events/env.local.json` does).
+const TABLE: &str = "qapla-webhooks";
+const TOPIC: &str = "qapla-webhooks";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => local().await,
+        ["--sam"] => sam::prepare(false).await,
+        ["--sam", "--check"] => sam::prepare(true).await,
+        _ => Err("usage: local [--sam [--check]]".into()),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `make local`. Whether every answer was the expected one.
+async fn local() -> Result<bool, String> {
+    functions::build()?;
+    let moto = Moto::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port(), &[])?;
+    let endpoint = moto.endpoint();
+    let sdk = stack::sdk(&endpoint).await;
+    let subscribers = stack::create_local_stack(&sdk, TABLE, TOPIC).await;
+    println!(
+        "local: moto (DynamoDB, streams, SNS, SQS) on {endpoint}; table, topic and queues created from template.yaml"
+    );
+
+    let env = demo::environment(&endpoint, &subscribers.topic_arn);
+    let log = target_dir()?.join("local-watch.log");
+    let functions = Functions::serve(&env, &log)?;
+    println!(
+        "local: functions served by cargo lambda watch on 127.0.0.1:{} (compiled on first call: the first answer takes a while)\n",
+        functions.port
+    );
+
+    println!("== replaying events/ (answer, expected)");
+    let mismatches = replay(&functions, |e| &e.expected)?;
+    let failures = report(&sdk, TABLE, &functions, &subscribers, &env).await?;
+
+    if mismatches > 0 {
+        println!("\nlocal: {mismatches} answer(s) differ from events/expected.json");
+    }
+    if std::io::stdin().is_terminal() && std::env::var_os("CI").is_none() {
+        let base = format!("http://127.0.0.1:{}/lambda-url", functions.port);
+        println!(
+            "
+== serving until Ctrl-C
+  shipments: {base}/shipments/webhooks/shipments
+  returns:   {base}/returns/webhooks/returns
+  orders:    {base}/orders/webhooks/orders
+Post a delivery by hand:
+  curl -s -X POST {base}/shipments/webhooks/shipments -H 'Content-Type: application/json' \\
+       -d @shared/fixtures/shipment-1.2-exception-stock.json
+Logs of the functions: target/local-watch.log"
+        );
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    }
+    Ok(mismatches == 0 && failures == 0)
+}
+
+/// The demo channel and Qapla's senders, from the crate: the one place the runner reads them.
+mod demo {
+    use super::*;
+
+    /// The functions' environment for `make local`: the demo channel, Qapla's senders and this
+    /// machine's (for curl), the store at `endpoint`.
+    pub fn environment(endpoint: &str, topic_arn: &str) -> BTreeMap<String, String> {
+        let mut senders: Vec<&str> = qapla::auth::QAPLA_SOURCES.to_vec();
+        senders.extend(["127.0.0.1/32", "::1/128"]);
+        [
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("TABLE_NAME", TABLE),
+            ("QAPLA_CHANNELS", &qapla::fixtures::demo_channels()),
+            ("QAPLA_ALLOWED_SOURCES", &senders.join(",")),
+            ("TOPIC_ARN", topic_arn),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+fn target_dir() -> Result<std::path::PathBuf, String> {
+    let dir = project_root().join("target");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Replays every sample event in order, printing each answer beside the one `want` gives it;
+/// the number of answers that differ.
+fn replay(functions: &Functions, want: impl Fn(&SampleEvent) -> &Answer) -> Result<usize, String> {
+    let mut mismatches = 0;
+    for e in sample_events() {
+        let answer = functions.invoke(&e.binary, &project_root().join("events").join(&e.path))?;
+        let status = answer["statusCode"].as_u64().unwrap_or_default();
+        let body = answer["body"].as_str().unwrap_or_default();
+        let want = want(&e);
+        let ok = status == u64::from(want.status);
+        mismatches += usize::from(!ok);
+        println!(
+            "  {:36} {status} {body}   (expected {}, {}) {}",
+            e.path,
+            want.status,
+            want.outcome,
+            if ok { "ok" } else { "UNEXPECTED" }
+        );
+    }
+    Ok(mismatches)
+}
+
+/// Prints the table, then runs the notifier over the table's stream and prints each notification
+/// and what reached each queue; the number of records the notifier reported failed.
+async fn report(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    functions: &Functions,
+    subscribers: &Subscribers,
+    notifier_env: &BTreeMap<String, String>,
+) -> Result<usize, String> {
+    println!("\n== the table");
+    print_table(sdk, table).await;
+
+    println!("\n== notifications (the notifier run over the table's stream)");
+    let event = StreamReader::new(sdk, table).event_json().await;
+    let file = target_dir()?.join("local-stream-event.json");
+    std::fs::write(&file, event.to_string()).map_err(|e| format!("{}: {e}", file.display()))?;
+    let result = functions.invoke("notifier", &file)?;
+    let failures = result["batchItemFailures"].as_array().map_or(0, Vec::len);
+    let records = event["Records"].as_array().map_or(0, Vec::len);
+    println!("  {records} stream records, {failures} reported failed");
+    functions::print_notices(&event, notifier_env)?;
+    for (name, queue) in [
+        ("all", &subscribers.all_queue),
+        ("alerts", &subscribers.alert_queue),
+    ] {
+        let messages = subscribers.drain(queue).await;
+        println!("  queue {name}: {} message(s)", messages.len());
+        for m in messages {
+            println!(
+                "    {:24} {:9} {}",
+                m["event"].as_str().unwrap_or_default(),
+                m["severity"].as_str().unwrap_or_default(),
+                m["id"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(failures)
+}
+
+async fn print_table(sdk: &aws_config::SdkConfig, table: &str) {
+    let items = scan(&aws_sdk_dynamodb::Client::new(sdk), table).await;
+    for ((pk, sk), item) in items {
+        let sk: String = sk.chars().take(60).collect();
+        let status = item["statusName"].as_str().unwrap_or_default();
+        println!("  {pk:40} {sk:60} {status}");
+    }
+}

@@ -1,0 +1,79 @@
+//! A table with its stream, the topic and two subscriber queues on the shared moto, and the real
+//! webhook handler and notifier over them: the rig of the notifier tests and of the SNS outage
+//! in the fault suite.
+
+use crate::delivery::{invoke, webhook};
+use crate::events::{event, QAPLA_IP};
+use crate::moto;
+use crate::stack::{self, Subscribers};
+use crate::stream::StreamReader;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use qapla::aws::sns::SnsPublisher;
+use qapla::aws::stream::StreamNotifier;
+use qapla::notify::{AlertRule, Notifier};
+use qapla::Kind;
+use serde_json::Value;
+
+pub struct Rig {
+    pub endpoint: String,
+    pub table: String,
+    pub subscribers: Subscribers,
+    stream: StreamReader,
+}
+
+impl Rig {
+    pub async fn new() -> Rig {
+        let endpoint = moto::shared().endpoint();
+        let sdk = stack::sdk(&endpoint).await;
+        let table = stack::unique_table("notifier");
+        stack::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+        let subscribers =
+            Subscribers::create(&sdk, &format!("{table}-topic"), &format!("{table}-")).await;
+        Rig {
+            stream: StreamReader::new(&sdk, &table),
+            endpoint,
+            table,
+            subscribers,
+        }
+    }
+
+    pub async fn deliver(&self, kind: Kind, body: &str) -> String {
+        let hook = webhook(kind, &self.endpoint, &self.table).await;
+        invoke(&hook, &event(kind, body, QAPLA_IP)).await.outcome
+    }
+
+    /// The stream records written since the last call, as the Lambda event the notifier gets.
+    pub async fn stream_event(&mut self) -> StreamEvent {
+        self.stream.event().await
+    }
+
+    /// The notifier with the default settings, publishing through `endpoint`.
+    pub async fn notifier(&self, endpoint: &str) -> StreamNotifier<SnsPublisher> {
+        let sns = aws_sdk_sns::Client::new(&stack::sdk(endpoint).await);
+        StreamNotifier {
+            notifier: Notifier {
+                alerts: AlertRule::default(),
+                timezone: qapla::dates::zone("Europe/Rome").expect("zone"),
+                personal_data: false,
+            },
+            publisher: SnsPublisher::new(sns, &self.subscribers.topic_arn),
+        }
+    }
+
+    /// What reached the unfiltered queue, emptying it.
+    pub async fn drain_all(&self) -> Vec<Value> {
+        self.subscribers.drain(&self.subscribers.all_queue).await
+    }
+
+    /// What reached the alerts queue, emptying it.
+    pub async fn drain_alerts(&self) -> Vec<Value> {
+        self.subscribers.drain(&self.subscribers.alert_queue).await
+    }
+
+    /// Runs the notifier over the new stream records; returns the failures it reported.
+    pub async fn notify(&mut self) -> usize {
+        let event = self.stream_event().await;
+        let notifier = self.notifier(&self.endpoint.clone()).await;
+        notifier.handle(&event).await.batch_item_failures.len()
+    }
+}
