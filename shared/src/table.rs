@@ -20,6 +20,19 @@ pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
+/// The sparse index of open (non-final) shipments by last change, per channel: only the state
+/// items of shipments that are not final carry its keys, so a shipment leaves it when it
+/// becomes final. Key `OPEN#<channel>`, sort `<dateUtc>#<pk>`: oldest change first.
+pub const OPEN_INDEX: &str = "gsi2";
+pub const OPEN_PK: &str = "gsi2pk";
+pub const OPEN_SK: &str = "gsi2sk";
+/// The index that finds a shipment's state by tracking number alone (the pk needs the channel
+/// and the courier too). Key `TRACKING#<tracking>`, sort the shipment's pk; keys only.
+pub const TRACKING_INDEX: &str = "gsi3";
+pub const TRACKING_PK: &str = "gsi3pk";
+pub const TRACKING_SK: &str = "gsi3sk";
+/// When a delivery reached us (ISO 8601, UTC).
+pub const RECEIVED_AT: &str = "receivedAt";
 /// The TTL attribute of history items (epoch seconds).
 pub const TTL: &str = "expiresAt";
 /// What orders shipment states (see [`ShipmentState::ord`]); conditions compare it.
@@ -35,6 +48,8 @@ const SHIPMENT: &str = "SHIPMENT";
 const RETURN: &str = "RETURN";
 const ORDER: &str = "ORDER";
 const REFERENCE: &str = "REF";
+const OPEN: &str = "OPEN";
+const TRACKING: &str = "TRACKING";
 
 pub fn shipment_pk(channel: &str, courier: &str, tracking: &str) -> String {
     format!("{SHIPMENT}#{channel}#{courier}#{tracking}")
@@ -50,6 +65,19 @@ pub fn order_pk(channel: &str, reference: &str) -> String {
 
 pub fn reference_key(channel: &str, reference: &str) -> String {
     format!("{REFERENCE}#{channel}#{reference}")
+}
+
+pub fn open_key(channel: &str) -> String {
+    format!("{OPEN}#{channel}")
+}
+
+/// The open index's sort key: the last change's UTC time, then the pk, so equal times stay apart.
+pub fn open_sort_key(date_utc: &str, pk: &str) -> String {
+    format!("{date_utc}#{pk}")
+}
+
+pub fn tracking_key(tracking: &str) -> String {
+    format!("{TRACKING}#{tracking}")
 }
 
 /// Every item leaves out the attributes it has no value for, and reads them back as absent.
@@ -119,6 +147,12 @@ pub struct ShipmentState {
     pub received_at: String,
     pub gsi1pk: Option<String>,
     pub gsi1sk: Option<String>,
+    /// The open index's keys ([`OPEN_INDEX`]): present only while the status is not final.
+    pub gsi2pk: Option<String>,
+    pub gsi2sk: Option<String>,
+    /// The tracking index's keys ([`TRACKING_INDEX`]).
+    pub gsi3pk: Option<String>,
+    pub gsi3sk: Option<String>,
 }
 }
 
@@ -138,6 +172,8 @@ pub struct ShipmentHistory {
     pub place: Option<String>,
     pub received_at: String,
     pub expires_at: i64,
+    /// How the event reached us; absent for a webhook delivery.
+    pub source: Option<String>,
     /// The delivery as received, without the API key.
     pub payload: Value,
 }
@@ -248,6 +284,10 @@ impl ShipmentState {
             received_at: iso(&received_at),
             gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
             gsi1pk,
+            gsi2pk: (!ev.status.is_final).then(|| open_key(&channel.name)),
+            gsi2sk: (!ev.status.is_final).then(|| open_sort_key(&iso(&ev.date_utc), &pk)),
+            gsi3pk: Some(tracking_key(&ev.tracking_number)),
+            gsi3sk: Some(pk.clone()),
             pk,
         }
     }
@@ -267,6 +307,7 @@ impl ShipmentHistory {
             place: state.place.clone(),
             received_at: state.received_at.clone(),
             expires_at,
+            source: None,
             payload: payload(&ev.model),
         }
     }

@@ -360,6 +360,10 @@ mod tests {
             received_at: "2026-03-02T08:41:10Z".into(),
             gsi1pk: None,
             gsi1sk: None,
+            gsi2pk: None,
+            gsi2sk: None,
+            gsi3pk: None,
+            gsi3sk: None,
         }
     }
 
