@@ -11,6 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["table"],
     &["store"],
     &["notify"],
+    &["read"],
     &["webhook"],
     &["config"],
     &["fixtures"],

@@ -7,6 +7,8 @@
 //! - [`table`]: keys, attribute names and items;
 //! - [`store`]: the store port and its memory twin;
 //! - [`notify`]: which changes notify, their texts, the publisher port;
+//! - [`read`]: timelines, orders, stuck shipments and replays: pure queries over table items,
+//!   and the reader port;
 //! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
 //! - [`config`]: the environment, read once.
 //!
@@ -27,6 +29,7 @@ pub mod table;
 pub mod store;
 
 pub mod notify;
+pub mod read;
 pub mod webhook;
 
 pub mod config;

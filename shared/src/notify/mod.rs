@@ -24,8 +24,10 @@ pub mod attr {
     pub const COURIER: &str = "courier";
     pub const CHANNEL: &str = "channel";
     pub const RETURN: &str = "return";
+    /// `true` on a notice re-published by `qapla replay`; absent otherwise.
+    pub const REPLAY: &str = "replay";
     /// Every attribute name, for checks that the template uses only these.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         EVENT,
         STATUS_ID,
         STATUS_DETAIL,
@@ -33,6 +35,7 @@ pub mod attr {
         COURIER,
         CHANNEL,
         RETURN,
+        REPLAY,
     ];
 }
 
