@@ -100,7 +100,7 @@ deploy: build
 channel:
 	@test -n "$(NAME)" || { echo "usage: make channel NAME=<channel> [TRIGGER=created|transmitted]" >&2; exit 2; }
 	@IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
-	  printf '%s' "$$key" | cargo run -q -p qapla --bin qapla-channel -- '$(NAME)' $(TRIGGER)
+	  printf '%s' "$$key" | cargo run -q -p qapla --bin qapla -- channel '$(NAME)' $(TRIGGER)
 
 lint-template:
 	tools/setup.sh

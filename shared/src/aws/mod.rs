@@ -2,9 +2,12 @@
 //! wiring. They implement the core's ports and decide nothing that is a Qapla' rule; the core
 //! knows nothing of them.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod dynamo;
 pub mod endpoint;
 pub mod lambda;
+pub mod reader;
 pub mod sns;
 pub mod stream;
 

@@ -1,0 +1,6 @@
+//! `qapla`: the operator's and support desk's command line over the table (see `qapla --help`
+//! and README, "Asking the table").
+
+fn main() -> std::process::ExitCode {
+    qapla::aws::cli::main()
+}
