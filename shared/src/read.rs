@@ -307,6 +307,7 @@ impl StatusFilter {
 
 /// An open shipment and how long its last change is past.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stuck {
     pub state: ShipmentState,
     pub age_seconds: i64,

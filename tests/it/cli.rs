@@ -328,7 +328,7 @@ async fn stuck_by_status_and_age() {
         ["TRANSIT-OLD", "STOCK-OLD"],
         "default: 3 days, oldest first"
     );
-    let age = all.json()["stuck"][1]["age_seconds"].as_i64().expect("age");
+    let age = all.json()["stuck"][1]["ageSeconds"].as_i64().expect("age");
     assert!((4 * 86_400..4 * 86_400 + 120).contains(&age), "{age}");
     let stock = ok(qapla(
         &[&base[..], &["--status", "6/1", "--days", "0"]].concat(),
