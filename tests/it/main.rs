@@ -4,6 +4,7 @@
 mod agreement;
 mod faults;
 mod notifier;
+mod publish_limits;
 mod sam_local_env;
 mod tls;
 mod webhooks;

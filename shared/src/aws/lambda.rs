@@ -5,6 +5,7 @@ use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
 use crate::config::{NotifierConfig, WebhookConfig};
 use crate::kind::Kind;
+use crate::notify::batch::Deadline;
 use crate::store::Store;
 use crate::webhook::{self, Webhook};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -12,6 +13,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, Response};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use lambda_runtime::Error;
 
@@ -110,14 +112,37 @@ pub async fn serve_webhook(kind: Kind) -> Result<(), Error> {
     .await
 }
 
+/// The longest one publish may take, its retries included: the notifier starts a publish only
+/// while this much time (and a second to answer) is left before the invocation's deadline.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Builds the notifier from the environment.
 pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> {
     let config = NotifierConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
+    let sns = aws_sdk_sns::config::Builder::from(&sdk)
+        .timeout_config(
+            aws_sdk_sns::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(PUBLISH_TIMEOUT)
+                .build(),
+        )
+        .build();
     Ok(StreamNotifier {
         notifier: config.notifier,
-        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), config.topic_arn),
     })
+}
+
+/// The invocation's deadline as the batch watches it.
+pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
+    let left = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Deadline {
+        at: Instant::now() + left,
+        reserve: PUBLISH_TIMEOUT + Duration::from_secs(1),
+    }
 }
 
 /// Runs the notifier on the table's stream.
@@ -127,7 +152,10 @@ pub async fn serve_notifier() -> Result<(), Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
             let notifier = Arc::clone(&notifier);
-            async move { Ok::<_, Error>(notifier.handle(&event.payload).await) }
+            async move {
+                let deadline = deadline(&event.context);
+                Ok::<_, Error>(notifier.handle_until(&event.payload, Some(deadline)).await)
+            }
         },
     ))
     .await

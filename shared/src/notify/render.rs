@@ -1,7 +1,9 @@
 //! What a notification says: the JSON document of the v1 schema, the attributes filter policies
 //! read, and the email and SMS texts.
 
-use super::{attr, AlertRule, Change, EventType, Notice, SCHEMA, SMS_MAX_CHARS};
+use super::{
+    attr, AlertRule, Change, EventType, Notice, MAX_DOCUMENT_BYTES, SCHEMA, SMS_MAX_CHARS,
+};
 use crate::auth::OrderTrigger;
 use crate::identity::EventId;
 use crate::status::Severity;
@@ -168,6 +170,7 @@ impl Notifier {
             },
             "receivedAt": item.received_at,
         });
+        let document = bounded(document, "return", &item.pk, &item.sk);
         let email_body = format!(
             "A return was requested.\n\n\
              Return:     {key}\n\
@@ -235,6 +238,7 @@ impl Notifier {
             },
             "receivedAt": item.received_at,
         });
+        let document = bounded(document, "order", &item.pk, &item.sk);
         let email_body = format!(
             "The shipment of order {reference} was {verb}.\n\n\
              Order:      {reference}\n\
@@ -274,6 +278,20 @@ impl Notifier {
             )),
         }
     }
+}
+
+/// A document within [`MAX_DOCUMENT_BYTES`]: beyond it, the payload under `section` is left out
+/// and `section.item` gives the table item's key, where the whole payload stays.
+fn bounded(mut document: Value, section: &str, pk: &str, sk: &str) -> Value {
+    if document.to_string().len() <= MAX_DOCUMENT_BYTES {
+        return document;
+    }
+    if let Some(Value::Object(part)) = document.get_mut(section) {
+        part.remove("payload");
+        part.insert("payloadOmitted".into(), Value::Bool(true));
+        part.insert("item".into(), json!({"pk": pk, "sk": sk}));
+    }
+    document
 }
 
 fn label(severity: Severity) -> &'static str {
@@ -401,9 +419,19 @@ mod tests {
         assert_eq!(n.document["schema"], SCHEMA);
         assert_eq!(n.document["shipment"]["previousStatus"]["id"], 3);
         let message: Value = serde_json::from_str(&n.message_structure()).expect("json");
-        for protocol in ["default", "sqs", "lambda", "http", "https", "email", "sms"] {
-            assert!(message[protocol].is_string(), "{protocol}");
-        }
+        let keys: Vec<&str> = message
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["default", "email", "sms"],
+            "only the texts that differ"
+        );
+        assert_eq!(message["default"], json!(n.document.to_string()));
+        assert_eq!(message["email"], json!(n.email_body));
         assert_eq!(message["sms"], json!(n.sms));
     }
 
@@ -489,5 +517,55 @@ mod tests {
             .contains("Mario Rossi"));
         assert_eq!(attribute(&off, attr::RETURN), Some("true"));
         assert_eq!(off.id, format!("return.requested:{}", item.event_id));
+    }
+
+    /// A return of the wrapped fixture with `rows` rows of about 200 bytes each.
+    pub(crate) fn big_return(rows: usize) -> ReturnItem {
+        let channel =
+            crate::auth::Channels::parse(&crate::fixtures::demo_channels()).expect("channel");
+        let channel = channel.get("shop-it").expect("demo channel");
+        let tz = crate::dates::zone("Europe/Rome").expect("zone");
+        let mut body = crate::fixtures::RETURNS_WRAPPED.json();
+        let row = json!({"sku": "SKU-0000000001", "name": "Maglietta in cotone biologico, taglia M, colore blu notte",
+                         "qty": "1", "total": "19.90", "reason": "La taglia non corrisponde a quella ordinata, troppo stretta"});
+        body["webhookReturnShipments"]["returnShipments"][0]["rows"] = json!(vec![row; rows]);
+        let returns =
+            crate::model::returns::validate(body.as_object().cloned().unwrap_or_default(), tz)
+                .expect("valid");
+        ReturnItem::new(
+            channel,
+            &returns.id,
+            &returns.returns[0],
+            chrono::Utc::now(),
+        )
+    }
+
+    #[test]
+    fn a_40_kb_return_is_one_message_well_under_the_sns_limit() {
+        let item = big_return(240);
+        let payload = item.payload.to_string().len();
+        assert!(payload > 40 * 1024, "{payload} bytes");
+        let n = notifier(false).notice(&Change::Return(item));
+        assert!(n.document["return"]["payload"].is_object(), "payload kept");
+        // The document once (its quotes escaped inside the message), not once per protocol.
+        let message = n.message_structure().len();
+        assert!(
+            message < 2 * payload,
+            "{message} bytes for a {payload} byte payload"
+        );
+        assert!(message < 256 * 1024, "{message} bytes");
+    }
+
+    #[test]
+    fn a_return_beyond_the_bound_points_at_its_item() {
+        let item = big_return(1500);
+        assert!(item.payload.to_string().len() > MAX_DOCUMENT_BYTES);
+        let n = notifier(false).notice(&Change::Return(item.clone()));
+        let part = &n.document["return"];
+        assert!(part.get("payload").is_none());
+        assert_eq!(part["payloadOmitted"], json!(true));
+        assert_eq!(part["item"], json!({"pk": item.pk, "sk": item.sk}));
+        assert_eq!(part["reference"], json!(item.reference));
+        assert!(n.message_structure().len() < MAX_DOCUMENT_BYTES);
     }
 }
