@@ -7,6 +7,7 @@ mod notifier;
 mod publish_limits;
 mod sam_local_env;
 mod tls;
+mod trace_logs;
 mod webhooks;
 
 pub use integration_tests::{

@@ -14,6 +14,8 @@ use lambda_http::{Body, RequestExt, Response};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
 
 pub use lambda_runtime::Error;
 
@@ -25,14 +27,40 @@ pub fn init_logging() {
         .ok()
         .and_then(|l| l.trim().parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .with_max_level(level)
-        .try_init();
+        .finish()
+        .with(log_filter(level));
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Crates that log raw events, request and response bodies at `TRACE`: the API key and
+/// customers' personal data. Prefixes of tracing targets.
+pub const CAPPED_TARGETS: [&str; 7] = [
+    "lambda_runtime",
+    "lambda_http",
+    "aws_",
+    "hyper",
+    "h2",
+    "rustls",
+    "tower",
+];
+
+/// The configured level for our own code, and at most `DEBUG` for [`CAPPED_TARGETS`], whatever
+/// the configured level.
+pub fn log_filter(level: tracing::Level) -> Targets {
+    let level = LevelFilter::from_level(level);
+    let capped = level.min(LevelFilter::DEBUG);
+    CAPPED_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(level), |targets, prefix| {
+            targets.with_target(*prefix, capped)
+        })
 }
 
 /// The sender as API Gateway or the function URL saw it; headers are never trusted for this.
@@ -159,4 +187,32 @@ pub async fn serve_notifier() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn chatty_crates_stop_at_debug_and_ours_follow_the_level() {
+        let filter = log_filter(Level::TRACE);
+        for target in [
+            "lambda_runtime::layers::api_response",
+            "lambda_http::request",
+            "aws_smithy_runtime::client::orchestrator",
+            "aws_sdk_sns::operation",
+            "hyper_util::client",
+            "h2::codec",
+            "rustls::conn",
+        ] {
+            assert!(filter.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(!filter.would_enable(target, &Level::TRACE), "{target}");
+        }
+        assert!(filter.would_enable("qapla::webhook", &Level::TRACE));
+        let quiet = log_filter(Level::WARN);
+        assert!(!quiet.would_enable("hyper", &Level::DEBUG));
+        assert!(!quiet.would_enable("qapla", &Level::INFO));
+        assert!(quiet.would_enable("qapla", &Level::WARN));
+    }
 }

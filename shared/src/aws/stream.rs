@@ -20,7 +20,12 @@ fn image(item: &serde_dynamo::Item) -> Result<Option<Value>, String> {
     }
     serde_dynamo::from_item(item.clone())
         .map(Some)
-        .map_err(|e| format!("unreadable image: {e}"))
+        .map_err(|e| {
+            format!(
+                "unreadable image: {}",
+                crate::model::shape_only(&e.to_string())
+            )
+        })
 }
 
 /// The item's key from a record's keys, which the stream carries even when an image is unreadable.

@@ -12,6 +12,11 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
+/// The return's customer: `sender` (name, address, email, telephone).
+const RETURN_CUSTOMER: &str = "sender";
+/// An order's customer fields: `customerName`, `customerAddress`, … `customerEmail`.
+const ORDER_CUSTOMER: &str = "customer";
+
 /// Renders notices for one deployment's settings.
 #[derive(Debug, Clone)]
 pub struct Notifier {
@@ -38,6 +43,20 @@ impl Notifier {
         }
         body.push_str(&format!("\nEvent id: {event_id}\n"));
         body
+    }
+
+    /// A payload as subscribers get it: the customer's fields (those `customer` picks) only where
+    /// the merchant allows personal data.
+    fn customer_gate(&self, payload: &Value, customer: impl Fn(&str) -> bool) -> Value {
+        match payload {
+            Value::Object(map) if !self.personal_data => Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !customer(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            _ => payload.clone(),
+        }
     }
 
     fn local(&self, utc: &str) -> String {
@@ -166,7 +185,7 @@ impl Notifier {
                 "courier": item.courier,
                 "dateUtc": item.date_utc,
                 "deliveryId": item.delivery_id,
-                "payload": item.payload,
+                "payload": self.customer_gate(&item.payload, |k| k == RETURN_CUSTOMER),
             },
             "receivedAt": item.received_at,
         });
@@ -234,7 +253,7 @@ impl Notifier {
                 "trackingNumber": item.tracking_number,
                 "orderDateUtc": item.order_date_utc,
                 "shipDateUtc": item.ship_date_utc,
-                "payload": item.payload,
+                "payload": self.customer_gate(&item.payload, |k| k.starts_with(ORDER_CUSTOMER)),
             },
             "receivedAt": item.received_at,
         });
@@ -497,6 +516,15 @@ mod tests {
             );
         }
         assert!(on.email_body.contains("Customer:   Mario Rossi"));
+        let document = off.document.to_string();
+        for customer in ["Mario", "example.com", "customer", "333"] {
+            assert!(!document.contains(customer), "{customer}: {document}");
+        }
+        assert!(off.document["order"]["payload"]["reference"].is_string());
+        assert_eq!(
+            on.document["order"]["payload"]["customerName"],
+            json!("Mario Rossi")
+        );
         assert_eq!(off.event, EventType::OrderCreated);
         assert_eq!(attribute(&off, attr::EVENT), Some("order.created"));
 
@@ -511,6 +539,18 @@ mod tests {
         );
         let off = notifier(false).notice(&Change::Return(item.clone()));
         assert!(!off.email_body.contains("Mario") && !off.sms.contains("Mario"));
+        let document = off.document.to_string();
+        assert!(
+            !document.contains("Mario") && !document.contains("sender"),
+            "{document}"
+        );
+        assert!(off.document["return"]["payload"]["rows"].is_array());
+        assert_eq!(
+            notifier(true)
+                .notice(&Change::Return(item.clone()))
+                .document["return"]["payload"]["sender"]["name"],
+            json!("Mario Rossi")
+        );
         assert!(notifier(true)
             .notice(&Change::Return(item.clone()))
             .email_body
