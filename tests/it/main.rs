@@ -2,6 +2,7 @@
 //! SQS) that the tests start themselves on a free loopback port.
 
 mod agreement;
+mod alarms;
 mod faults;
 mod notifier;
 mod publish_limits;

@@ -129,6 +129,10 @@ async fn at_trace_no_key_and_no_customer_data_is_logged() {
         answers[0].contains(r#""batchItemFailures":[]"#),
         "{answers:?}"
     );
-    assert!(printed.contains(r#""outcome":"published""#), "{printed}");
+    assert!(
+        printed.contains(r#""message":"notification""#)
+            && printed.contains(r#""outcome":"published""#),
+        "{printed}"
+    );
     assert_clean("notifier", &printed);
 }

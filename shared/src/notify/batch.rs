@@ -13,6 +13,17 @@ use super::{decide, Notice, Notifier, PublishError, Publisher};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The message of the per-record log line, and its outcomes, which the template's metric filters
+/// count.
+pub const LOG_LINE: &str = "notification";
+pub const PUBLISHED: &str = "published";
+/// A temporary failure: the batch stops and the stream retries from this record.
+pub const FAILED: &str = "failed";
+/// A permanent failure: the record is skipped.
+pub const SKIPPED: &str = "skipped";
+/// No time was left before the deadline: the stream retries from this record.
+pub const DEFERRED: &str = "deferred";
+
 /// The key of the table item a record is about.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ItemKey {
@@ -72,11 +83,11 @@ pub async fn publish<P: Publisher>(
 ) -> Report {
     let report = publish_records(notifier, publisher, records, deadline).await;
     let outcome = if report.deadline {
-        "deferred"
+        DEFERRED
     } else if !report.retry.is_empty() {
-        "failed"
+        FAILED
     } else if report.skipped > 0 {
-        "skipped"
+        SKIPPED
     } else {
         "done"
     };
@@ -108,10 +119,10 @@ async fn publish_records<P: Publisher>(
         if deadline.is_some_and(|d| d.too_close(Instant::now())) {
             tracing::warn!(
                 record = record.event_id.as_str(),
-                outcome = "deferred",
+                outcome = DEFERRED,
                 reason = "deadline",
                 retried = records.len() - i,
-                "notification"
+                "{LOG_LINE}"
             );
             report.retry = rest();
             report.deadline = true;
@@ -126,8 +137,8 @@ async fn publish_records<P: Publisher>(
                         record = record.event_id.as_str(),
                         event = notice.event.as_str(),
                         id = notice.id.as_str(),
-                        outcome = "published",
-                        "notification"
+                        outcome = PUBLISHED,
+                        "{LOG_LINE}"
                     );
                     Ok(())
                 }
@@ -144,18 +155,18 @@ async fn publish_records<P: Publisher>(
                     record = record.event_id.as_str(),
                     pk = key.pk.as_str(),
                     sk = key.sk.as_str(),
-                    outcome = "skipped",
+                    outcome = SKIPPED,
                     reason = e.to_string().as_str(),
-                    "notification"
+                    "{LOG_LINE}"
                 );
             }
             Err(e @ PublishError::Temporary(_)) => {
                 tracing::error!(
                     record = record.event_id.as_str(),
-                    outcome = "failed",
+                    outcome = FAILED,
                     reason = e.to_string().as_str(),
                     retried = records.len() - i,
-                    "notification"
+                    "{LOG_LINE}"
                 );
                 report.retry = rest();
                 return report;
