@@ -74,6 +74,16 @@ pub async fn create_table_with(client: &aws_sdk_dynamodb::Client, name: &str, st
                             &index["Projection"]["ProjectionType"],
                             "ProjectionType",
                         )))
+                        .set_non_key_attributes(
+                            index["Projection"]["NonKeyAttributes"]
+                                .as_sequence()
+                                .map(|names| {
+                                    names
+                                        .iter()
+                                        .map(|n| text(n, "NonKeyAttributes").to_owned())
+                                        .collect()
+                                }),
+                        )
                         .build(),
                 );
             for k in key_schema(&index["KeySchema"]) {

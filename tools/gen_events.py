@@ -152,6 +152,7 @@ def env_local():
         "QAPLA_TIMEZONE": "Europe/Rome",
         "QAPLA_MAX_BODY_BYTES": "1048576",
         "QAPLA_HISTORY_DAYS": "400",
+        "QAPLA_RETURN_ORDER_DAYS": "400",
         "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
     }
     return {

@@ -12,18 +12,20 @@ pub const QAPLA_ALLOWED_SOURCES: &str = "QAPLA_ALLOWED_SOURCES";
 pub const QAPLA_TIMEZONE: &str = "QAPLA_TIMEZONE";
 pub const QAPLA_MAX_BODY_BYTES: &str = "QAPLA_MAX_BODY_BYTES";
 pub const QAPLA_HISTORY_DAYS: &str = "QAPLA_HISTORY_DAYS";
+pub const QAPLA_RETURN_ORDER_DAYS: &str = "QAPLA_RETURN_ORDER_DAYS";
 pub const TOPIC_ARN: &str = "TOPIC_ARN";
 pub const QAPLA_ALERT_STATUSES: &str = "QAPLA_ALERT_STATUSES";
 pub const QAPLA_ALERT_PERSONAL_DATA: &str = "QAPLA_ALERT_PERSONAL_DATA";
 
 /// The variables the webhook functions read.
-pub const WEBHOOK_VARS: [&str; 6] = [
+pub const WEBHOOK_VARS: [&str; 7] = [
     TABLE_NAME,
     QAPLA_CHANNELS,
     QAPLA_ALLOWED_SOURCES,
     QAPLA_TIMEZONE,
     QAPLA_MAX_BODY_BYTES,
     QAPLA_HISTORY_DAYS,
+    QAPLA_RETURN_ORDER_DAYS,
 ];
 /// The variables the notifier reads.
 pub const NOTIFIER_VARS: [&str; 4] = [
@@ -36,6 +38,7 @@ pub const NOTIFIER_VARS: [&str; 4] = [
 pub const DEFAULT_TIMEZONE: &str = "Europe/Rome";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_HISTORY_DAYS: u32 = 400;
+pub const DEFAULT_RETURN_ORDER_DAYS: u32 = 400;
 
 /// A variable that is missing or wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +125,8 @@ impl WebhookConfig {
                 timezone: vars.timezone()?,
                 max_body_bytes: vars.number(QAPLA_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)?,
                 history_days: vars.number(QAPLA_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)?,
+                return_order_days: vars
+                    .number(QAPLA_RETURN_ORDER_DAYS, DEFAULT_RETURN_ORDER_DAYS)?,
             },
         })
     }
@@ -205,13 +210,14 @@ mod tests {
         let c = with(&[]).expect("valid").settings;
         assert_eq!(c.max_body_bytes, 1024 * 1024);
         assert_eq!(c.history_days, 400);
+        assert_eq!(c.return_order_days, 400);
         assert_eq!(c.timezone, chrono_tz::Europe::Rome);
         assert_eq!(c.allowlist, Allowlist::default());
     }
 
     #[test]
     fn each_bad_variable_is_named() {
-        let cases: [(&[(&'static str, &str)], &str); 8] = [
+        let cases: [(&[(&'static str, &str)], &str); 9] = [
             (&[(TABLE_NAME, "")], TABLE_NAME),
             (&[(QAPLA_CHANNELS, "")], QAPLA_CHANNELS),
             (&[(QAPLA_CHANNELS, "shop:nothex")], QAPLA_CHANNELS),
@@ -223,6 +229,7 @@ mod tests {
             (&[(QAPLA_MAX_BODY_BYTES, "1MB")], QAPLA_MAX_BODY_BYTES),
             (&[(QAPLA_MAX_BODY_BYTES, "0")], QAPLA_MAX_BODY_BYTES),
             (&[(QAPLA_HISTORY_DAYS, "-5")], QAPLA_HISTORY_DAYS),
+            (&[(QAPLA_RETURN_ORDER_DAYS, "0")], QAPLA_RETURN_ORDER_DAYS),
         ];
         for (extra, var) in cases {
             let e = with(extra).expect_err(var);
@@ -242,9 +249,11 @@ mod tests {
             (QAPLA_TIMEZONE, "Europe/Berlin"),
             (QAPLA_MAX_BODY_BYTES, "2048"),
             (QAPLA_HISTORY_DAYS, "30"),
+            (QAPLA_RETURN_ORDER_DAYS, "90"),
         ])
         .expect("valid")
         .settings;
+        assert_eq!(c.return_order_days, 90);
         assert_eq!(c.allowlist, Allowlist::Any);
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.history_days, 30);

@@ -95,7 +95,23 @@ pub fn read(bytes: &[u8]) -> Result<Envelope, Unreadable> {
     if let Some(Value::Object(inner)) = body.get_mut("webhookReturnShipments") {
         key = take_key(inner).or(key);
     }
+    for value in body.values_mut() {
+        drop_keys(value);
+    }
     Ok(Envelope { kind, key, body })
+}
+
+/// Removes `apiKey` from every object nested in a value: only the top level and the returns
+/// wrapper authenticate, and a key anywhere else must not be stored or published either.
+fn drop_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("apiKey");
+            map.values_mut().for_each(drop_keys);
+        }
+        Value::Array(list) => list.iter_mut().for_each(drop_keys),
+        _ => {}
+    }
 }
 
 fn take_key(map: &mut Map<String, Value>) -> Option<ApiKey> {
@@ -276,6 +292,12 @@ mod tests {
         assert!(!serde_json::to_string(&env.body)
             .expect("json")
             .contains("\"in\""));
+        let env = read(
+            br#"{"apiKey":"top","orders":[{"reference":"R","apiKey":"deep","rows":[{"apiKey":"deeper"}]}]}"#,
+        )
+        .expect("read");
+        let text = serde_json::Value::Object(env.body).to_string();
+        assert!(!text.contains("apiKey") && !text.contains("deep"), "{text}");
         let env = read(br#"{"apiKey":"","orders":[]}"#).expect("read");
         assert_eq!(env.key, None);
     }

@@ -35,6 +35,26 @@ pub const TRACKING_SK: &str = "gsi3sk";
 pub const RECEIVED_AT: &str = "receivedAt";
 /// The TTL attribute of history items (epoch seconds).
 pub const TTL: &str = "expiresAt";
+/// The attributes the reference index carries besides the keys: what a query by order reference
+/// shows (the items' status, courier, tracking number and dates). Never a payload: payloads hold
+/// the customers' personal data, which stays in the items themselves.
+pub const GSI1_ATTRIBUTES: [&str; 15] = [
+    "channel",
+    "courier",
+    "trackingNumber",
+    "reference",
+    "statusId",
+    "statusDetail",
+    "statusName",
+    "final",
+    "dateUtc",
+    "returnKey",
+    "trigger",
+    "orderDateUtc",
+    "shipDateUtc",
+    "receivedAt",
+    EVENT_ID,
+];
 /// What orders shipment states (see [`ShipmentState::ord`]); conditions compare it.
 pub const ORD: &str = "ord";
 /// The content id of an item; a return or order is rewritten only when it changes.
@@ -197,7 +217,8 @@ pub struct ReturnItem {
     pub received_at: String,
     pub payload: Value,
     pub gsi1pk: Option<String>,
-    pub gsi1sk: Option<String>,
+    pub gsi1sk: Option<String>,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
+    pub expires_at: Option<i64>,
 }
 }
 
@@ -219,7 +240,8 @@ pub struct OrderItem {
     pub received_at: String,
     pub payload: Value,
     pub gsi1pk: String,
-    pub gsi1sk: String,
+    pub gsi1sk: String,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
+    pub expires_at: Option<i64>,
 }
 }
 
@@ -340,11 +362,30 @@ impl ReturnItem {
             gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
             gsi1pk,
             pk,
+            expires_at: None,
+        }
+    }
+}
+
+impl ReturnItem {
+    /// The item with its expiry set.
+    pub fn expiring(self, expires_at: i64) -> Self {
+        ReturnItem {
+            expires_at: Some(expires_at),
+            ..self
         }
     }
 }
 
 impl OrderItem {
+    /// The item with its expiry set.
+    pub fn expiring(self, expires_at: i64) -> Self {
+        OrderItem {
+            expires_at: Some(expires_at),
+            ..self
+        }
+    }
+
     pub fn new(
         channel: &Channel,
         trigger: OrderTrigger,
@@ -367,6 +408,7 @@ impl OrderItem {
             gsi1pk: reference_key(&channel.name, &o.reference),
             gsi1sk: pk.clone(),
             pk,
+            expires_at: None,
         }
     }
 }
@@ -415,6 +457,24 @@ mod tests {
             .expect("json");
         for name in [PK, SK, ORD, EVENT_ID, GSI1_PK, GSI1_SK] {
             assert!(state.get(name).is_some(), "{name}");
+        }
+        let tz = crate::dates::rome();
+        let object = |f: &fixtures::Fixture| f.json().as_object().cloned().unwrap_or_default();
+        let returns =
+            crate::model::returns::validate(object(&fixtures::RETURNS_WRAPPED), tz).expect("valid");
+        let orders = crate::model::orders::validate(object(&fixtures::ORDERS), tz).expect("valid");
+        let now = chrono::Utc::now();
+        let ret = ReturnItem::new(channel, &returns.id, &returns.returns[0], now).expiring(7);
+        let order = OrderItem::new(channel, channel.trigger, &orders.orders[0], now).expiring(7);
+        let ret = serde_json::to_value(ret).expect("json");
+        let order = serde_json::to_value(order).expect("json");
+        assert_eq!(
+            (ret.get(TTL), order.get(TTL)),
+            (Some(&7.into()), Some(&7.into()))
+        );
+        for name in GSI1_ATTRIBUTES {
+            let written = [&state, &ret, &order].iter().any(|i| i.get(name).is_some());
+            assert!(written, "{name} is not an attribute of the items");
         }
         let history = ShipmentHistory::new(&serde_json::from_value(state).expect("state"), &ev, 1);
         let history = serde_json::to_value(history).expect("json");

@@ -105,6 +105,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long history items are kept (the table's TTL).
     pub history_days: u32,
+    /// How long return and order items, which hold customers' personal data, are kept (TTL).
+    pub return_order_days: u32,
 }
 
 /// What the pipeline needs of an HTTP request.
@@ -232,6 +234,11 @@ impl<S: Store> Webhook<S> {
         self.record(channel, &delivery, now, facts).await
     }
 
+    /// When a return or order item written now expires (epoch seconds, the table's TTL).
+    fn document_expiry(&self, now: DateTime<Utc>) -> i64 {
+        now.timestamp() + i64::from(self.settings.return_order_days) * 86_400
+    }
+
     async fn record(
         &self,
         channel: &Channel,
@@ -251,19 +258,21 @@ impl<S: Store> Webhook<S> {
             }
             Delivery::Returns(d) => {
                 facts.count = Some(d.returns.len());
-                let docs = d
-                    .returns
-                    .iter()
-                    .map(|r| Document::Return(ReturnItem::new(channel, &d.id, r, now)));
+                let expires = self.document_expiry(now);
+                let docs = d.returns.iter().map(|r| {
+                    Document::Return(ReturnItem::new(channel, &d.id, r, now).expiring(expires))
+                });
                 self.store.record_documents(&last_per_key(docs)).await?
             }
             Delivery::Orders(d) => {
                 facts.count = Some(d.orders.len());
                 facts.courier = d.orders.first().and_then(|o| o.courier.clone());
-                let docs = d
-                    .orders
-                    .iter()
-                    .map(|o| Document::Order(OrderItem::new(channel, channel.trigger, o, now)));
+                let expires = self.document_expiry(now);
+                let docs = d.orders.iter().map(|o| {
+                    Document::Order(
+                        OrderItem::new(channel, channel.trigger, o, now).expiring(expires),
+                    )
+                });
                 self.store.record_documents(&last_per_key(docs)).await?
             }
         };

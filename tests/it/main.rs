@@ -2,11 +2,14 @@
 //! SQS) that the tests start themselves on a free loopback port.
 
 mod agreement;
+mod alarms;
 mod cli;
 mod faults;
 mod notifier;
+mod publish_limits;
 mod sam_local_env;
 mod tls;
+mod trace_logs;
 mod webhooks;
 
 pub use integration_tests::{

@@ -5,6 +5,7 @@ use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
 use crate::config::{NotifierConfig, WebhookConfig};
 use crate::kind::Kind;
+use crate::notify::batch::Deadline;
 use crate::store::Store;
 use crate::webhook::{self, Webhook};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -12,6 +13,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, Response};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
 
 pub use lambda_runtime::Error;
 
@@ -23,14 +27,40 @@ pub fn init_logging() {
         .ok()
         .and_then(|l| l.trim().parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .with_max_level(level)
-        .try_init();
+        .finish()
+        .with(log_filter(level));
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Crates that log raw events, request and response bodies at `TRACE`: the API key and
+/// customers' personal data. Prefixes of tracing targets.
+pub const CAPPED_TARGETS: [&str; 7] = [
+    "lambda_runtime",
+    "lambda_http",
+    "aws_",
+    "hyper",
+    "h2",
+    "rustls",
+    "tower",
+];
+
+/// The configured level for our own code, and at most `DEBUG` for [`CAPPED_TARGETS`], whatever
+/// the configured level.
+pub fn log_filter(level: tracing::Level) -> Targets {
+    let level = LevelFilter::from_level(level);
+    let capped = level.min(LevelFilter::DEBUG);
+    CAPPED_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(level), |targets, prefix| {
+            targets.with_target(*prefix, capped)
+        })
 }
 
 /// The sender as API Gateway or the function URL saw it; headers are never trusted for this.
@@ -110,14 +140,37 @@ pub async fn serve_webhook(kind: Kind) -> Result<(), Error> {
     .await
 }
 
+/// The longest one publish may take, its retries included: the notifier starts a publish only
+/// while this much time (and a second to answer) is left before the invocation's deadline.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Builds the notifier from the environment.
 pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> {
     let config = NotifierConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
+    let sns = aws_sdk_sns::config::Builder::from(&sdk)
+        .timeout_config(
+            aws_sdk_sns::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(PUBLISH_TIMEOUT)
+                .build(),
+        )
+        .build();
     Ok(StreamNotifier {
         notifier: config.notifier,
-        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), config.topic_arn),
     })
+}
+
+/// The invocation's deadline as the batch watches it.
+pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
+    let left = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Deadline {
+        at: Instant::now() + left,
+        reserve: PUBLISH_TIMEOUT + Duration::from_secs(1),
+    }
 }
 
 /// Runs the notifier on the table's stream.
@@ -127,8 +180,39 @@ pub async fn serve_notifier() -> Result<(), Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
             let notifier = Arc::clone(&notifier);
-            async move { Ok::<_, Error>(notifier.handle(&event.payload).await) }
+            async move {
+                let deadline = deadline(&event.context);
+                Ok::<_, Error>(notifier.handle_until(&event.payload, Some(deadline)).await)
+            }
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn chatty_crates_stop_at_debug_and_ours_follow_the_level() {
+        let filter = log_filter(Level::TRACE);
+        for target in [
+            "lambda_runtime::layers::api_response",
+            "lambda_http::request",
+            "aws_smithy_runtime::client::orchestrator",
+            "aws_sdk_sns::operation",
+            "hyper_util::client",
+            "h2::codec",
+            "rustls::conn",
+        ] {
+            assert!(filter.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(!filter.would_enable(target, &Level::TRACE), "{target}");
+        }
+        assert!(filter.would_enable("qapla::webhook", &Level::TRACE));
+        let quiet = log_filter(Level::WARN);
+        assert!(!quiet.would_enable("hyper", &Level::DEBUG));
+        assert!(!quiet.would_enable("qapla", &Level::INFO));
+        assert!(quiet.would_enable("qapla", &Level::WARN));
+    }
 }

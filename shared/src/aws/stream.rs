@@ -1,7 +1,7 @@
 //! The notifier's side of the table stream: each stream record becomes the item's images before
 //! and after the write, and the core decides and publishes ([`crate::notify::batch`]).
 
-use crate::notify::batch::{self, Record};
+use crate::notify::batch::{self, Deadline, ItemKey, Record};
 use crate::notify::{Notifier, Publisher};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -20,7 +20,24 @@ fn image(item: &serde_dynamo::Item) -> Result<Option<Value>, String> {
     }
     serde_dynamo::from_item(item.clone())
         .map(Some)
-        .map_err(|e| format!("unreadable image: {e}"))
+        .map_err(|e| {
+            format!(
+                "unreadable image: {}",
+                crate::model::shape_only(&e.to_string())
+            )
+        })
+}
+
+/// The item's key from a record's keys, which the stream carries even when an image is unreadable.
+fn key(keys: &serde_dynamo::Item) -> Option<ItemKey> {
+    let text = |name: &str| match keys.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Some(ItemKey {
+        pk: text(crate::table::PK)?,
+        sk: text(crate::table::SK)?,
+    })
 }
 
 /// A stream record as the core reads it.
@@ -28,6 +45,7 @@ pub fn record(r: &EventRecord) -> Record {
     Record {
         event_id: r.event_id.clone(),
         sequence_number: r.change.sequence_number.clone().unwrap_or_default(),
+        key: key(&r.change.keys),
         old: image(&r.change.old_image),
         new: image(&r.change.new_image),
     }
@@ -36,17 +54,28 @@ pub fn record(r: &EventRecord) -> Record {
 impl<P: Publisher> StreamNotifier<P> {
     /// Handles a batch and reports the records to retry.
     pub async fn handle(&self, event: &Event) -> DynamoDbEventResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// Handles a batch, leaving the records it has no time for to the stream's retry.
+    pub async fn handle_until(
+        &self,
+        event: &Event,
+        deadline: Option<Deadline>,
+    ) -> DynamoDbEventResponse {
         let records: Vec<Record> = event.records.iter().map(record).collect();
         let mut response = DynamoDbEventResponse::default();
-        response.batch_item_failures = batch::publish(&self.notifier, &self.publisher, &records)
-            .await
-            .into_iter()
-            .map(|sequence_number| {
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(sequence_number);
-                failure
-            })
-            .collect();
+        response.batch_item_failures =
+            batch::publish(&self.notifier, &self.publisher, &records, deadline)
+                .await
+                .retry
+                .into_iter()
+                .map(|sequence_number| {
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = Some(sequence_number);
+                    failure
+                })
+                .collect();
         response
     }
 }

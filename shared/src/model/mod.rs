@@ -98,6 +98,55 @@ pub fn optional_date(
     value.as_deref().map(|d| date(d, field, tz)).transpose()
 }
 
+/// Where in a body a deserialisation error happened: `base`, then the path inside it.
+pub fn path<E>(base: &str, e: &serde_path_to_error::Error<E>) -> String {
+    match e.path().to_string() {
+        p if p == "." || p.is_empty() => base.to_owned(),
+        p if p.starts_with('[') => format!("{base}{p}"),
+        p => format!("{base}.{p}"),
+    }
+}
+
+/// A deserialisation error's message with the offending value left out: serde quotes it
+/// (`invalid type: string "Mario Rossi", expected …`), and a reason ends up in logs. What stays
+/// is the kind of value found and the shape expected.
+pub fn shape_only(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let end = rest.find([',', '"', '`']).unwrap_or(rest.len());
+            let kind = rest[..end].trim_end();
+            return format!("{prefix}{kind}{}", skip_literal(rest[end..].trim_start()));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return format!("unknown variant{}", skip_literal(rest));
+    }
+    message.to_owned()
+}
+
+/// What follows a quoted literal at the start of `text` (a Rust-escaped `"…"` or a `` `…` ``).
+fn skip_literal(text: &str) -> &str {
+    let mut chars = text.char_indices();
+    match chars.next() {
+        Some((_, '"')) => {
+            let mut escaped = false;
+            for (i, c) in chars {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => return &text[i + 1..],
+                    _ => {}
+                }
+            }
+            ""
+        }
+        Some((_, '`')) => chars
+            .find(|(_, c)| *c == '`')
+            .map_or("", |(i, _)| &text[i + 1..]),
+        _ => text,
+    }
+}
+
 /// Reads each entry of the array `field` of a body (non-empty, at most `max` entries) as the
 /// model `M`, then hands it to `validate` with its position and raw value.
 pub fn each<M: DeserializeOwned, R>(
@@ -120,7 +169,8 @@ pub fn each<M: DeserializeOwned, R>(
             if !raw.is_object() {
                 return Err(Invalid::field(at(), "not an object"));
             }
-            let model = M::deserialize(raw).map_err(|e| Invalid::field(at(), e.to_string()))?;
+            let model = serde_path_to_error::deserialize::<_, M>(raw)
+                .map_err(|e| Invalid::field(path(&at(), &e), shape_only(&e.inner().to_string())))?;
             validate(i, raw, model)
         })
         .collect()
@@ -129,6 +179,60 @@ pub fn each<M: DeserializeOwned, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_name_the_shape_never_the_value() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Party {
+            name: Option<String>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Row {
+            consignee: Option<Party>,
+            qty: Option<u32>,
+        }
+        let body = |v: Value| -> Map<String, Value> {
+            serde_json::json!({ "rows": [v] })
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        for (row, field, reason) in [
+            (
+                serde_json::json!({"consignee": "Mario Rossi, \"Via\" Roma 1, 3331234567"}),
+                "rows[0].consignee",
+                "invalid type: string, expected struct Party",
+            ),
+            (
+                serde_json::json!({"consignee": {"name": 3331234567_u64}}),
+                "rows[0].consignee.name",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                serde_json::json!({"qty": -3}),
+                "rows[0].qty",
+                "invalid value: integer, expected u32",
+            ),
+        ] {
+            let err = each(&body(row.clone()), "rows", 10, |_, _, m: Row| Ok(m))
+                .expect_err(&row.to_string());
+            assert_eq!(err, Invalid::field(field, reason), "{row}");
+        }
+        assert_eq!(
+            shape_only("unknown variant `Mario`, expected `a` or `b`"),
+            "unknown variant, expected `a` or `b`"
+        );
+        assert_eq!(
+            shape_only("invalid value: floating point `1.5`, expected a flag"),
+            "invalid value: floating point, expected a flag"
+        );
+        assert_eq!(
+            shape_only("missing field `reference`"),
+            "missing field `reference`"
+        );
+    }
 
     #[test]
     fn text_helpers() {

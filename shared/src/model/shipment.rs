@@ -149,8 +149,13 @@ impl Shipment {
 /// there, and the status is mapped. The event id is the content id of the body.
 pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent, Invalid> {
     let id = EventId::of_map(&body);
-    let model = Shipment::deserialize(Value::Object(body))
-        .map_err(|e| Invalid::field("body", e.to_string()))?;
+    let model =
+        serde_path_to_error::deserialize::<_, Shipment>(Value::Object(body)).map_err(|e| {
+            Invalid::field(
+                crate::model::path("body", &e),
+                crate::model::shape_only(&e.inner().to_string()),
+            )
+        })?;
     let tracking_number = identifier(
         required(&model.tracking_number, "trackingNumber")?,
         "trackingNumber",

@@ -67,9 +67,13 @@ fn content_changed(old: Option<crate::identity::EventId>, new: &crate::identity:
 }
 
 fn read<T: DeserializeOwned>(kind: ItemKind, image: &Value) -> Result<T, BadImage> {
-    T::deserialize(image).map_err(|e| BadImage {
+    serde_path_to_error::deserialize::<_, T>(image).map_err(|e| BadImage {
         kind,
-        reason: e.to_string(),
+        reason: format!(
+            "{}: {}",
+            crate::model::path("item", &e),
+            crate::model::shape_only(&e.inner().to_string())
+        ),
     })
 }
 

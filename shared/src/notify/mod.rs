@@ -41,6 +41,10 @@ pub mod attr {
 
 /// The version of the JSON document queues and HTTP subscribers receive.
 pub const SCHEMA: &str = "qapla-webhooks/notification/v1";
+/// Largest JSON document a notification carries, in bytes: beyond it the item's payload is left
+/// out and the document points at the table item instead, so that the whole message (document,
+/// email text, SMS, subject and attributes) stays well under SNS's 256 KB.
+pub const MAX_DOCUMENT_BYTES: usize = 200 * 1024;
 /// Longest SMS we send: one GSM segment.
 pub const SMS_MAX_CHARS: usize = 160;
 
@@ -78,17 +82,13 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The SNS message with `MessageStructure: json`: one text per protocol.
+    /// The SNS message with `MessageStructure: json`: only the texts that differ. SNS gives every
+    /// protocol without a key of its own (queues, functions, HTTP(S), `email-json`, Firehose) the
+    /// `default` text, the JSON document; repeating it per protocol would multiply the message
+    /// towards SNS's 256 KB limit.
     pub fn message_structure(&self) -> String {
-        let doc = self.document.to_string();
         json!({
-            "default": doc,
-            "sqs": doc,
-            "lambda": doc,
-            "http": doc,
-            "https": doc,
-            "email-json": doc,
-            "firehose": doc,
+            "default": self.document.to_string(),
             "email": self.email_body,
             "sms": self.sms,
         })
@@ -96,10 +96,23 @@ impl Notice {
     }
 }
 
-/// Publishing failed; the notifier reports the record failed so the stream retries it.
+/// Why a publish failed, told apart because they call for opposite handling: a temporary failure
+/// (throttling, an outage, a timeout) stops the batch so the stream retries in order; a permanent
+/// one (a message the service refuses as invalid or too large) would fail on every retry, so the
+/// record is logged with its item's key, counted, and skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("publish failed: {0}")]
-pub struct PublishError(pub String);
+pub enum PublishError {
+    #[error("publish failed, a retry may succeed: {0}")]
+    Temporary(String),
+    #[error("publish refused for good: {0}")]
+    Permanent(String),
+}
+
+impl PublishError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, PublishError::Permanent(_))
+    }
+}
 
 /// Sends notices somewhere (SNS in the AWS adapters).
 pub trait Publisher: Send + Sync {
@@ -110,12 +123,17 @@ pub trait Publisher: Send + Sync {
 }
 
 /// A publisher in memory with the real rules of the port: notices are kept in the order they were
-/// published, and a publish can be made to fail, for tests of the batch logic.
+/// published, a publish can be made to fail (temporarily, once) or refused (for good, by notice
+/// id), and each publish can be made slow, for tests of the batch logic.
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
     published: Mutex<Vec<Notice>>,
     /// Publishes left before the next one fails (once).
     fail_after: Mutex<Option<usize>>,
+    /// Notice ids refused as invalid, every time.
+    refused: Mutex<Vec<String>>,
+    /// How long each publish takes.
+    latency: Mutex<Option<std::time::Duration>>,
 }
 
 impl MemoryPublisher {
@@ -128,6 +146,17 @@ impl MemoryPublisher {
         *lock(&self.fail_after) = Some(n);
     }
 
+    /// Refuses the notice with this id for good, as SNS refuses an invalid message.
+    pub fn refuse(&self, notice_id: impl Into<String>) {
+        lock(&self.refused).push(notice_id.into());
+    }
+
+    /// Makes every publish take this long. The wait blocks the thread: the batch publishes one
+    /// notice at a time, so this is what a slow service looks like to it.
+    pub fn slow(&self, latency: std::time::Duration) {
+        *lock(&self.latency) = Some(latency);
+    }
+
     /// Every notice published so far, in order.
     pub fn published(&self) -> Vec<Notice> {
         lock(&self.published).clone()
@@ -136,11 +165,21 @@ impl MemoryPublisher {
 
 impl Publisher for MemoryPublisher {
     async fn publish(&self, notice: &Notice) -> Result<(), PublishError> {
+        if let Some(latency) = *lock(&self.latency) {
+            std::thread::sleep(latency);
+        }
+        if lock(&self.refused).contains(&notice.id) {
+            return Err(PublishError::Permanent(
+                "memory publisher refuses this notice".into(),
+            ));
+        }
         let mut fail_after = lock(&self.fail_after);
         match *fail_after {
             Some(0) => {
                 *fail_after = None;
-                return Err(PublishError("memory publisher set to fail".into()));
+                return Err(PublishError::Temporary(
+                    "memory publisher set to fail".into(),
+                ));
             }
             Some(n) => *fail_after = Some(n - 1),
             None => {}

@@ -1,7 +1,9 @@
 //! What a notification says: the JSON document of the v1 schema, the attributes filter policies
 //! read, and the email and SMS texts.
 
-use super::{attr, AlertRule, Change, EventType, Notice, SCHEMA, SMS_MAX_CHARS};
+use super::{
+    attr, AlertRule, Change, EventType, Notice, MAX_DOCUMENT_BYTES, SCHEMA, SMS_MAX_CHARS,
+};
 use crate::auth::OrderTrigger;
 use crate::identity::EventId;
 use crate::status::Severity;
@@ -9,6 +11,11 @@ use crate::table::{OrderItem, ReturnItem, ShipmentState};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
+
+/// The return's customer: `sender` (name, address, email, telephone).
+const RETURN_CUSTOMER: &str = "sender";
+/// An order's customer fields: `customerName`, `customerAddress`, … `customerEmail`.
+const ORDER_CUSTOMER: &str = "customer";
 
 /// Renders notices for one deployment's settings.
 #[derive(Debug, Clone)]
@@ -36,6 +43,20 @@ impl Notifier {
         }
         body.push_str(&format!("\nEvent id: {event_id}\n"));
         body
+    }
+
+    /// A payload as subscribers get it: the customer's fields (those `customer` picks) only where
+    /// the merchant allows personal data.
+    fn customer_gate(&self, payload: &Value, customer: impl Fn(&str) -> bool) -> Value {
+        match payload {
+            Value::Object(map) if !self.personal_data => Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !customer(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            _ => payload.clone(),
+        }
     }
 
     fn local(&self, utc: &str) -> String {
@@ -164,10 +185,11 @@ impl Notifier {
                 "courier": item.courier,
                 "dateUtc": item.date_utc,
                 "deliveryId": item.delivery_id,
-                "payload": item.payload,
+                "payload": self.customer_gate(&item.payload, |k| k == RETURN_CUSTOMER),
             },
             "receivedAt": item.received_at,
         });
+        let document = bounded(document, "return", &item.pk, &item.sk);
         let email_body = format!(
             "A return was requested.\n\n\
              Return:     {key}\n\
@@ -231,10 +253,11 @@ impl Notifier {
                 "trackingNumber": item.tracking_number,
                 "orderDateUtc": item.order_date_utc,
                 "shipDateUtc": item.ship_date_utc,
-                "payload": item.payload,
+                "payload": self.customer_gate(&item.payload, |k| k.starts_with(ORDER_CUSTOMER)),
             },
             "receivedAt": item.received_at,
         });
+        let document = bounded(document, "order", &item.pk, &item.sk);
         let email_body = format!(
             "The shipment of order {reference} was {verb}.\n\n\
              Order:      {reference}\n\
@@ -274,6 +297,20 @@ impl Notifier {
             )),
         }
     }
+}
+
+/// A document within [`MAX_DOCUMENT_BYTES`]: beyond it, the payload under `section` is left out
+/// and `section.item` gives the table item's key, where the whole payload stays.
+fn bounded(mut document: Value, section: &str, pk: &str, sk: &str) -> Value {
+    if document.to_string().len() <= MAX_DOCUMENT_BYTES {
+        return document;
+    }
+    if let Some(Value::Object(part)) = document.get_mut(section) {
+        part.remove("payload");
+        part.insert("payloadOmitted".into(), Value::Bool(true));
+        part.insert("item".into(), json!({"pk": pk, "sk": sk}));
+    }
+    document
 }
 
 fn label(severity: Severity) -> &'static str {
@@ -405,9 +442,19 @@ mod tests {
         assert_eq!(n.document["schema"], SCHEMA);
         assert_eq!(n.document["shipment"]["previousStatus"]["id"], 3);
         let message: Value = serde_json::from_str(&n.message_structure()).expect("json");
-        for protocol in ["default", "sqs", "lambda", "http", "https", "email", "sms"] {
-            assert!(message[protocol].is_string(), "{protocol}");
-        }
+        let keys: Vec<&str> = message
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["default", "email", "sms"],
+            "only the texts that differ"
+        );
+        assert_eq!(message["default"], json!(n.document.to_string()));
+        assert_eq!(message["email"], json!(n.email_body));
         assert_eq!(message["sms"], json!(n.sms));
     }
 
@@ -473,6 +520,15 @@ mod tests {
             );
         }
         assert!(on.email_body.contains("Customer:   Mario Rossi"));
+        let document = off.document.to_string();
+        for customer in ["Mario", "example.com", "customer", "333"] {
+            assert!(!document.contains(customer), "{customer}: {document}");
+        }
+        assert!(off.document["order"]["payload"]["reference"].is_string());
+        assert_eq!(
+            on.document["order"]["payload"]["customerName"],
+            json!("Mario Rossi")
+        );
         assert_eq!(off.event, EventType::OrderCreated);
         assert_eq!(attribute(&off, attr::EVENT), Some("order.created"));
 
@@ -487,11 +543,73 @@ mod tests {
         );
         let off = notifier(false).notice(&Change::Return(item.clone()));
         assert!(!off.email_body.contains("Mario") && !off.sms.contains("Mario"));
+        let document = off.document.to_string();
+        assert!(
+            !document.contains("Mario") && !document.contains("sender"),
+            "{document}"
+        );
+        assert!(off.document["return"]["payload"]["rows"].is_array());
+        assert_eq!(
+            notifier(true)
+                .notice(&Change::Return(item.clone()))
+                .document["return"]["payload"]["sender"]["name"],
+            json!("Mario Rossi")
+        );
         assert!(notifier(true)
             .notice(&Change::Return(item.clone()))
             .email_body
             .contains("Mario Rossi"));
         assert_eq!(attribute(&off, attr::RETURN), Some("true"));
         assert_eq!(off.id, format!("return.requested:{}", item.event_id));
+    }
+
+    /// A return of the wrapped fixture with `rows` rows of about 200 bytes each.
+    pub(crate) fn big_return(rows: usize) -> ReturnItem {
+        let channel =
+            crate::auth::Channels::parse(&crate::fixtures::demo_channels()).expect("channel");
+        let channel = channel.get("shop-it").expect("demo channel");
+        let tz = crate::dates::zone("Europe/Rome").expect("zone");
+        let mut body = crate::fixtures::RETURNS_WRAPPED.json();
+        let row = json!({"sku": "SKU-0000000001", "name": "Maglietta in cotone biologico, taglia M, colore blu notte",
+                         "qty": "1", "total": "19.90", "reason": "La taglia non corrisponde a quella ordinata, troppo stretta"});
+        body["webhookReturnShipments"]["returnShipments"][0]["rows"] = json!(vec![row; rows]);
+        let returns =
+            crate::model::returns::validate(body.as_object().cloned().unwrap_or_default(), tz)
+                .expect("valid");
+        ReturnItem::new(
+            channel,
+            &returns.id,
+            &returns.returns[0],
+            chrono::Utc::now(),
+        )
+    }
+
+    #[test]
+    fn a_40_kb_return_is_one_message_well_under_the_sns_limit() {
+        let item = big_return(240);
+        let payload = item.payload.to_string().len();
+        assert!(payload > 40 * 1024, "{payload} bytes");
+        let n = notifier(false).notice(&Change::Return(item));
+        assert!(n.document["return"]["payload"].is_object(), "payload kept");
+        // The document once (its quotes escaped inside the message), not once per protocol.
+        let message = n.message_structure().len();
+        assert!(
+            message < 2 * payload,
+            "{message} bytes for a {payload} byte payload"
+        );
+        assert!(message < 256 * 1024, "{message} bytes");
+    }
+
+    #[test]
+    fn a_return_beyond_the_bound_points_at_its_item() {
+        let item = big_return(1500);
+        assert!(item.payload.to_string().len() > MAX_DOCUMENT_BYTES);
+        let n = notifier(false).notice(&Change::Return(item.clone()));
+        let part = &n.document["return"];
+        assert!(part.get("payload").is_none());
+        assert_eq!(part["payloadOmitted"], json!(true));
+        assert_eq!(part["item"], json!({"pk": item.pk, "sk": item.sk}));
+        assert_eq!(part["reference"], json!(item.reference));
+        assert!(n.message_structure().len() < MAX_DOCUMENT_BYTES);
     }
 }
