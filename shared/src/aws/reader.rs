@@ -114,10 +114,28 @@ impl Reader for DynamoReader {
 
     async fn by_reference(&self, channel: &str, reference: &str) -> Result<Vec<Value>, ReadError> {
         let key = table::reference_key(channel, reference);
-        json(
-            self.query(Some(table::GSI1), (table::GSI1_PK, &key), None)
-                .await?,
-        )
+        // The reference index projects only what listing needs (never payloads, which hold
+        // customers' data): read each item it finds whole, from the table.
+        let found = self
+            .query(Some(table::GSI1), (table::GSI1_PK, &key), None)
+            .await?;
+        let mut items = Vec::with_capacity(found.len());
+        for hit in found {
+            let (Some(pk), Some(sk)) = (hit.get(table::PK), hit.get(table::SK)) else {
+                continue;
+            };
+            let item = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(table::PK, pk.clone())
+                .key(table::SK, sk.clone())
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            items.extend(item.item().cloned());
+        }
+        json(items)
     }
 
     async fn open_before(&self, channel: &str, before: &str) -> Result<Vec<Value>, ReadError> {
