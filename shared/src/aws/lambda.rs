@@ -161,16 +161,14 @@ pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> 
     })
 }
 
-/// The invocation's deadline as the batch watches it.
-pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
-    let left = context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    Deadline {
+/// The invocation's deadline as the batch watches it; none where the runtime gives no deadline
+/// in the future (Lambda always does; a local emulator may not).
+pub fn deadline(context: &lambda_runtime::Context) -> Option<Deadline> {
+    let left = context.deadline().duration_since(SystemTime::now()).ok()?;
+    Some(Deadline {
         at: Instant::now() + left,
         reserve: PUBLISH_TIMEOUT + Duration::from_secs(1),
-    }
+    })
 }
 
 /// Runs the notifier on the table's stream.
@@ -182,7 +180,7 @@ pub async fn serve_notifier() -> Result<(), Error> {
             let notifier = Arc::clone(&notifier);
             async move {
                 let deadline = deadline(&event.context);
-                Ok::<_, Error>(notifier.handle_until(&event.payload, Some(deadline)).await)
+                Ok::<_, Error>(notifier.handle_until(&event.payload, deadline).await)
             }
         },
     ))
