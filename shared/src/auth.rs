@@ -22,6 +22,12 @@ impl ApiKey {
     pub fn digest(&self) -> [u8; 32] {
         Sha256::digest(self.0.as_bytes()).into()
     }
+
+    /// The key itself, for the one place that must send it: the request to Qapla's API (which
+    /// takes it in the query string, so that URL is never logged).
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for ApiKey {
@@ -66,6 +72,11 @@ impl fmt::Debug for Channel {
 }
 
 impl Channel {
+    /// Is this the channel's key? Compared by digest, in constant time.
+    pub fn holds(&self, key: &ApiKey) -> bool {
+        bool::from(self.digest.ct_eq(&key.digest()))
+    }
+
     /// The configuration entry for a channel with this key: `name:sha256hex`, plus
     /// `:transmitted` for a channel whose orders webhook fires on transmission.
     pub fn entry(name: &str, key: &ApiKey, trigger: OrderTrigger) -> String {

@@ -32,6 +32,30 @@ impl EventId {
         EventId(hex::encode(&digest[..16]))
     }
 
+    /// The identity of a shipment status change whatever path brought it (a webhook, or Qapla's
+    /// API): the shipment (channel, courier, tracking number), the status id and detail, and the
+    /// status time (UTC, ISO 8601). An exact redelivery has it too; the shape of the body, the
+    /// labels and the courier's text take no part, since they differ between the paths.
+    pub fn of_change(
+        channel: &str,
+        courier: &str,
+        tracking: &str,
+        status: u32,
+        detail: Option<u32>,
+        time_utc: &str,
+    ) -> Self {
+        let parts = serde_json::json!([
+            "status-change",
+            channel,
+            courier,
+            tracking,
+            status,
+            detail,
+            time_utc
+        ]);
+        Self::of_content(&parts)
+    }
+
     /// An id Qapla' gave the delivery itself (the wrapped returns shape carries one).
     pub fn given(id: &str) -> Self {
         EventId(id.to_owned())
@@ -147,6 +171,27 @@ mod tests {
         // sha256(r#"{"a":1,"b":"x"}"#), first 16 bytes.
         let id = EventId::of_content(&json!({"b": "x", "a": 1}));
         assert_eq!(id.as_str(), "ecf9e98ec0641e23113ff3ce8bdc78d0");
+    }
+
+    #[test]
+    fn a_change_is_its_shipment_status_and_time() {
+        let base = EventId::of_change("shop", "DHL", "JD1", 6, Some(1), "2026-03-02T08:41:07Z");
+        assert_eq!(
+            base,
+            EventId::of_change("shop", "DHL", "JD1", 6, Some(1), "2026-03-02T08:41:07Z")
+        );
+        let others = [
+            EventId::of_change("shop2", "DHL", "JD1", 6, Some(1), "2026-03-02T08:41:07Z"),
+            EventId::of_change("shop", "BRT", "JD1", 6, Some(1), "2026-03-02T08:41:07Z"),
+            EventId::of_change("shop", "DHL", "JD2", 6, Some(1), "2026-03-02T08:41:07Z"),
+            EventId::of_change("shop", "DHL", "JD1", 6, None, "2026-03-02T08:41:07Z"),
+            EventId::of_change("shop", "DHL", "JD1", 6, Some(2), "2026-03-02T08:41:07Z"),
+            EventId::of_change("shop", "DHL", "JD1", 3, Some(1), "2026-03-02T08:41:07Z"),
+            EventId::of_change("shop", "DHL", "JD1", 6, Some(1), "2026-03-02T08:41:08Z"),
+        ];
+        for other in others {
+            assert_ne!(base, other);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["payload"],
     &["table"],
     &["store"],
+    &["record"],
     &["notify"],
     &["read"],
     &["webhook"],

@@ -6,6 +6,7 @@
 //! - [`payload`]: bytes → a typed [`payload::Delivery`];
 //! - [`table`]: keys, attribute names and items;
 //! - [`store`]: the store port and its memory twin;
+//! - [`record`]: a shipment status change recorded, whatever path brought it;
 //! - [`notify`]: which changes notify, their texts, the publisher port;
 //! - [`read`]: timelines, orders, stuck shipments and replays: pure queries over table items,
 //!   and the reader port;
@@ -27,6 +28,8 @@ pub mod payload;
 pub mod table;
 
 pub mod store;
+
+pub mod record;
 
 pub mod notify;
 pub mod read;

@@ -108,6 +108,23 @@ macro_rules! table_item {
     };
 }
 
+/// Where a shipment status change reached us from: Qapla's webhook, or Qapla's API (recovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Webhook,
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::Api => "api",
+        }
+    }
+}
+
 /// What an item of the table is, told by its keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemKind {
@@ -159,12 +176,15 @@ pub struct ShipmentState {
     pub has_children: bool,
     pub is_child: bool,
     pub version: String,
+    /// The identity of the change ([`EventId::of_change`]): the same by webhook or by API.
     pub event_id: EventId,
     /// What orders states: `<dateUtc>#<1 if final else 0>#<eventId>`. A state moves only to a
-    /// greater `ord`, so equal times break ties the same way whatever the arrival order, and a
-    /// final status wins a tie.
+    /// greater `ord`, so equal times break ties the same way whatever the arrival order or path,
+    /// and a final status wins a tie.
     pub ord: String,
     pub received_at: String,
+    /// Where the change came from; absent on items written before sources were recorded.
+    pub source: Option<Source>,
     pub gsi1pk: Option<String>,
     pub gsi1sk: Option<String>,
     /// The open index's keys ([`OPEN_INDEX`]): present only while the status is not final.
@@ -183,7 +203,12 @@ table_item! {
 pub struct ShipmentHistory {
     pub pk: String,
     pub sk: String,
+    /// The identity of the change, as in the state (and in the sort key).
     pub event_id: EventId,
+    /// The content id of the body the change came in (a webhook's, or the API entry's).
+    pub delivery_id: Option<EventId>,
+    /// Where the change came from; absent on items written before sources were recorded.
+    pub source: Option<Source>,
     pub status_id: u32,
     pub status_detail: Option<u32>,
     pub status_name: String,
@@ -273,9 +298,22 @@ fn payload<T: Serialize>(model: &T) -> Value {
 }
 
 impl ShipmentState {
-    pub fn new(channel: &Channel, ev: &ShipmentEvent, received_at: DateTime<Utc>) -> Self {
+    pub fn new(
+        channel: &Channel,
+        ev: &ShipmentEvent,
+        source: Source,
+        received_at: DateTime<Utc>,
+    ) -> Self {
         let pk = shipment_pk(&channel.name, &ev.courier, &ev.tracking_number);
         let date_utc = iso(&ev.date_utc);
+        let change = EventId::of_change(
+            &channel.name,
+            &ev.courier,
+            &ev.tracking_number,
+            ev.status.id,
+            ev.status.detail,
+            &date_utc,
+        );
         let reference = ev.model.reference.clone();
         let gsi1pk = reference
             .as_deref()
@@ -294,7 +332,7 @@ impl ShipmentState {
             is_final: ev.status.is_final,
             known: ev.status.known,
             date: ev.date_raw.clone(),
-            ord: format!("{date_utc}#{}#{}", u8::from(ev.status.is_final), ev.id),
+            ord: format!("{date_utc}#{}#{change}", u8::from(ev.status.is_final)),
             date_utc,
             place: ev.model.place.clone(),
             courier_status: ev.model.courier_status.clone(),
@@ -302,8 +340,9 @@ impl ShipmentState {
             has_children: ev.model.has_children.unwrap_or(false),
             is_child: ev.model.is_child.unwrap_or(false),
             version: ev.version.as_str().to_owned(),
-            event_id: ev.id.clone(),
+            event_id: change,
             received_at: iso(&received_at),
+            source: Some(source),
             gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
             gsi1pk,
             gsi2pk: (!ev.status.is_final).then(|| open_key(&channel.name)),
@@ -319,8 +358,10 @@ impl ShipmentHistory {
     pub fn new(state: &ShipmentState, ev: &ShipmentEvent, expires_at: i64) -> Self {
         ShipmentHistory {
             pk: state.pk.clone(),
-            sk: format!("{EVENT_PREFIX}{}#{}", state.date_utc, ev.id),
-            event_id: ev.id.clone(),
+            sk: format!("{EVENT_PREFIX}{}#{}", state.date_utc, state.event_id),
+            event_id: state.event_id.clone(),
+            delivery_id: Some(ev.id.clone()),
+            source: state.source,
             status_id: state.status_id,
             status_detail: state.status_detail,
             status_name: state.status_name.clone(),
@@ -453,8 +494,8 @@ mod tests {
             crate::dates::rome(),
         )
         .expect("valid");
-        let state = serde_json::to_value(ShipmentState::new(channel, &ev, chrono::Utc::now()))
-            .expect("json");
+        let state = ShipmentState::new(channel, &ev, Source::Webhook, chrono::Utc::now());
+        let state = serde_json::to_value(state).expect("json");
         for name in [PK, SK, ORD, EVENT_ID, GSI1_PK, GSI1_SK] {
             assert!(state.get(name).is_some(), "{name}");
         }

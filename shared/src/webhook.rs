@@ -8,7 +8,7 @@ use crate::kind::Kind;
 use crate::model::Invalid;
 use crate::payload::{self, Delivery, Unreadable};
 use crate::store::{Recorded, Store, StoreError};
-use crate::table::{Document, OrderItem, ReturnItem, ShipmentHistory, ShipmentState};
+use crate::table::{Document, OrderItem, ReturnItem, Source};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::net::IpAddr;
@@ -251,10 +251,9 @@ impl<S: Store> Webhook<S> {
                 facts.courier = Some(ev.courier.clone());
                 facts.tracking = Some(ev.tracking_number.clone());
                 facts.status = Some(ev.status.name.clone());
-                let state = ShipmentState::new(channel, ev, now);
-                let expires = now.timestamp() + i64::from(self.settings.history_days) * 86_400;
-                let history = ShipmentHistory::new(&state, ev, expires);
-                self.store.record_shipment(&state, &history).await?
+                let days = self.settings.history_days;
+                crate::record::shipment(&self.store, channel, ev, Source::Webhook, now, days)
+                    .await?
             }
             Delivery::Returns(d) => {
                 facts.count = Some(d.returns.len());

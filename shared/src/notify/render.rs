@@ -395,6 +395,7 @@ mod tests {
             event_id: EventId::given("e1"),
             ord: "x".into(),
             received_at: "2026-03-02T08:41:10Z".into(),
+            source: None,
             gsi1pk: None,
             gsi1sk: None,
             gsi2pk: None,
