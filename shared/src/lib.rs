@@ -10,6 +10,8 @@
 //! - [`notify`]: which changes notify, their texts, the publisher port;
 //! - [`read`]: timelines, orders, stuck shipments and replays: pure queries over table items,
 //!   and the reader port;
+//! - [`recover`]: Qapla's API answers → the same shipment events, which windows and shipments
+//!   to ask, the pacing, and the run over its ports;
 //! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
 //! - [`config`]: the environment, read once.
 //!
@@ -33,6 +35,7 @@ pub mod record;
 
 pub mod notify;
 pub mod read;
+pub mod recover;
 pub mod webhook;
 
 pub mod config;

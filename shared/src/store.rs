@@ -88,6 +88,14 @@ impl MemoryStore {
         lock(&self.items).clone()
     }
 
+    /// The items under the lock, for the memory twins of other ports over the same table.
+    pub(crate) fn with_items<R>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<(String, String), Value>) -> R,
+    ) -> R {
+        f(&mut lock(&self.items))
+    }
+
     fn check_up(&self) -> Result<(), StoreError> {
         if *lock(&self.down) {
             Err(StoreError::Retryable("memory store set down".into()))

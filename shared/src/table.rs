@@ -64,7 +64,13 @@ pub const STATE: &str = "STATE";
 /// The sort key prefix of a shipment's history items.
 pub const EVENT_PREFIX: &str = "EVENT#";
 
+/// The sort key of a channel's recovery checkpoint.
+pub const CHECKPOINT: &str = "CHECKPOINT";
+/// The attribute of a checkpoint compared when it moves (only forward).
+pub const UNTIL: &str = "until";
+
 const SHIPMENT: &str = "SHIPMENT";
+const RECOVER: &str = "RECOVER";
 const RETURN: &str = "RETURN";
 const ORDER: &str = "ORDER";
 const REFERENCE: &str = "REF";
@@ -73,6 +79,20 @@ const TRACKING: &str = "TRACKING";
 
 pub fn shipment_pk(channel: &str, courier: &str, tracking: &str) -> String {
     format!("{SHIPMENT}#{channel}#{courier}#{tracking}")
+}
+
+/// The first and last sort keys a shipment's history items dated in `[from, until]` can have.
+pub fn history_range(from: DateTime<Utc>, until: DateTime<Utc>) -> (String, String) {
+    (
+        format!("{EVENT_PREFIX}{}", iso(&from)),
+        // '~' sorts after every hex digit of an event id.
+        format!("{EVENT_PREFIX}{}#~", iso(&until)),
+    )
+}
+
+/// The partition key of a channel's recovery checkpoint (no notification reads it).
+pub fn checkpoint_pk(channel: &str) -> String {
+    format!("{RECOVER}#{channel}")
 }
 
 pub fn return_pk(channel: &str, key: &str) -> String {
@@ -217,8 +237,6 @@ pub struct ShipmentHistory {
     pub place: Option<String>,
     pub received_at: String,
     pub expires_at: i64,
-    /// How the event reached us; absent for a webhook delivery.
-    pub source: Option<String>,
     /// The delivery as received, without the API key.
     pub payload: Value,
 }
@@ -268,6 +286,32 @@ pub struct OrderItem {
     pub gsi1sk: String,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
     pub expires_at: Option<i64>,
 }
+}
+
+table_item! {
+/// How far recovery over Qapla's API has fully processed a channel: status times before
+/// `until` (UTC) were asked and recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub pk: String,
+    pub sk: String,
+    pub channel: String,
+    pub until: String,
+    pub updated_at: String,
+}
+}
+
+impl Checkpoint {
+    pub fn new(channel: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Checkpoint {
+            pk: checkpoint_pk(channel),
+            sk: CHECKPOINT.to_owned(),
+            channel: channel.to_owned(),
+            until: iso(&until),
+            updated_at: iso(&now),
+        }
+    }
 }
 
 /// A return or an order: stored when its content is new, a duplicate otherwise.
@@ -370,7 +414,6 @@ impl ShipmentHistory {
             place: state.place.clone(),
             received_at: state.received_at.clone(),
             expires_at,
-            source: None,
             payload: payload(&ev.model),
         }
     }
@@ -477,6 +520,7 @@ mod tests {
             (&order_pk("shop-it", "ORD-1"), STATE, Some(ItemKind::Order)),
             (&reference_key("shop-it", "ORD-1"), STATE, None),
             ("CHECKPOINT", STATE, None),
+            (&checkpoint_pk("shop-it"), CHECKPOINT, None),
             (pk.as_str(), "OTHER", None),
         ];
         for (pk, sk, kind) in cases {

@@ -1,0 +1,603 @@
+//! Recovery of what Qapla' could not deliver: Qapla' retries a failed webhook twice and gives up,
+//! so a run asks Qapla's API what changed since each channel's checkpoint, fetches the history of
+//! the shipments whose status differs from ours or that changed in a window where we hold no
+//! change of theirs, and records every dated change through the
+//! webhook's own path ([`crate::record`]), so a change that came both ways is one history item and
+//! at most one notification.
+//!
+//! - [`api`]: the answers read tolerantly, into the events a webhook makes;
+//! - [`plan`]: the windows to ask and which shipments to fetch;
+//! - [`pace`]: the token bucket and the backoff after a 429;
+//! - [`memory`]: memory twins of the ports, and a fake of Qapla's API with a real bucket.
+//!
+//! The ports: [`QaplaApi`] (HTTP in the AWS adapters), [`Ledger`] (states and checkpoints),
+//! [`Clock`]. The run is [`Reconciler::run`]; its answer is a [`Summary`].
+
+pub mod api;
+pub mod memory;
+pub mod pace;
+pub mod plan;
+
+use crate::auth::{ApiKey, Channel};
+use crate::dates::iso;
+use crate::model::identifier;
+use crate::record;
+use crate::store::{Recorded, Store, StoreError};
+use crate::table::{self, ShipmentState, Source};
+use api::{Call, Listing, GET_SHIPMENT, TRACKING_BY_TIME_FRAME};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use pace::{Pace, TokenBucket};
+use plan::Window;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+/// An HTTP answer of Qapla's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// The API could not be reached or read. Its text never holds the URL (which holds the key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+/// Qapla's API: a GET of `path` under its base URL with `query`, the key added as `apiKey`.
+pub trait QaplaApi: Send + Sync {
+    fn get(
+        &self,
+        path: &str,
+        key: &ApiKey,
+        query: &[(&'static str, String)],
+    ) -> impl Future<Output = Result<HttpAnswer, TransportError>> + Send;
+}
+
+/// What a run reads and keeps in the table besides the changes: shipment states and checkpoints.
+pub trait Ledger: Send + Sync {
+    fn state(
+        &self,
+        pk: &str,
+    ) -> impl Future<Output = Result<Option<ShipmentState>, StoreError>> + Send;
+
+    /// Does the shipment have a history item dated in `[from, until]`?
+    fn has_history(
+        &self,
+        pk: &str,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn checkpoint(
+        &self,
+        channel: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    /// Moves the channel's checkpoint to `until`, only forward: a later one stays.
+    fn advance(
+        &self,
+        channel: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Time, for the deadline, the bucket and the backoff.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    /// Monotonic time since a fixed start.
+    fn elapsed(&self) -> Duration;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+    /// A number in [0, 1), for jitter.
+    fn unit(&self) -> f64;
+}
+
+/// How a run asks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub timezone: Tz,
+    pub history_days: u32,
+    /// Where a channel without a checkpoint starts, before now.
+    pub lookback: chrono::Duration,
+    /// How far each run goes back before the checkpoint (Qapla' advises overlapping windows).
+    pub overlap: chrono::Duration,
+    /// The longest window asked at once.
+    pub window: chrono::Duration,
+    /// A window is not split below this.
+    pub min_window: chrono::Duration,
+    /// An answer listing this many shipments or more is asked again in two halves (Qapla' does
+    /// not document pages or a maximum: a large answer may be cut).
+    pub split_above: usize,
+    pub pace: Pace,
+    /// Time kept before the deadline to finish the call under way and write the checkpoint.
+    pub stop_margin: Duration,
+}
+
+impl Settings {
+    pub fn new(timezone: Tz, history_days: u32, lookback_hours: u32) -> Self {
+        Settings {
+            timezone,
+            history_days,
+            lookback: chrono::Duration::hours(i64::from(lookback_hours)),
+            overlap: chrono::Duration::minutes(5),
+            window: chrono::Duration::hours(1),
+            min_window: chrono::Duration::minutes(1),
+            split_above: 200,
+            pace: Pace::default(),
+            stop_margin: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What a run was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// From each channel's checkpoint to now (`{}` or a scheduler's event).
+    Scheduled,
+    /// A given span; the checkpoint moves only if the span starts at or before it, never back.
+    Span {
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+/// An invocation that cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadInvocation {
+    #[error("{field}: {reason}")]
+    Time { field: &'static str, reason: String },
+    #[error("until is before since")]
+    Backwards,
+}
+
+impl Mode {
+    /// The invocation: `{"since": …, "until": …}` (Qapla's `YYYY-MM-DD HH:MM:SS` in the
+    /// merchant's zone, or RFC 3339; `until` optional) runs that span; anything without `since`
+    /// (`{}`, a scheduler's event) is a scheduled run.
+    pub fn from_event(event: &Value, tz: Tz) -> Result<Mode, BadInvocation> {
+        let time = |field: &'static str| -> Result<Option<DateTime<Utc>>, BadInvocation> {
+            match event.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(Value::String(s)) => {
+                    plan::read_time(s, tz)
+                        .map(Some)
+                        .map_err(|e| BadInvocation::Time {
+                            field,
+                            reason: e.to_string(),
+                        })
+                }
+                Some(other) => Err(BadInvocation::Time {
+                    field,
+                    reason: format!("{other} is not a time"),
+                }),
+            }
+        };
+        let (since, until) = (time("since")?, time("until")?);
+        match (since, until) {
+            (None, _) => Ok(Mode::Scheduled),
+            (Some(s), Some(u)) if u < s => Err(BadInvocation::Backwards),
+            (Some(since), until) => Ok(Mode::Span { since, until }),
+        }
+    }
+}
+
+/// How a channel's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every window up to now was processed.
+    #[default]
+    Done,
+    /// Stopped before the deadline; the next run resumes from the checkpoint.
+    Deadline,
+    /// Stopped by an error (listed); the next run retries from the checkpoint.
+    Failed,
+    /// No key stored for the channel: it has not opted in.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Deadline => "deadline",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One channel's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelSummary {
+    pub channel: String,
+    pub outcome: Outcome,
+    /// Windows fully processed.
+    pub windows: u32,
+    /// Requests sent to Qapla' (each costs one token of the key's bucket).
+    pub calls: u32,
+    /// Requests Qapla' refused with 429.
+    pub rate_limited: u32,
+    pub shipments_checked: u32,
+    pub shipments_fetched: u32,
+    /// Changes written by this run: they had not reached us by webhook.
+    pub changes_recovered: u32,
+    /// Qapla's failed webhook deliveries to us, seen in the fetched shipments' logs, dated
+    /// inside the run's span.
+    pub failed_deliveries: u32,
+    /// Shipments or history entries that could not be read (left out).
+    pub unreadable: u32,
+    /// The checkpoint after the run, if it moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    pub errors: Vec<String>,
+}
+
+/// A run's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub channels: Vec<ChannelSummary>,
+}
+
+impl Summary {
+    pub fn changes_recovered(&self) -> u32 {
+        self.channels.iter().map(|c| c.changes_recovered).sum()
+    }
+}
+
+/// Why a channel's run stopped early.
+enum Stop {
+    Deadline,
+    Failed(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(format!("store: {e}"))
+    }
+}
+
+/// One recovery run over the ports.
+pub struct Reconciler<'a, A, S, C> {
+    pub api: &'a A,
+    pub store: &'a S,
+    pub clock: &'a C,
+    pub settings: &'a Settings,
+}
+
+/// A channel's run under way.
+struct Session<'k> {
+    channel: &'k Channel,
+    key: &'k ApiKey,
+    bucket: TokenBucket,
+    deadline: Duration,
+    summary: ChannelSummary,
+    /// Failed deliveries already counted (shipment, status, date): windows overlap.
+    attempts: HashSet<(String, String, String)>,
+    /// The span of status times the run asks; failed deliveries dated in it are counted.
+    span: (DateTime<Utc>, DateTime<Utc>),
+}
+
+impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
+    /// Runs every channel, one after the other, until `deadline` (on the clock's
+    /// [`Clock::elapsed`] scale), and logs one summary line per channel. A channel without a key
+    /// is skipped; one whose key fails does not stop the others.
+    pub async fn run(
+        &self,
+        channels: &[(Channel, Option<ApiKey>)],
+        mode: Mode,
+        deadline: Duration,
+    ) -> Summary {
+        let mut summary = Summary::default();
+        for (channel, key) in channels {
+            let result = match key {
+                None => ChannelSummary {
+                    channel: channel.name.clone(),
+                    outcome: Outcome::Skipped,
+                    ..ChannelSummary::default()
+                },
+                Some(key) => self.channel(channel, key, mode, deadline).await,
+            };
+            log(&result);
+            summary.channels.push(result);
+        }
+        summary
+    }
+
+    async fn channel(
+        &self,
+        channel: &Channel,
+        key: &ApiKey,
+        mode: Mode,
+        deadline: Duration,
+    ) -> ChannelSummary {
+        let mut session = Session {
+            channel,
+            key,
+            bucket: TokenBucket::new(
+                self.settings.pace.capacity,
+                self.settings.pace.per_second,
+                self.clock.elapsed(),
+            ),
+            deadline,
+            summary: ChannelSummary {
+                channel: channel.name.clone(),
+                ..ChannelSummary::default()
+            },
+            attempts: HashSet::new(),
+            span: (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC),
+        };
+        if !channel.holds(key) {
+            session.summary.outcome = Outcome::Failed;
+            session.summary.errors.push(
+                "the stored key is not the channel's: its digest differs from QAPLA_CHANNELS"
+                    .into(),
+            );
+            return session.summary;
+        }
+        match self.windows(&mut session, mode).await {
+            Ok(()) => session.summary.outcome = Outcome::Done,
+            Err(Stop::Deadline) => session.summary.outcome = Outcome::Deadline,
+            Err(Stop::Failed(reason)) => {
+                session.summary.outcome = Outcome::Failed;
+                session.summary.errors.push(redact(&reason, key));
+            }
+        }
+        session.summary
+    }
+
+    async fn windows(&self, session: &mut Session<'_>, mode: Mode) -> Result<(), Stop> {
+        let settings = self.settings;
+        let now = self.clock.now();
+        let name = session.channel.name.as_str();
+        let checkpoint = self.store.checkpoint(name).await?;
+        let (from, until, advance) = match mode {
+            Mode::Scheduled => (
+                plan::start(checkpoint, now, settings.lookback, settings.overlap),
+                now,
+                true,
+            ),
+            Mode::Span { since, until } => (
+                since,
+                until.unwrap_or(now).min(now),
+                checkpoint.is_some_and(|c| since <= c),
+            ),
+        };
+        session.span = (from, now);
+        let mut queue = plan::windows(from, until, settings.window);
+        while let Some(window) = queue.pop_front() {
+            let listing = self.list(session, window).await?;
+            let listed = listing.shipments.len().max(
+                listing
+                    .count
+                    .and_then(|c| usize::try_from(c).ok())
+                    .unwrap_or(0),
+            );
+            if listed >= settings.split_above {
+                if let Some((first, second)) = window.split(settings.min_window) {
+                    queue.push_front(second);
+                    queue.push_front(first);
+                    continue;
+                }
+            }
+            session.summary.unreadable += count(listing.unreadable.len());
+            for shipment in &listing.shipments {
+                self.shipment(session, shipment, window, now).await?;
+            }
+            session.summary.windows += 1;
+            if advance {
+                self.store.advance(name, window.until, now).await?;
+                session.summary.checkpoint = Some(iso(&window.until));
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&self, session: &mut Session<'_>, window: Window) -> Result<Listing, Stop> {
+        let tz = self.settings.timezone;
+        let query = [
+            ("dateFrom", plan::qapla_time(window.from, tz)),
+            ("dateTo", plan::qapla_time(window.until, tz)),
+            ("lang", "en".to_owned()),
+        ];
+        self.call(session, TRACKING_BY_TIME_FRAME, &query).await
+    }
+
+    /// Checks one listed shipment, and fetches and records its history if ours differs.
+    async fn shipment(
+        &self,
+        session: &mut Session<'_>,
+        listed: &api::ApiShipment,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<(), Stop> {
+        let tz = self.settings.timezone;
+        session.summary.shipments_checked += 1;
+        let names = listed
+            .courier_code()
+            .zip(listed.tracking())
+            .and_then(|(c, t)| {
+                Some((
+                    identifier(c, "courier").ok()?,
+                    identifier(t, "trackingNumber").ok()?,
+                ))
+            });
+        let Some((courier, tracking)) = names else {
+            session.summary.unreadable += 1;
+            return Ok(());
+        };
+        let pk = table::shipment_pk(&session.channel.name, &courier, &tracking);
+        // Qapla' lists a shipment in a window when its status changed in it: if our state is its
+        // current status and we hold a change dated in the window, nothing was missed.
+        let ours = self.store.state(&pk).await?;
+        let missed = plan::needs_history(listed, ours.as_ref(), tz)
+            || !self
+                .store
+                .has_history(&pk, window.from, window.until)
+                .await?;
+        if !missed {
+            return Ok(());
+        }
+        let query = match listed.id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => [("id", id.to_owned()), ("lang", "en".to_owned())],
+            _ => [
+                ("trackingNumber", tracking.clone()),
+                ("lang", "en".to_owned()),
+            ],
+        };
+        let fetched = self.call(session, GET_SHIPMENT, &query).await?;
+        session.summary.shipments_fetched += 1;
+        session.summary.unreadable += count(fetched.unreadable.len());
+        let same = |s: &&api::ApiShipment| {
+            s.tracking().as_deref() == Some(tracking.as_str())
+                && s.courier_code().is_none_or(|c| c == courier)
+        };
+        for shipment in fetched.shipments.iter().filter(same) {
+            for attempt in shipment.attempts().iter().filter(|a| a.failed()) {
+                let date = attempt.date.clone().unwrap_or_default();
+                let (from, to) = session.span;
+                let inside = crate::dates::to_utc(&date, tz).is_ok_and(|d| d >= from && d <= to);
+                let seen = (
+                    tracking.clone(),
+                    attempt.status_id.clone().unwrap_or_default(),
+                    date,
+                );
+                if inside && session.attempts.insert(seen) {
+                    session.summary.failed_deliveries += 1;
+                }
+            }
+            let (events, refused) = shipment.events(tz);
+            session.summary.unreadable += count(refused.len());
+            for ev in &events {
+                let recorded = record::shipment(
+                    self.store,
+                    session.channel,
+                    ev,
+                    Source::Api,
+                    now,
+                    self.settings.history_days,
+                )
+                .await?;
+                if recorded != Recorded::Duplicate {
+                    session.summary.changes_recovered += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One call, paced by the session's bucket and backed off after a 429; stops rather than
+    /// cross the deadline.
+    async fn call(
+        &self,
+        session: &mut Session<'_>,
+        call: Call,
+        query: &[(&'static str, String)],
+    ) -> Result<Listing, Stop> {
+        let pace = self.settings.pace;
+        let margin = self.settings.stop_margin;
+        let mut attempt = 0;
+        loop {
+            loop {
+                let now = self.clock.elapsed();
+                match session.bucket.take(now) {
+                    Ok(()) => break,
+                    Err(wait) if now + wait + margin >= session.deadline => {
+                        return Err(Stop::Deadline)
+                    }
+                    Err(wait) => self.clock.sleep(wait).await,
+                }
+            }
+            if self.clock.elapsed() + margin >= session.deadline {
+                return Err(Stop::Deadline);
+            }
+            session.summary.calls += 1;
+            let answer = self
+                .api
+                .get(&call.path(), session.key, query)
+                .await
+                .map_err(|e| Stop::Failed(format!("{}: {e}", call.name)))?;
+            match answer.status {
+                200..=299 => {
+                    return api::read(call, &answer.body).map_err(|e| Stop::Failed(e.to_string()))
+                }
+                429 => {
+                    session.summary.rate_limited += 1;
+                    if attempt >= pace.max_retries {
+                        return Err(Stop::Failed(format!(
+                            "{}: still rate limited after {attempt} backoffs",
+                            call.name
+                        )));
+                    }
+                    let wait = pace.backoff(attempt, self.clock.unit());
+                    tracing::warn!(
+                        channel = session.channel.name.as_str(),
+                        call = call.name,
+                        attempt,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "qapla rate limited"
+                    );
+                    session.bucket.drain(self.clock.elapsed());
+                    if self.clock.elapsed() + wait + margin >= session.deadline {
+                        return Err(Stop::Deadline);
+                    }
+                    self.clock.sleep(wait).await;
+                    attempt += 1;
+                }
+                status => {
+                    let said = match api::read(call, &answer.body) {
+                        Err(api::BadAnswer::Ko { error, .. }) => format!(": {error}"),
+                        _ => String::new(),
+                    };
+                    return Err(Stop::Failed(format!("{}: HTTP {status}{said}", call.name)));
+                }
+            }
+        }
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Leaves the key out of a text that might quote it (an error echoing a request, say).
+fn redact(text: &str, key: &ApiKey) -> String {
+    let secret = key.expose_secret();
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "<key>")
+    }
+}
+
+/// The one log line of a channel's run; metric filters read `changes_recovered` and
+/// `failed_deliveries` from it.
+fn log(s: &ChannelSummary) {
+    let errors = s.errors.join("; ");
+    tracing::info!(
+        channel = s.channel.as_str(),
+        outcome = s.outcome.as_str(),
+        windows = s.windows,
+        calls = s.calls,
+        tokens = s.calls,
+        rate_limited = s.rate_limited,
+        shipments_checked = s.shipments_checked,
+        shipments_fetched = s.shipments_fetched,
+        changes_recovered = s.changes_recovered,
+        failed_deliveries = s.failed_deliveries,
+        unreadable = s.unreadable,
+        checkpoint = s.checkpoint.as_deref(),
+        errors = (!errors.is_empty()).then_some(errors.as_str()),
+        "recover"
+    );
+}
+
+#[cfg(test)]
+mod tests;
