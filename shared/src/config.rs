@@ -16,6 +16,9 @@ pub const QAPLA_RETURN_ORDER_DAYS: &str = "QAPLA_RETURN_ORDER_DAYS";
 pub const TOPIC_ARN: &str = "TOPIC_ARN";
 pub const QAPLA_ALERT_STATUSES: &str = "QAPLA_ALERT_STATUSES";
 pub const QAPLA_ALERT_PERSONAL_DATA: &str = "QAPLA_ALERT_PERSONAL_DATA";
+pub const QAPLA_API_URL: &str = "QAPLA_API_URL";
+pub const QAPLA_KEYS_PREFIX: &str = "QAPLA_KEYS_PREFIX";
+pub const QAPLA_RECOVER_LOOKBACK_HOURS: &str = "QAPLA_RECOVER_LOOKBACK_HOURS";
 
 /// The variables the webhook functions read.
 pub const WEBHOOK_VARS: [&str; 7] = [
@@ -35,6 +38,19 @@ pub const NOTIFIER_VARS: [&str; 4] = [
     QAPLA_ALERT_PERSONAL_DATA,
 ];
 
+/// The variables the reconciler reads.
+pub const RECONCILER_VARS: [&str; 7] = [
+    TABLE_NAME,
+    QAPLA_CHANNELS,
+    QAPLA_API_URL,
+    QAPLA_KEYS_PREFIX,
+    QAPLA_RECOVER_LOOKBACK_HOURS,
+    QAPLA_TIMEZONE,
+    QAPLA_HISTORY_DAYS,
+];
+
+pub const DEFAULT_QAPLA_API_URL: &str = "https://api.qapla.it";
+pub const DEFAULT_RECOVER_LOOKBACK_HOURS: u32 = 24;
 pub const DEFAULT_TIMEZONE: &str = "Europe/Rome";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_HISTORY_DAYS: u32 = 400;
@@ -175,6 +191,57 @@ impl NotifierConfig {
     }
 }
 
+/// What the reconciler needs: its table, the channels (to check each stored key against its
+/// digest), where Qapla's API and the keys are, and how a run asks.
+#[derive(Debug, Clone)]
+pub struct RecoverConfig {
+    pub table_name: String,
+    pub channels: Channels,
+    /// Without a trailing `/`.
+    pub api_url: String,
+    /// The SSM path the keys are under: channel `shop-it`'s key is `<prefix>shop-it`.
+    pub keys_prefix: String,
+    pub settings: crate::recover::Settings,
+}
+
+impl RecoverConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(get);
+        let api_url = vars
+            .optional(QAPLA_API_URL)
+            .unwrap_or_else(|| DEFAULT_QAPLA_API_URL.to_owned());
+        let api_url = api_url.trim().trim_end_matches('/').to_owned();
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(err(
+                QAPLA_API_URL,
+                format!("{api_url:?} is not an http(s) URL such as {DEFAULT_QAPLA_API_URL}"),
+            ));
+        }
+        let keys_prefix = vars.required(QAPLA_KEYS_PREFIX)?.trim().to_owned();
+        if !keys_prefix.starts_with('/') {
+            return Err(err(
+                QAPLA_KEYS_PREFIX,
+                format!("{keys_prefix:?} is not an SSM path such as /qapla-webhooks/keys/"),
+            ));
+        }
+        Ok(RecoverConfig {
+            table_name: vars.required(TABLE_NAME)?,
+            channels: vars.channels()?,
+            api_url,
+            keys_prefix,
+            settings: crate::recover::Settings::new(
+                vars.timezone()?,
+                vars.number(QAPLA_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)?,
+                vars.number(QAPLA_RECOVER_LOOKBACK_HOURS, DEFAULT_RECOVER_LOOKBACK_HOURS)?,
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +345,37 @@ mod tests {
         ]))
         .expect_err("bad flag");
         assert_eq!(e.var, QAPLA_ALERT_PERSONAL_DATA);
+    }
+
+    #[test]
+    fn reconciler_config() {
+        let channels = crate::fixtures::demo_channels();
+        let base = [
+            (TABLE_NAME, "t"),
+            (QAPLA_CHANNELS, channels.as_str()),
+            (QAPLA_KEYS_PREFIX, "/qapla-webhooks/keys/"),
+        ];
+        let ok = RecoverConfig::from_lookup(env(&base)).expect("valid");
+        assert_eq!(ok.api_url, DEFAULT_QAPLA_API_URL);
+        assert_eq!(ok.settings.lookback, chrono::Duration::hours(24));
+        let mut local = base.to_vec();
+        local.push((QAPLA_API_URL, "http://127.0.0.1:9/"));
+        local.push((QAPLA_RECOVER_LOOKBACK_HOURS, "48"));
+        let ok = RecoverConfig::from_lookup(env(&local)).expect("valid");
+        assert_eq!(ok.api_url, "http://127.0.0.1:9");
+        assert_eq!(ok.settings.lookback, chrono::Duration::hours(48));
+        let cases: [(&'static str, &str); 4] = [
+            (QAPLA_API_URL, "api.qapla.it"),
+            (QAPLA_KEYS_PREFIX, "qapla/keys/"),
+            (QAPLA_KEYS_PREFIX, ""),
+            (QAPLA_RECOVER_LOOKBACK_HOURS, "a day"),
+        ];
+        for (var, value) in cases {
+            let mut pairs: Vec<(&str, &str)> =
+                base.iter().filter(|(k, _)| *k != var).copied().collect();
+            pairs.push((var, value));
+            let e = RecoverConfig::from_lookup(env(&pairs)).expect_err(var);
+            assert_eq!(e.var, var);
+        }
     }
 }

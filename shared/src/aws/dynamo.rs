@@ -38,6 +38,15 @@ impl DynamoStore {
         }
     }
 
+    /// The client and table, for the reconciler's reads of the same table (`aws::ledger`).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     fn put(
         &self,
         item: HashMap<String, AttributeValue>,

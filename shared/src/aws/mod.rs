@@ -7,8 +7,12 @@ pub mod cli;
 pub mod dynamo;
 pub mod endpoint;
 pub mod lambda;
+pub mod ledger;
+pub mod qapla_http;
 pub mod reader;
+pub mod reconciler;
 pub mod sns;
+pub mod ssm;
 pub mod stream;
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext};

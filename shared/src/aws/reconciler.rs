@@ -1,0 +1,135 @@
+//! The reconciler function: configuration, the channels' keys and the clients once per cold
+//! start; each invocation one run of [`crate::recover`], answered with its summary.
+
+use crate::auth::{ApiKey, Channel};
+use crate::aws::dynamo::DynamoStore;
+use crate::aws::qapla_http::HttpQapla;
+use crate::config::RecoverConfig;
+use crate::recover::{BadInvocation, Clock, Mode, Reconciler, Summary};
+use crate::store::lock;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use lambda_runtime::Error;
+
+/// Real time: tokio's sleep, and a small generator for the backoff's jitter.
+#[derive(Debug)]
+pub struct TokioClock {
+    start: Instant,
+    seed: Mutex<u64>,
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        let nanos = Utc::now().timestamp_subsec_nanos();
+        TokioClock {
+            start: Instant::now(),
+            seed: Mutex::new(u64::from(nanos) | 1),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    fn unit(&self) -> f64 {
+        // xorshift64: jitter needs spread, not secrecy.
+        let mut seed = lock(&self.seed);
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The reconciler, ready to run.
+pub struct ReconcilerFunction {
+    pub config: RecoverConfig,
+    pub store: DynamoStore,
+    pub api: HttpQapla,
+    pub keys: Vec<(Channel, Option<ApiKey>)>,
+    pub clock: TokioClock,
+}
+
+impl ReconcilerFunction {
+    /// Reads the configuration and the keys (SSM), and builds the clients.
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = RecoverConfig::from_env().map_err(|e| {
+            tracing::error!(
+                variable = e.var,
+                reason = e.reason.as_str(),
+                "configuration"
+            );
+            Box::new(e) as Error
+        })?;
+        let sdk = crate::aws::sdk_config().await;
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let keys =
+            crate::aws::ssm::channel_keys(&ssm, &config.keys_prefix, &config.channels).await?;
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.table_name.clone(),
+        );
+        let api = HttpQapla::new(&config.api_url)?;
+        Ok(ReconcilerFunction {
+            config,
+            store,
+            api,
+            keys,
+            clock: TokioClock::default(),
+        })
+    }
+
+    /// The deadline on the clock's scale, from Lambda's (milliseconds since the epoch).
+    pub fn deadline(&self, epoch_ms: u64) -> Duration {
+        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        self.clock.elapsed() + Duration::from_millis(epoch_ms.saturating_sub(now_ms))
+    }
+
+    /// One run: `{}` or a scheduler's event from the checkpoints, `{"since", "until"}` a span.
+    pub async fn handle(
+        &self,
+        event: &Value,
+        deadline: Duration,
+    ) -> Result<Summary, BadInvocation> {
+        let mode = Mode::from_event(event, self.config.settings.timezone).inspect_err(|e| {
+            tracing::error!(reason = %e, "recover invocation refused");
+        })?;
+        let reconciler = Reconciler {
+            api: &self.api,
+            store: &self.store,
+            clock: &self.clock,
+            settings: &self.config.settings,
+        };
+        Ok(reconciler.run(&self.keys, mode, deadline).await)
+    }
+}
+
+/// Runs the reconciler function.
+pub async fn serve_reconciler() -> Result<(), Error> {
+    crate::aws::lambda::init_logging();
+    let function = Arc::new(ReconcilerFunction::from_env().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| {
+            let function = Arc::clone(&function);
+            async move {
+                let deadline = function.deadline(event.context.deadline);
+                let summary = function.handle(&event.payload, deadline).await?;
+                Ok::<Value, Error>(serde_json::to_value(summary)?)
+            }
+        },
+    ))
+    .await
+}
