@@ -8,6 +8,7 @@ pub mod moto;
 pub mod notifier_rig;
 pub mod process;
 pub mod proxy;
+pub mod qapla_fake;
 pub mod runtime_api;
 pub mod sam_local;
 pub mod stack;
