@@ -102,6 +102,37 @@ channel:
 	@IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
 	  printf '%s' "$$key" | cargo run -q -p qapla --bin qapla -- channel '$(NAME)' $(TRIGGER)
 
+# Recovery over Qapla's API (the reconciler). STACK and REGION as deployed (samconfig.toml's).
+STACK ?= qapla-webhooks
+REGION ?= eu-south-1
+.PHONY: recover channel-key
+
+# Runs the deployed reconciler over a span, without moving its checkpoints back:
+# make recover SINCE="2026-03-02 08:00:00" [UNTIL="2026-03-02 20:00:00"] (Qapla's time, Italian; or RFC 3339).
+recover:
+	@test -n "$(SINCE)" || { echo 'usage: make recover SINCE="YYYY-MM-DD HH:MM:SS" [UNTIL=...]' >&2; exit 2; }
+	sam remote invoke ReconcilerFunction --stack-name $(STACK) --region $(REGION) \
+	  --event '{"since": "$(SINCE)"$(if $(UNTIL),$(comma) "until": "$(UNTIL)")}'
+
+comma := ,
+
+# Stores a channel's private API key for recovery: read without echo, checked against the channel's
+# entry (CHANNELS, or the deployed stack's Channels parameter), kept as the SecureString
+# /<stack>/keys/<channel>. The key never appears on a command line.
+channel-key:
+	@test -n "$(NAME)" || { echo "usage: make channel-key NAME=<channel> [CHANNELS=<entries>]" >&2; exit 2; }
+	@channels='$(CHANNELS)'; \
+	  if [ -z "$$channels" ]; then channels=$$(aws cloudformation describe-stacks --stack-name $(STACK) --region $(REGION) \
+	    --query "Stacks[0].Parameters[?ParameterKey=='Channels'].ParameterValue" --output text) || exit 1; fi; \
+	  IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
+	  entry=$$(printf '%s' "$$key" | cargo run -q -p qapla --bin qapla-channel -- '$(NAME)') || exit 1; \
+	  digest=$$(printf '%s' "$$entry" | cut -d: -f2); \
+	  if ! printf '%s' ",$$channels," | tr -d ' ' | grep -q ",$(NAME):$$digest[:,]"; then \
+	    echo "channel-key: that key's digest is not channel $(NAME)'s entry in Channels: nothing stored" >&2; exit 1; fi; \
+	  KEY="$$key" python3 -c 'import json, os; print(json.dumps({"Name": "/$(STACK)/keys/$(NAME)", "Type": "SecureString", "Overwrite": True, "Value": os.environ["KEY"]}))' \
+	  | aws ssm put-parameter --region $(REGION) --cli-input-json file:///dev/stdin >/dev/null && \
+	  echo "channel-key: stored /$(STACK)/keys/$(NAME); the reconciler reads it at its next cold start" >&2
+
 lint-template:
 	tools/setup.sh
 	$(LINT_ENV) sam validate --lint

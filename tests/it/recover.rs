@@ -394,3 +394,41 @@ async fn keys_stay_out_of_logs_missing_keys_skip_and_a_wrong_key_stops_only_its_
         assert!(!answer.contains(key), "a key in the answer: {answer}");
     }
 }
+
+#[test]
+fn the_template_runs_the_reconciler_with_exactly_the_variables_it_reads() {
+    use crate::template::{self, text};
+    let f = template::resource("ReconcilerFunction");
+    assert_eq!(
+        text(&f["Metadata"]["BuildProperties"]["Binary"], "Binary"),
+        "reconciler"
+    );
+    assert!(moto::project_root()
+        .join("functions/reconciler/src/main.rs")
+        .exists());
+    let vars: std::collections::BTreeSet<String> = f["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("environment")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let read: std::collections::BTreeSet<String> = config::RECONCILER_VARS
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect();
+    assert_eq!(vars, read);
+    let schedule = &f["Properties"]["Events"]["Schedule"];
+    assert_eq!(text(&schedule["Type"], "Type"), "ScheduleV2");
+    assert_eq!(text(&schedule["Properties"]["Input"], "Input"), "{}");
+    // The summary line the metric filters read is the one the run logs.
+    for id in [
+        "RecoveredChangesMetricFilter",
+        "QaplaFailedDeliveriesMetricFilter",
+    ] {
+        let pattern = text(
+            &template::resource(id)["Properties"]["FilterPattern"],
+            "FilterPattern",
+        );
+        assert!(pattern.contains(r#"$.message = "recover""#), "{id}");
+    }
+}
