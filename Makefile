@@ -125,7 +125,7 @@ channel-key:
 	  if [ -z "$$channels" ]; then channels=$$(aws cloudformation describe-stacks --stack-name $(STACK) --region $(REGION) \
 	    --query "Stacks[0].Parameters[?ParameterKey=='Channels'].ParameterValue" --output text) || exit 1; fi; \
 	  IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
-	  entry=$$(printf '%s' "$$key" | cargo run -q -p qapla --bin qapla-channel -- '$(NAME)') || exit 1; \
+	  entry=$$(printf '%s' "$$key" | cargo run -q -p qapla --bin qapla -- channel '$(NAME)') || exit 1; \
 	  digest=$$(printf '%s' "$$entry" | cut -d: -f2); \
 	  if ! printf '%s' ",$$channels," | tr -d ' ' | grep -q ",$(NAME):$$digest[:,]"; then \
 	    echo "channel-key: that key's digest is not channel $(NAME)'s entry in Channels: nothing stored" >&2; exit 1; fi; \
