@@ -25,7 +25,7 @@ pub fn build() -> Result<(), String> {
             "-p",
             "orders",
         ])
-        .args(["-p", "notifier"])
+        .args(["-p", "notifier", "-p", "reconciler"])
         .current_dir(project_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
