@@ -231,10 +231,7 @@ pub fn timeline(items: &[Value], tz: Tz) -> Result<Option<Timeline>, ReadError> 
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
-            source: h
-                .source
-                .map_or(SOURCE_WEBHOOK, |s| s.as_str())
-                .to_owned(),
+            source: h.source.map_or(SOURCE_WEBHOOK, |s| s.as_str()).to_owned(),
             event_id: h.event_id.as_str().to_owned(),
             date_utc: h.date_utc,
             status_id: h.status_id,
