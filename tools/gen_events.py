@@ -166,6 +166,18 @@ def env_local():
             "QAPLA_ALERT_PERSONAL_DATA": "false",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
         },
+        # The reconciler: with no key under the prefix in the local store's SSM, the demo channel
+        # is skipped (one log line); make local shows recovery against a fake of Qapla's API.
+        "ReconcilerFunction": {
+            "TABLE_NAME": "qapla-webhooks",
+            "QAPLA_CHANNELS": f"{DEMO_CHANNEL}:{digest}",
+            "QAPLA_API_URL": "https://api.qapla.it",
+            "QAPLA_KEYS_PREFIX": "/qapla-webhooks/keys/",
+            "QAPLA_RECOVER_LOOKBACK_HOURS": "24",
+            "QAPLA_TIMEZONE": "Europe/Rome",
+            "QAPLA_HISTORY_DAYS": "400",
+            "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
+        },
     }
 
 

@@ -7,7 +7,7 @@ use crate::stack::{self, REGION};
 use crate::template::{self, list, text};
 use crate::{events, moto};
 use qapla::aws::endpoint::local_endpoint;
-use qapla::config::{NotifierConfig, WebhookConfig};
+use qapla::config::{NotifierConfig, RecoverConfig, WebhookConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every function of the template, with the variables SAM hands it (its own and the globals').
@@ -59,6 +59,8 @@ fn the_functions_accept_the_env_file_and_reach_the_local_store() {
             assert!(config
                 .topic_arn
                 .starts_with(&format!("arn:aws:sns:{REGION}:")));
+        } else if id == "ReconcilerFunction" {
+            RecoverConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{id}: {e}"));
         } else {
             WebhookConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(
