@@ -63,6 +63,14 @@ pub const EVENT_ID: &str = "eventId";
 pub const STATE: &str = "STATE";
 /// The sort key prefix of a shipment's history items.
 pub const EVENT_PREFIX: &str = "EVENT#";
+/// A history item's payload: a map, or gzipped and base64 in the item, or gzipped in the archive
+/// under the key `payloadRef` names (see `archive`).
+pub const PAYLOAD: &str = "payload";
+pub const PAYLOAD_GZ: &str = "payloadGz";
+pub const PAYLOAD_REF: &str = "payloadRef";
+/// How far ahead of its receipt an event's date may be and still order the shipment's state:
+/// beyond it, the date is a typo or a wrong clock, and the event takes its place at its receipt.
+pub const FUTURE_MARGIN_HOURS: i64 = 2;
 
 const SHIPMENT: &str = "SHIPMENT";
 const RETURN: &str = "RETURN";
@@ -162,7 +170,9 @@ pub struct ShipmentState {
     pub event_id: EventId,
     /// What orders states: `<dateUtc>#<1 if final else 0>#<eventId>`. A state moves only to a
     /// greater `ord`, so equal times break ties the same way whatever the arrival order, and a
-    /// final status wins a tie.
+    /// final status wins a tie. An event dated more than [`FUTURE_MARGIN_HOURS`] after its
+    /// receipt is ordered at its receipt instead ([`ord_time`]), so one courier typo cannot
+    /// freeze the state.
     pub ord: String,
     pub received_at: String,
     pub gsi1pk: Option<String>,
@@ -194,8 +204,12 @@ pub struct ShipmentHistory {
     pub expires_at: i64,
     /// How the event reached us; absent for a webhook delivery.
     pub source: Option<String>,
-    /// The delivery as received, without the API key.
+    /// The delivery as received, without the API key; null (left out) when it is kept
+    /// compressed (`payload_gz`) or in the archive (`payload_ref`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub payload: Value,
+    pub payload_gz: Option<String>,
+    pub payload_ref: Option<String>,
 }
 }
 
@@ -268,8 +282,21 @@ impl Document {
     }
 }
 
+/// A model as the item keeps it: numbers out of DynamoDB's range become their text.
 fn payload<T: Serialize>(model: &T) -> Value {
-    serde_json::to_value(model).unwrap_or(Value::Null)
+    let mut value = serde_json::to_value(model).unwrap_or(Value::Null);
+    crate::limits::storable(&mut value);
+    value
+}
+
+/// What orders the state (see [`ShipmentState::ord`]): the event's date, unless it is more than
+/// [`FUTURE_MARGIN_HOURS`] ahead of its receipt; then its receipt time.
+pub fn ord_time(date_utc: &DateTime<Utc>, received_at: &DateTime<Utc>) -> DateTime<Utc> {
+    if *date_utc > *received_at + chrono::Duration::hours(FUTURE_MARGIN_HOURS) {
+        *received_at
+    } else {
+        *date_utc
+    }
 }
 
 impl ShipmentState {
@@ -277,9 +304,13 @@ impl ShipmentState {
         let pk = shipment_pk(&channel.name, &ev.courier, &ev.tracking_number);
         let date_utc = iso(&ev.date_utc);
         let reference = ev.model.reference.clone();
-        let gsi1pk = reference
-            .as_deref()
-            .map(|r| reference_key(&channel.name, r));
+        let (gsi1pk, gsi1sk) = crate::limits::index_keys(
+            reference
+                .as_deref()
+                .map(|r| reference_key(&channel.name, r)),
+            Some(pk.clone()),
+        );
+        let ord_utc = iso(&ord_time(&ev.date_utc, &received_at));
         ShipmentState {
             sk: STATE.to_owned(),
             channel: channel.name.clone(),
@@ -294,7 +325,7 @@ impl ShipmentState {
             is_final: ev.status.is_final,
             known: ev.status.known,
             date: ev.date_raw.clone(),
-            ord: format!("{date_utc}#{}#{}", u8::from(ev.status.is_final), ev.id),
+            ord: format!("{ord_utc}#{}#{}", u8::from(ev.status.is_final), ev.id),
             date_utc,
             place: ev.model.place.clone(),
             courier_status: ev.model.courier_status.clone(),
@@ -304,7 +335,7 @@ impl ShipmentState {
             version: ev.version.as_str().to_owned(),
             event_id: ev.id.clone(),
             received_at: iso(&received_at),
-            gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
+            gsi1sk,
             gsi1pk,
             gsi2pk: (!ev.status.is_final).then(|| open_key(&channel.name)),
             gsi2sk: (!ev.status.is_final).then(|| open_sort_key(&iso(&ev.date_utc), &pk)),
@@ -331,6 +362,8 @@ impl ShipmentHistory {
             expires_at,
             source: None,
             payload: payload(&ev.model),
+            payload_gz: None,
+            payload_ref: None,
         }
     }
 }
@@ -343,10 +376,12 @@ impl ReturnItem {
         received_at: DateTime<Utc>,
     ) -> Self {
         let pk = return_pk(&channel.name, &r.key);
-        let gsi1pk = r
-            .reference
-            .as_deref()
-            .map(|re| reference_key(&channel.name, re));
+        let (gsi1pk, gsi1sk) = crate::limits::index_keys(
+            r.reference
+                .as_deref()
+                .map(|re| reference_key(&channel.name, re)),
+            Some(pk.clone()),
+        );
         ReturnItem {
             sk: STATE.to_owned(),
             channel: channel.name.clone(),
@@ -359,7 +394,7 @@ impl ReturnItem {
             date_utc: r.date_utc.as_ref().map(iso),
             received_at: iso(&received_at),
             payload: payload(&r.model),
-            gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
+            gsi1sk,
             gsi1pk,
             pk,
             expires_at: None,

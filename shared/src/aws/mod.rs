@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod endpoint;
 pub mod lambda;
 pub mod reader;
+pub mod s3;
 pub mod sns;
 pub mod stream;
 
