@@ -143,7 +143,7 @@ impl std::io::Write for ThreadSink {
 }
 
 /// Captures the log lines this thread writes from now on.
-fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         let _ = tracing_subscriber::fmt()

@@ -7,11 +7,12 @@ mod cli;
 mod faults;
 mod notifier;
 mod publish_limits;
+mod reliability;
 mod sam_local_env;
 mod tls;
 mod trace_logs;
 mod webhooks;
 
 pub use integration_tests::{
-    delivery, events, moto, notifier_rig, proxy, sam_local, stack, table, template,
+    archive, delivery, events, moto, notifier_rig, proxy, sam_local, stack, table, template,
 };
