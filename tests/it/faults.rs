@@ -111,7 +111,14 @@ async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
         deliver(&hook, body).await;
     }
     let hook = Arc::new(delivery::webhook(Kind::Shipment, &moto.endpoint(), &burst).await);
+    let started = std::time::Instant::now();
     delivery::deliver_concurrently(hook, &deliveries, 0xb00_5eed).await;
+    // The rate one process sustains (the figure the stack's throttling defaults are sized from).
+    let took = started.elapsed();
+    eprintln!(
+        "burst: 200 deliveries in {took:?}, {:.0} per second",
+        200.0 / took.as_secs_f64()
+    );
     let expected = timeless(&scan(&direct, &serial).await);
     assert_eq!(expected.len(), 20 + 200, "20 states and 200 history items");
     table::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);
