@@ -6,9 +6,9 @@
 //! run) 2.
 
 use integration_tests::archive::{create_bucket, s3};
-use integration_tests::moto::Moto;
 use integration_tests::delivery;
 use integration_tests::events::{event, QAPLA_IP};
+use integration_tests::moto::Moto;
 use integration_tests::stack;
 use qapla::aws::dynamo::DynamoStore;
 use qapla::aws::s3::S3Archive;

@@ -4,10 +4,10 @@
 //! S3.
 
 use crate::archive::{self, client_down_before, create_bucket, keys};
-use crate::moto;
-use crate::proxy::Proxy;
 use crate::delivery::{self, invoke};
 use crate::events::{event, QAPLA_IP};
+use crate::moto;
+use crate::proxy::Proxy;
 use crate::stack;
 use crate::table::{assert_same_table, scan, timeless};
 use qapla::aws::dynamo::DynamoStore;
