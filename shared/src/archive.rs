@@ -67,6 +67,23 @@ pub fn payload_key(history: &ShipmentHistory) -> String {
     format!("{PAYLOADS}{shipment}/{}.json.gz", history.event_id)
 }
 
+/// The fields of a payload the read side lists (timelines, replays), kept inline beside a payload
+/// moved out of its item, when they are small.
+pub const SUMMARY_FIELDS: [&str; 2] = ["courierStatus", "statusDetails"];
+
+fn summary(payload: &Value) -> Value {
+    let kept: serde_json::Map<String, Value> = SUMMARY_FIELDS
+        .iter()
+        .filter_map(|f| payload.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+        .filter(|(_, v)| v.to_string().len() <= 1024 && limits::depth(v) < 8)
+        .collect();
+    if kept.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(kept)
+    }
+}
+
 /// Makes a history item fit DynamoDB: numbers out of range become text, then the payload stays
 /// inline, is compressed into the item, or moves to the archive (returned, to be put before the
 /// item is written).
@@ -77,7 +94,7 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
         return None;
     }
     let compressed = gzip(&json);
-    history.payload = Value::Null;
+    history.payload = summary(&history.payload);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&compressed);
     if encoded.len() <= COMPRESSED_BYTES {
         history.payload_gz = Some(encoded);
@@ -91,10 +108,12 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
     })
 }
 
-/// The whole payload of a history item (as the table holds it, JSON), wherever it was kept.
+/// The whole payload of a history item (as the table holds it, JSON), wherever it was kept. Where
+/// it was moved out, the item's `payload` holds only its summary ([`SUMMARY_FIELDS`]).
 pub async fn full_payload<A: Archive>(item: &Value, archive: &A) -> Result<Value, Unrecoverable> {
     use crate::table::{PAYLOAD, PAYLOAD_GZ, PAYLOAD_REF};
-    if let Some(payload) = item.get(PAYLOAD).filter(|p| !p.is_null()) {
+    let moved = item.get(PAYLOAD_GZ).is_some() || item.get(PAYLOAD_REF).is_some();
+    if let Some(payload) = item.get(PAYLOAD).filter(|p| !p.is_null() && !moved) {
         return Ok(payload.clone());
     }
     let compressed = if let Some(encoded) = item.get(PAYLOAD_GZ).and_then(Value::as_str) {
@@ -169,6 +188,7 @@ pub(crate) mod tests {
             place: None,
             received_at: "2026-03-02T08:41:10Z".into(),
             expires_at: 1,
+            source: None,
             payload,
             payload_gz: None,
             payload_ref: None,
@@ -214,7 +234,12 @@ pub(crate) mod tests {
             .collect();
         let payload = json!({"trackingNumber": "JD1", "rows": rows});
         let (h, offload, back) = round_trip(payload.clone());
-        assert!(h.payload.is_null() && h.payload_gz.is_some() && offload.is_none());
+        assert!(h.payload_gz.is_some() && offload.is_none());
+        assert_eq!(
+            h.payload,
+            serde_json::Value::Null,
+            "no summary fields in this payload"
+        );
         assert!(serde_json::to_vec(&h).expect("json").len() < limits::MAX_ITEM);
         assert_eq!(back, payload);
     }
@@ -228,6 +253,19 @@ pub(crate) mod tests {
         assert!(offload.key.starts_with(PAYLOADS));
         assert!(serde_json::to_vec(&h).expect("json").len() < 2048);
         assert_eq!(back, payload);
+    }
+
+    #[test]
+    fn what_the_read_side_lists_stays_beside_a_moved_payload() {
+        let payload = json!({"courierStatus": "Consegnato ✓", "statusDetails": [{"id": 1}],
+                             "notes": noise(900 * 1024)});
+        let (h, offload, back) = round_trip(payload.clone());
+        assert!(offload.is_some());
+        assert_eq!(
+            h.payload,
+            json!({"courierStatus": "Consegnato ✓", "statusDetails": [{"id": 1}]})
+        );
+        assert_eq!(back, payload, "the whole payload, not the summary");
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub const QAPLA_ALERT_PERSONAL_DATA: &str = "QAPLA_ALERT_PERSONAL_DATA";
 pub const BUCKET_NAME: &str = "BUCKET_NAME";
 
 /// The variables the webhook functions read.
-pub const WEBHOOK_VARS: [&str; 7] = [
+pub const WEBHOOK_VARS: [&str; 8] = [
     TABLE_NAME,
     BUCKET_NAME,
     QAPLA_CHANNELS,

@@ -204,8 +204,8 @@ pub struct ShipmentHistory {
     pub expires_at: i64,
     /// How the event reached us; absent for a webhook delivery.
     pub source: Option<String>,
-    /// The delivery as received, without the API key; null (left out) when it is kept
-    /// compressed (`payload_gz`) or in the archive (`payload_ref`).
+    /// The delivery as received, without the API key. When it is kept compressed
+    /// (`payload_gz`) or in the archive (`payload_ref`), only its summary (`archive::fit`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub payload: Value,
     pub payload_gz: Option<String>,

@@ -213,8 +213,8 @@ mod tests {
                 "invalid value: integer, expected u32",
             ),
         ] {
-            let err = each(&body(row.clone()), "rows", 10, |_, _, m: Row| Ok(m))
-                .expect_err(&row.to_string());
+            let err =
+                each(&body(row.clone()), "rows", |_, _, m: Row| Ok(m)).expect_err(&row.to_string());
             assert_eq!(err, Invalid::field(field, reason), "{row}");
         }
         assert_eq!(
