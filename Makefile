@@ -38,6 +38,7 @@ bench:
 	cargo build --release -p shipments
 	cargo bench -p qapla --features fixtures --bench core
 	cargo bench -p integration-tests --bench system
+	cargo bench -p integration-tests --bench large
 
 # The same benchmarks as a smoke run with tiny counts on the debug build (CI runs this).
 bench-smoke:
@@ -45,6 +46,7 @@ bench-smoke:
 	cargo build -p shipments
 	cargo test -p qapla --features fixtures --bench core
 	cargo test -p integration-tests --bench system
+	cargo test -p integration-tests --bench large
 
 # The deployable arm64 bootstrap of ShipmentsFunction (from `make build`), run under qemu against a
 # loopback Runtime API and moto: it must start and answer real deliveries. Installs qemu and the

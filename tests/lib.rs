@@ -2,6 +2,7 @@
 //! local runner (`bin/local/`): a moto server of their own, the template as the one description
 //! of the stack, the real handlers.
 
+pub mod archive;
 pub mod delivery;
 pub mod events;
 pub mod moto;

@@ -153,6 +153,8 @@ def env_local():
         "QAPLA_MAX_BODY_BYTES": "1048576",
         "QAPLA_HISTORY_DAYS": "400",
         "QAPLA_RETURN_ORDER_DAYS": "400",
+        # Empty: the local store has no archive bucket, so the sample events (all small) need none.
+        "BUCKET_NAME": "",
         "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
     }
     return {

@@ -16,13 +16,17 @@ pub const QAPLA_RETURN_ORDER_DAYS: &str = "QAPLA_RETURN_ORDER_DAYS";
 pub const TOPIC_ARN: &str = "TOPIC_ARN";
 pub const QAPLA_ALERT_STATUSES: &str = "QAPLA_ALERT_STATUSES";
 pub const QAPLA_ALERT_PERSONAL_DATA: &str = "QAPLA_ALERT_PERSONAL_DATA";
+/// The S3 bucket of payloads too large for a table item and of quarantined deliveries. Unset, the
+/// webhooks keep neither, and refuse what the table cannot hold (500).
+pub const BUCKET_NAME: &str = "BUCKET_NAME";
 pub const QAPLA_API_URL: &str = "QAPLA_API_URL";
 pub const QAPLA_KEYS_PREFIX: &str = "QAPLA_KEYS_PREFIX";
 pub const QAPLA_RECOVER_LOOKBACK_HOURS: &str = "QAPLA_RECOVER_LOOKBACK_HOURS";
 
 /// The variables the webhook functions read.
-pub const WEBHOOK_VARS: [&str; 7] = [
+pub const WEBHOOK_VARS: [&str; 8] = [
     TABLE_NAME,
+    BUCKET_NAME,
     QAPLA_CHANNELS,
     QAPLA_ALLOWED_SOURCES,
     QAPLA_TIMEZONE,
@@ -118,6 +122,8 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub table_name: String,
+    /// The archive bucket, if any ([`BUCKET_NAME`]).
+    pub bucket_name: Option<String>,
     pub settings: Settings,
 }
 
@@ -130,6 +136,7 @@ impl WebhookConfig {
         let vars = Vars(get);
         Ok(WebhookConfig {
             table_name: vars.required(TABLE_NAME)?,
+            bucket_name: vars.optional(BUCKET_NAME).map(|b| b.trim().to_owned()),
             settings: Settings {
                 channels: vars.channels()?,
                 allowlist: match vars.optional(QAPLA_ALLOWED_SOURCES) {

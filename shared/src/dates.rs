@@ -23,7 +23,7 @@ pub fn zone(name: &str) -> Option<Tz> {
 }
 
 /// Reads a Qapla' date in `tz` and returns the UTC instant. A bare date (`YYYY-MM-DD`) means
-/// local midnight; a `T` separator is accepted as well as a space.
+/// local midnight; seconds may be left out; a `T` separator is accepted as well as a space.
 pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
     let bad = || BadDate {
         value: value.chars().take(40).collect(),
@@ -32,6 +32,7 @@ pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
     let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
         .or_else(|_| {
             NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
@@ -78,6 +79,7 @@ mod tests {
             ("2026-07-15T18:00:00", "2026-07-15T16:00:00Z"),
             ("  2026-07-15 18:00:00 ", "2026-07-15T16:00:00Z"),
             ("2026-07-15 18:00", "2026-07-15T16:00:00Z"),
+            ("2026-07-15T18:00", "2026-07-15T16:00:00Z"),
             ("2026-07-15", "2026-07-14T22:00:00Z"),
             // spring gap: 29 March 2026, 02:00 -> 03:00 local; 02:30 does not exist
             ("2026-03-29 02:30:00", "2026-03-29T01:30:00Z"),

@@ -93,6 +93,53 @@ pub fn demo_channels() -> String {
     )
 }
 
+/// A 1.3 shipment delivery (the delivered fixture) grown with product rows to about `bytes` of
+/// JSON. With `varied`, each row carries notes of hash digits, which gzip cannot shrink much: the
+/// body then fits no table item even compressed, as a large order with free text would.
+pub fn large_shipment(bytes: usize, varied: bool) -> serde_json::Value {
+    use serde_json::json;
+    let mut body = SHIPMENT_DELIVERED_1_3.json();
+    let mut rows = Vec::new();
+    let mut size = body.to_string().len();
+    let mut n = 0u64;
+    while size < bytes {
+        let notes = if varied {
+            (0..6)
+                .map(|k| crate::identity::EventId::of_content(&json!([n, k])).to_string())
+                .collect::<String>()
+        } else {
+            "Maglietta girocollo, cotone biologico; taglia M".to_owned()
+        };
+        let row = json!({
+            "id": n.to_string(), "sku": format!("SKU-{n:06}"), "name": "T-shirt Città ✓",
+            "price": "20.0", "total": "20.0", "qty": "1", "weight": "0.2",
+            "isReturnable": true, "notes": notes, "parcelID": "1"
+        });
+        size += row.to_string().len() + 1;
+        rows.push(row);
+        n += 1;
+    }
+    body["rows"] = serde_json::Value::Array(rows);
+    body
+}
+
+/// An orders delivery of `count` orders (the orders fixture's first, each with its own reference
+/// and tracking number).
+pub fn many_orders(count: usize) -> serde_json::Value {
+    let mut body = ORDERS.json();
+    let first = body["orders"][0].clone();
+    let orders = (0..count)
+        .map(|i| {
+            let mut o = first.clone();
+            o["reference"] = serde_json::json!(format!("ORD-{i:05}"));
+            o["trackingNumber"] = serde_json::json!(format!("JD{i:010}"));
+            o
+        })
+        .collect();
+    body["orders"] = serde_json::Value::Array(orders);
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,10 @@
 //! - leaf facts: [`kind`], [`status`], [`dates`], [`identity`], [`auth`];
 //! - [`model`]: the tolerant wire models, their validation and [`model::Invalid`];
 //! - [`payload`]: bytes → a typed [`payload::Delivery`];
+//! - [`limits`]: DynamoDB's limits, checked before a write;
 //! - [`table`]: keys, attribute names and items;
-//! - [`store`]: the store port and its memory twin;
+//! - [`store`]: the store and archive ports and their memory twins;
+//! - [`archive`]: payloads kept whole whatever their size, and the quarantine;
 //! - [`record`]: a shipment status change recorded, whatever path brought it;
 //! - [`notify`]: which changes notify, their texts, the publisher port;
 //! - [`read`]: timelines, orders, stuck shipments and replays: pure queries over table items,
@@ -27,9 +29,14 @@ pub mod status;
 
 pub mod model;
 pub mod payload;
+
+pub mod limits;
+
 pub mod table;
 
 pub mod store;
+
+pub mod archive;
 
 pub mod record;
 

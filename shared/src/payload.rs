@@ -23,7 +23,7 @@ pub enum Unreadable {
     DuplicateKey(String),
     #[error("the body is not a JSON object")]
     NotObject,
-    #[error("the body is no Qapla' webhook")]
+    #[error("the body is not a Qapla' webhook")]
     UnknownKind,
 }
 
@@ -269,6 +269,14 @@ mod tests {
             let err = read(body).expect_err(&String::from_utf8_lossy(body));
             assert_eq!(err.code(), code, "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn rejection_messages_read_as_english() {
+        assert_eq!(
+            Unreadable::UnknownKind.to_string(),
+            "the body is not a Qapla' webhook"
+        );
     }
 
     #[test]

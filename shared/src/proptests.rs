@@ -201,3 +201,36 @@ proptest! {
         prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
     }
 }
+
+proptest! {
+    // Large bodies: fewer cases, each up to a megabyte.
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any number of orders reads whole, in order, each with its own id; shuffled, the same ids.
+    #[test]
+    fn many_orders_read_whole(count in 1usize..600, seed in 1u64..u64::MAX) {
+        let v = fixtures::many_orders(count);
+        let mut shuffled = String::new();
+        let mut s = seed;
+        write_shuffled(&v, &mut s, &mut shuffled);
+        let a = payload::read(v.to_string().as_bytes()).expect("read").validate(rome()).expect("valid");
+        let b = payload::read(shuffled.as_bytes()).expect("read").validate(rome()).expect("valid");
+        let Delivery::Orders(orders) = &a else { panic!("orders") };
+        prop_assert_eq!(orders.orders.len(), count);
+        prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
+    }
+
+    /// A large 1.3 body reads, keeps its rows, and its id does not depend on its key order.
+    #[test]
+    fn large_shipments_read_whole(kb in 1usize..1000, varied in any::<bool>(), seed in 1u64..u64::MAX) {
+        let v = fixtures::large_shipment(kb * 1024, varied);
+        let mut shuffled = String::new();
+        let mut s = seed;
+        write_shuffled(&v, &mut s, &mut shuffled);
+        let a = payload::read(v.to_string().as_bytes()).expect("read").validate(rome()).expect("valid");
+        let b = payload::read(shuffled.as_bytes()).expect("read").validate(rome()).expect("valid");
+        let Delivery::Shipment(ev) = &a else { panic!("shipment") };
+        prop_assert_eq!(ev.model.rows.as_ref().map(Vec::len), v["rows"].as_array().map(Vec::len));
+        prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
+    }
+}

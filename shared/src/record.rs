@@ -2,13 +2,15 @@
 //! over Qapla's API both go through [`shipment`], so a change seen both ways is one history item
 //! (its identity is [`crate::identity::EventId::of_change`]) and moves the state at most once.
 
+use crate::archive;
 use crate::auth::Channel;
 use crate::model::shipment::ShipmentEvent;
 use crate::store::{Recorded, Store, StoreError};
 use crate::table::{ShipmentHistory, ShipmentState, Source};
 use chrono::{DateTime, Utc};
 
-/// Records one status change: its history item (kept `history_days`) and, if newer, the state.
+/// Records one status change: its history item (kept `history_days`; a payload too large for the
+/// item goes to the archive first) and, if newer, the state.
 pub async fn shipment<S: Store>(
     store: &S,
     channel: &Channel,
@@ -19,7 +21,11 @@ pub async fn shipment<S: Store>(
 ) -> Result<Recorded, StoreError> {
     let state = ShipmentState::new(channel, ev, source, now);
     let expires = now.timestamp() + i64::from(history_days) * 86_400;
-    let history = ShipmentHistory::new(&state, ev, expires);
+    let mut history = ShipmentHistory::new(&state, ev, expires);
+    if let Some(offload) = archive::fit(&mut history) {
+        // Before the item that points at it; a retry writes the same object again.
+        store.keep(&offload.key, offload.bytes).await?;
+    }
     store.record_shipment(&state, &history).await
 }
 

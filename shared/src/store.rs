@@ -20,6 +20,8 @@ pub enum Recorded {
     Duplicate,
     /// Older than the shipment's state: history written, state kept.
     Stale,
+    /// Refused by the store for good: kept whole in the archive's quarantine instead.
+    Quarantined,
 }
 
 impl Recorded {
@@ -28,6 +30,7 @@ impl Recorded {
             Recorded::Stored => "stored",
             Recorded::Duplicate => "duplicate",
             Recorded::Stale => "stale",
+            Recorded::Quarantined => "quarantined",
         }
     }
 }
@@ -64,6 +67,54 @@ pub trait Store: Send + Sync {
         &self,
         documents: &[Document],
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Keeps `bytes` under `key` in the store's archive (payloads too large for an item,
+    /// quarantined deliveries). A store without an archive refuses.
+    fn keep(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (key, bytes);
+        std::future::ready(Err(StoreError::Refused(
+            "this store keeps no archive".into(),
+        )))
+    }
+}
+
+/// Where whole payloads and quarantined deliveries are kept.
+pub trait Archive: Send + Sync {
+    /// Stores `bytes` under `key`, replacing what was there (keys are content ids: the same key
+    /// always holds the same bytes).
+    fn put(&self, key: &str, bytes: Vec<u8>)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The bytes under `key`, if any.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+}
+
+/// An archive in memory, for tests and the benchmarks.
+#[derive(Debug, Default)]
+pub struct MemoryArchive {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryArchive {
+    /// Every object, by key.
+    pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        lock(&self.objects).clone()
+    }
+}
+
+impl Archive for MemoryArchive {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        lock(&self.objects).insert(key.to_owned(), bytes);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.objects).get(key).cloned())
+    }
 }
 
 /// A store in memory with the same rules as the table: for tests and the benchmarks.
@@ -71,6 +122,8 @@ pub trait Store: Send + Sync {
 pub struct MemoryStore {
     items: Mutex<BTreeMap<(String, String), Value>>,
     down: Mutex<bool>,
+    /// Its archive, as the S3 bucket is the DynamoDB store's.
+    pub archive: MemoryArchive,
 }
 
 impl MemoryStore {
@@ -111,8 +164,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// An item as JSON, refused as DynamoDB would refuse it when over the item size limit (its JSON
+/// length stands in for DynamoDB's own measure).
 fn to_value<T: serde::Serialize>(item: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(item).map_err(|e| StoreError::Refused(e.to_string()))
+    let json = serde_json::to_vec(item).map_err(|e| StoreError::Refused(e.to_string()))?;
+    if json.len() > crate::limits::MAX_ITEM {
+        return Err(StoreError::Refused(
+            "ValidationException: item over the size limit".into(),
+        ));
+    }
+    serde_json::from_slice(&json).map_err(|e| StoreError::Refused(e.to_string()))
 }
 
 impl Store for MemoryStore {
@@ -133,9 +194,10 @@ impl Store for MemoryStore {
             .and_then(|s| s.get(table::ORD))
             .and_then(Value::as_str)
             .is_none_or(|stored| stored < state.ord.as_str());
-        items.insert(history_key, to_value(history)?);
+        let (history, state) = (to_value(history)?, to_value(state)?);
+        items.insert(history_key, history);
         if newer {
-            items.insert(state_key, to_value(state)?);
+            items.insert(state_key, state);
             Ok(Recorded::Stored)
         } else {
             Ok(Recorded::Stale)
@@ -169,5 +231,10 @@ impl Store for MemoryStore {
         } else {
             Recorded::Duplicate
         })
+    }
+
+    async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.archive.put(key, bytes).await
     }
 }

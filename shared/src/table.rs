@@ -63,6 +63,14 @@ pub const EVENT_ID: &str = "eventId";
 pub const STATE: &str = "STATE";
 /// The sort key prefix of a shipment's history items.
 pub const EVENT_PREFIX: &str = "EVENT#";
+/// A history item's payload: a map, or gzipped and base64 in the item, or gzipped in the archive
+/// under the key `payloadRef` names (see `archive`).
+pub const PAYLOAD: &str = "payload";
+pub const PAYLOAD_GZ: &str = "payloadGz";
+pub const PAYLOAD_REF: &str = "payloadRef";
+/// How far ahead of its receipt an event's date may be and still order the shipment's state:
+/// beyond it, the date is a typo or a wrong clock, and the event takes its place at its receipt.
+pub const FUTURE_MARGIN_HOURS: i64 = 2;
 
 /// The sort key of a channel's recovery checkpoint.
 pub const CHECKPOINT: &str = "CHECKPOINT";
@@ -200,7 +208,9 @@ pub struct ShipmentState {
     pub event_id: EventId,
     /// What orders states: `<dateUtc>#<1 if final else 0>#<eventId>`. A state moves only to a
     /// greater `ord`, so equal times break ties the same way whatever the arrival order or path,
-    /// and a final status wins a tie.
+    /// and a final status wins a tie. An event dated more than [`FUTURE_MARGIN_HOURS`] after its
+    /// receipt is ordered at its receipt instead ([`ord_time`]), so one courier typo cannot
+    /// freeze the state.
     pub ord: String,
     pub received_at: String,
     /// Where the change came from; absent on items written before sources were recorded.
@@ -237,8 +247,12 @@ pub struct ShipmentHistory {
     pub place: Option<String>,
     pub received_at: String,
     pub expires_at: i64,
-    /// The delivery as received, without the API key.
+    /// The delivery as received, without the API key. When it is kept compressed
+    /// (`payload_gz`) or in the archive (`payload_ref`), only its summary (`archive::fit`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub payload: Value,
+    pub payload_gz: Option<String>,
+    pub payload_ref: Option<String>,
 }
 }
 
@@ -337,8 +351,21 @@ impl Document {
     }
 }
 
+/// A model as the item keeps it: numbers out of DynamoDB's range become their text.
 fn payload<T: Serialize>(model: &T) -> Value {
-    serde_json::to_value(model).unwrap_or(Value::Null)
+    let mut value = serde_json::to_value(model).unwrap_or(Value::Null);
+    crate::limits::storable(&mut value);
+    value
+}
+
+/// What orders the state (see [`ShipmentState::ord`]): the event's date, unless it is more than
+/// [`FUTURE_MARGIN_HOURS`] ahead of its receipt; then its receipt time.
+pub fn ord_time(date_utc: &DateTime<Utc>, received_at: &DateTime<Utc>) -> DateTime<Utc> {
+    if *date_utc > *received_at + chrono::Duration::hours(FUTURE_MARGIN_HOURS) {
+        *received_at
+    } else {
+        *date_utc
+    }
 }
 
 impl ShipmentState {
@@ -359,9 +386,13 @@ impl ShipmentState {
             &date_utc,
         );
         let reference = ev.model.reference.clone();
-        let gsi1pk = reference
-            .as_deref()
-            .map(|r| reference_key(&channel.name, r));
+        let (gsi1pk, gsi1sk) = crate::limits::index_keys(
+            reference
+                .as_deref()
+                .map(|r| reference_key(&channel.name, r)),
+            Some(pk.clone()),
+        );
+        let ord_utc = iso(&ord_time(&ev.date_utc, &received_at));
         ShipmentState {
             sk: STATE.to_owned(),
             channel: channel.name.clone(),
@@ -376,7 +407,7 @@ impl ShipmentState {
             is_final: ev.status.is_final,
             known: ev.status.known,
             date: ev.date_raw.clone(),
-            ord: format!("{date_utc}#{}#{change}", u8::from(ev.status.is_final)),
+            ord: format!("{ord_utc}#{}#{change}", u8::from(ev.status.is_final)),
             date_utc,
             place: ev.model.place.clone(),
             courier_status: ev.model.courier_status.clone(),
@@ -387,7 +418,7 @@ impl ShipmentState {
             event_id: change,
             received_at: iso(&received_at),
             source: Some(source),
-            gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
+            gsi1sk,
             gsi1pk,
             gsi2pk: (!ev.status.is_final).then(|| open_key(&channel.name)),
             gsi2sk: (!ev.status.is_final).then(|| open_sort_key(&iso(&ev.date_utc), &pk)),
@@ -415,6 +446,8 @@ impl ShipmentHistory {
             received_at: state.received_at.clone(),
             expires_at,
             payload: payload(&ev.model),
+            payload_gz: None,
+            payload_ref: None,
         }
     }
 }
@@ -427,10 +460,12 @@ impl ReturnItem {
         received_at: DateTime<Utc>,
     ) -> Self {
         let pk = return_pk(&channel.name, &r.key);
-        let gsi1pk = r
-            .reference
-            .as_deref()
-            .map(|re| reference_key(&channel.name, re));
+        let (gsi1pk, gsi1sk) = crate::limits::index_keys(
+            r.reference
+                .as_deref()
+                .map(|re| reference_key(&channel.name, re)),
+            Some(pk.clone()),
+        );
         ReturnItem {
             sk: STATE.to_owned(),
             channel: channel.name.clone(),
@@ -443,7 +478,7 @@ impl ReturnItem {
             date_utc: r.date_utc.as_ref().map(iso),
             received_at: iso(&received_at),
             payload: payload(&r.model),
-            gsi1sk: gsi1pk.as_ref().map(|_| pk.clone()),
+            gsi1sk,
             gsi1pk,
             pk,
             expires_at: None,

@@ -3,6 +3,7 @@
 //! with one structured log line per request. [`Rejection`] is every way a request can get a KO,
 //! and [`Rejection::status`] the one place that maps it to the HTTP answer.
 
+use crate::archive::Quarantined;
 use crate::auth::{Allowlist, Channel, Channels};
 use crate::kind::Kind;
 use crate::model::Invalid;
@@ -20,7 +21,9 @@ use std::time::Instant;
 /// - not a delivery at all (empty, not JSON, not an object, invalid content, wrong webhook): 400;
 /// - not Qapla's (no key, unknown key): 401; sender outside the allowlist: 403;
 /// - not a POST: 405; too large: 413;
-/// - our store failed, so a retry can help: 503; the store refused the items: 500.
+/// - our store failed, so a retry can help: 503;
+/// - the store refused the items for good: the delivery is quarantined whole and answered OK
+///   (outcome `quarantined`); only if even the quarantine refuses it: 500.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
     #[error("method {0} is not allowed")]
@@ -123,7 +126,7 @@ pub struct Request<'a> {
 pub struct Answer {
     pub status: u16,
     pub ok: bool,
-    /// `stored`, `duplicate`, `stale`, `rejected:<reason>` or `failed:<reason>`.
+    /// `stored`, `duplicate`, `stale`, `quarantined`, `rejected:<reason>` or `failed:<reason>`.
     pub outcome: String,
 }
 
@@ -149,6 +152,8 @@ struct Facts {
     tracking: Option<String>,
     status: Option<String>,
     count: Option<usize>,
+    /// Why a delivery answered OK was quarantined: the store's refusal.
+    quarantined: Option<String>,
 }
 
 impl<S: Store> Webhook<S> {
@@ -177,7 +182,10 @@ impl<S: Store> Webhook<S> {
                 outcome: rejection.outcome(),
             },
         };
-        let reason = result.as_ref().err().map(ToString::to_string);
+        let reason = match &result {
+            Err(rejection) => Some(rejection.to_string()),
+            Ok(_) => facts.quarantined.take(),
+        };
         tracing::info!(
             webhook = self.endpoint.as_str(),
             status = answer.status,
@@ -231,7 +239,43 @@ impl<S: Store> Webhook<S> {
             });
         }
         let delivery = envelope.validate(self.settings.timezone)?;
-        self.record(channel, &delivery, now, facts).await
+        match self.record(channel, &delivery, now, facts).await {
+            Err(Rejection::Store(StoreError::Refused(reason))) => {
+                self.quarantine(request.body, channel, now, reason, facts)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Keeps a delivery the store refused for good whole in the quarantine, so that it is not
+    /// lost and Qapla' does not retry it in vain. If the quarantine fails too, the refusal stands.
+    async fn quarantine(
+        &self,
+        body: &[u8],
+        channel: &Channel,
+        now: DateTime<Utc>,
+        reason: String,
+        facts: &mut Facts,
+    ) -> Result<Recorded, Rejection> {
+        // The body was read once already; read again here, on this rare path, to keep it whole.
+        let envelope = payload::read(body)?;
+        let entry = Quarantined {
+            webhook: self.endpoint.as_str(),
+            channel: channel.name.clone(),
+            received_at: crate::dates::iso(&now),
+            id: crate::identity::EventId::of_map(&envelope.body).to_string(),
+            body: serde_json::Value::Object(envelope.body),
+            reason,
+        };
+        match self.store.keep(&entry.key(), entry.bytes()).await {
+            Ok(()) => {
+                facts.quarantined = Some(entry.reason);
+                Ok(Recorded::Quarantined)
+            }
+            Err(StoreError::Refused(_)) => Err(StoreError::Refused(entry.reason).into()),
+            Err(retryable) => Err(retryable.into()),
+        }
     }
 
     /// When a return or order item written now expires (epoch seconds, the table's TTL).
@@ -521,5 +565,160 @@ pub(crate) mod tests {
     fn bodies_are_exact() {
         assert_eq!(answer_body(true), r#"{"result":"OK"}"#);
         assert_eq!(answer_body(false), r#"{"result":"KO"}"#);
+    }
+
+    /// An endpoint of the demo channel over a memory store, with the default 1 MiB body limit.
+    fn full_size(kind: Kind) -> Webhook<MemoryStore> {
+        Webhook::new(
+            kind,
+            fixtures::demo_config("t").settings,
+            MemoryStore::new(),
+        )
+    }
+
+    #[test]
+    fn a_body_too_large_for_any_item_is_kept_whole_and_read_back() {
+        for varied in [false, true] {
+            let hook = full_size(Kind::Shipment);
+            let body = fixtures::large_shipment(900 * 1024, varied).to_string();
+            assert!(body.len() < 1024 * 1024);
+            let answer = run(hook.handle(post(body.as_bytes())));
+            assert_eq!((answer.status, answer.outcome.as_str()), (200, "stored"));
+            let items = hook.store.items();
+            let history = items
+                .iter()
+                .find(|((_, sk), _)| sk.starts_with("EVENT#"))
+                .map(|(_, v)| v.clone())
+                .expect("history item");
+            assert_eq!(history.get("payloadRef").is_some(), varied, "{varied}");
+            let whole = run(crate::archive::full_payload(&history, &hook.store.archive))
+                .expect("read back");
+            let mut sent: Value = serde_json::from_str(&body).expect("json");
+            sent.as_object_mut().map(|m| m.remove("apiKey"));
+            assert_eq!(whole["rows"], sent["rows"]);
+            assert_eq!(whole["trackingNumber"], sent["trackingNumber"]);
+            let again = run(hook.handle(post(body.as_bytes())));
+            assert_eq!(again.outcome, "duplicate");
+        }
+    }
+
+    #[test]
+    fn a_permanent_refusal_is_quarantined_and_answered_ok() {
+        let hook = full_size(Kind::Order);
+        let mut body = fixtures::ORDERS.json();
+        // One order too large for a table item: the store refuses it whatever the retry.
+        body["orders"][0]["notes"] = json!(crate::archive::tests::noise(500 * 1024));
+        let body = body.to_string();
+        let answer = run(hook.handle(post(body.as_bytes())));
+        assert_eq!(
+            (answer.status, answer.outcome.as_str(), answer.body()),
+            (200, "quarantined", r#"{"result":"OK"}"#)
+        );
+        assert!(hook.store.items().is_empty());
+        let objects = hook.store.archive.objects();
+        let (key, kept) = objects.iter().next().expect("quarantined");
+        assert!(key.starts_with("quarantine/orders/"), "{key}");
+        let kept: Value = serde_json::from_slice(kept).expect("json");
+        assert_eq!(
+            kept["reason"],
+            json!("ValidationException: item over the size limit")
+        );
+        assert_eq!(
+            kept["body"]["orders"],
+            serde_json::from_str::<Value>(&body).expect("json")["orders"]
+        );
+        assert!(!String::from_utf8_lossy(&objects[key]).contains(fixtures::DEMO_KEY));
+        // Qapla's redelivery lands on the same object.
+        assert_eq!(
+            run(hook.handle(post(body.as_bytes()))).outcome,
+            "quarantined"
+        );
+        assert_eq!(hook.store.archive.objects().len(), 1);
+    }
+
+    #[test]
+    fn a_refusal_that_cannot_be_quarantined_stays_a_failure() {
+        let settings = fixtures::demo_config("t").settings;
+        let mut body = fixtures::ORDERS.json();
+        body["orders"][0]["notes"] = json!(crate::archive::tests::noise(500 * 1024));
+        // A store without an archive: the refusal stands, and says so.
+        use crate::table::{ShipmentHistory, ShipmentState};
+        struct NoArchive(MemoryStore);
+        impl Store for NoArchive {
+            async fn record_shipment(
+                &self,
+                s: &ShipmentState,
+                h: &ShipmentHistory,
+            ) -> Result<Recorded, StoreError> {
+                self.0.record_shipment(s, h).await
+            }
+            async fn record_documents(&self, d: &[Document]) -> Result<Recorded, StoreError> {
+                self.0.record_documents(d).await
+            }
+        }
+        let hook = Webhook::new(Kind::Order, settings, NoArchive(MemoryStore::new()));
+        let answer = run(hook.handle(post(body.to_string().as_bytes())));
+        assert_eq!(
+            (answer.status, answer.outcome.as_str()),
+            (500, "failed:store_refused")
+        );
+    }
+
+    #[test]
+    fn an_event_dated_far_ahead_cannot_freeze_the_shipment() {
+        let hook = full_size(Kind::Shipment);
+        let now = Utc::now();
+        let local = |t: DateTime<Utc>| {
+            t.with_timezone(&crate::dates::rome())
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        };
+        let mut typo = fixtures::SHIPMENT_IN_TRANSIT.json();
+        typo["date"] = json!(local(now + chrono::Duration::days(3 * 365)));
+        assert_eq!(
+            run(hook.handle(post(typo.to_string().as_bytes()))).outcome,
+            "stored"
+        );
+        let mut real = fixtures::SHIPMENT_EXCEPTION_STOCK.json();
+        real["date"] = json!(local(now + chrono::Duration::seconds(5)));
+        assert_eq!(
+            run(hook.handle(post(real.to_string().as_bytes()))).outcome,
+            "stored"
+        );
+        let items = hook.store.items();
+        let state = items
+            .iter()
+            .find(|((_, sk), _)| sk == "STATE")
+            .map(|(_, v)| v.clone())
+            .expect("state");
+        assert_eq!(state["statusId"], json!(6));
+        // Both are in the history, the typo under the date it was sent with.
+        let typo_year = local(now + chrono::Duration::days(3 * 365))[..4].to_owned();
+        assert!(items
+            .keys()
+            .any(|(_, sk)| sk.starts_with(&format!("EVENT#{typo_year}"))));
+        // Slightly ahead (a clock a little fast) still orders by its own date.
+        let mut ahead = fixtures::SHIPMENT_DELIVERED_1_3.json();
+        ahead["trackingNumber"] = json!("JD0146000031");
+        ahead["courier"] = json!("DHL");
+        ahead["date"] = json!(local(now + chrono::Duration::minutes(30)));
+        assert_eq!(
+            run(hook.handle(post(ahead.to_string().as_bytes()))).outcome,
+            "stored"
+        );
+        assert_eq!(
+            run(hook.handle(post(real.to_string().as_bytes()))).outcome,
+            "duplicate"
+        );
+    }
+
+    #[test]
+    fn two_hundred_fifty_orders_in_one_body() {
+        let hook = full_size(Kind::Order);
+        let body = fixtures::many_orders(250).to_string();
+        let answer = run(hook.handle(post(body.as_bytes())));
+        assert_eq!(answer.outcome, "stored");
+        assert_eq!(hook.store.items().len(), 250);
+        assert_eq!(run(hook.handle(post(body.as_bytes()))).outcome, "duplicate");
     }
 }

@@ -111,7 +111,14 @@ async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
         deliver(&hook, body).await;
     }
     let hook = Arc::new(delivery::webhook(Kind::Shipment, &moto.endpoint(), &burst).await);
+    let started = std::time::Instant::now();
     delivery::deliver_concurrently(hook, &deliveries, 0xb00_5eed).await;
+    // The rate one process sustains (the figure the stack's throttling defaults are sized from).
+    let took = started.elapsed();
+    eprintln!(
+        "burst: 200 deliveries in {took:?}, {:.0} per second",
+        200.0 / took.as_secs_f64()
+    );
     let expected = timeless(&scan(&direct, &serial).await);
     assert_eq!(expected.len(), 20 + 200, "20 states and 200 history items");
     table::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);
@@ -182,9 +189,6 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
     let good = fixture("shipment-1.3-delivered");
     let shipment_event = |body: &str| event(Kind::Shipment, body, QAPLA_IP);
     let nested_objects = format!("{}1{}", "{\"a\":".repeat(300), "}".repeat(300));
-    let many_orders =
-        json!({"apiKey": DEMO_KEY, "orders": vec![fixture("orders")["orders"][0].clone(); 101]})
-            .to_string();
     let mut spoofed: Value =
         serde_json::from_str(&event(Kind::Shipment, &good.to_string(), "198.51.100.23"))
             .expect("json");
@@ -359,11 +363,6 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
         (
             "control character in courier",
             shipment_event(&edit(&good, |v| v["courier"] = json!("DH\u{7}L"))),
-            400,
-        ),
-        (
-            "101 orders",
-            event(Kind::Order, &many_orders, QAPLA_IP),
             400,
         ),
         (

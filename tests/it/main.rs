@@ -8,11 +8,13 @@ mod faults;
 mod notifier;
 mod publish_limits;
 mod recover;
+mod reliability;
 mod sam_local_env;
 mod tls;
 mod trace_logs;
 mod webhooks;
 
 pub use integration_tests::{
-    delivery, events, moto, notifier_rig, proxy, qapla_fake, sam_local, stack, table, template,
+    archive, delivery, events, moto, notifier_rig, proxy, qapla_fake, sam_local, stack, table,
+    template,
 };

@@ -1,15 +1,65 @@
 //! The table in DynamoDB. Every write is conditional, so redeliveries, late events and concurrent
 //! deliveries converge on the same table whatever their order, and a transaction keeps each
-//! delivery whole.
+//! delivery whole (a body of many returns or orders: each transaction, every item keeping its own
+//! condition, so a retry after a failure half-way writes only what is missing).
 
-use crate::store::{Recorded, Store, StoreError};
-use crate::table::{Document, ShipmentHistory, ShipmentState, EVENT_ID, ORD, PK};
+use crate::archive::{self, Unrecoverable};
+use crate::aws::s3::S3Archive;
+use crate::limits;
+use crate::store::{Archive, Recorded, Store, StoreError};
+use crate::table::{Document, ShipmentHistory, ShipmentState, EVENT_ID, ORD, PK, SK};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::time::Duration;
+
+/// Bounds on every store call, so that an unreachable store answers 503 well within the patience
+/// of a webhook sender (Qapla' documents none; common ones wait 5 to 10 s) and of the function's
+/// own 6 s timeout. A healthy DynamoDB transaction takes tens of milliseconds in its region:
+/// - connect: 500 ms (a connection in the region takes a few);
+/// - one attempt: 1 s; the whole call, retries included: 2 s;
+/// - 3 attempts, backing off from 50 ms up to 400 ms (the defaults start at 1 s and reach 20 s).
+pub fn bounded_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(2))
+        .build()
+}
+
+/// The retries of [`bounded_timeouts`].
+pub fn bounded_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(400))
+}
+
+/// The DynamoDB client of the webhook functions: the SDK configuration with bounded timeouts and
+/// retries.
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(bounded_timeouts())
+        .retry_config(bounded_retries())
+        .build();
+    Client::from_conf(config)
+}
+
+/// How many more times a transaction cancelled by a concurrent one is tried, in-process, before
+/// the delivery is answered 503; and the pause before each, in milliseconds (doubling, plus as
+/// much again at random, so two deliveries for one shipment fall apart).
+const CONFLICT_RETRIES: u32 = 2;
+const CONFLICT_PAUSE_MS: u64 = 15;
+
+/// The budget of one transaction's items, as their JSON length (at least DynamoDB's own measure
+/// of an item: JSON spends quotes, colons and commas where DynamoDB spends a byte or none), under
+/// the 4 MB limit with room to spare.
+const TRANSACTION_BUDGET: usize = limits::MAX_TRANSACTION_BYTES - 512 * 1024;
 
 /// The conditions of the three writes, on the table's attribute names. The names are bound as
 /// `#pk`, `#ord` and `#eid`, so the expressions spell none of them.
@@ -22,19 +72,65 @@ const NEW_CONTENT: &str = "attribute_not_exists(#pk) OR #eid <> :eid";
 
 /// A transaction's cancellation reason for an item whose condition did not hold.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// A transaction's cancellation reason for an item a concurrent transaction was writing.
+const CONFLICT: &str = "TransactionConflict";
 
-/// The store on a DynamoDB table.
+/// The store on a DynamoDB table, with the S3 archive of the stack.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    archive: Option<S3Archive>,
 }
 
 impl DynamoStore {
+    /// A store without an archive: a payload too large for an item, or a refused delivery,
+    /// cannot be kept, and is refused.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
             table: table.into(),
+            archive: None,
+        }
+    }
+
+    /// The same store, keeping large payloads and quarantined deliveries in `archive`.
+    pub fn with_archive(mut self, archive: S3Archive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    pub fn archive(&self) -> Option<&S3Archive> {
+        self.archive.as_ref()
+    }
+
+    /// The whole payload of a shipment's history item, wherever it is kept; `None` if the item
+    /// does not exist.
+    pub async fn history_payload(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<serde_json::Value>, Unrecoverable> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.to_owned()))
+            .key(SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = got.item else {
+            return Ok(None);
+        };
+        let item: serde_json::Value =
+            serde_dynamo::from_item(item).map_err(|e| Unrecoverable::Corrupt(e.to_string()))?;
+        match &self.archive {
+            Some(a) => archive::full_payload(&item, a).await.map(Some),
+            None => archive::full_payload(&item, &crate::store::MemoryArchive::default())
+                .await
+                .map(Some),
         }
     }
 
@@ -79,36 +175,90 @@ impl DynamoStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Vec<bool>>, StoreError> {
+        let mut tries = 0;
+        loop {
+            match self.transact_once(items.clone()).await {
+                Err(Conflict(_)) if tries < CONFLICT_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(conflict_pause(tries)).await;
+                }
+                Err(Conflict(e)) => return Err(e),
+                Ok(result) => return result,
+            }
+        }
+    }
+
+    /// One try of a transaction; `Err` when a concurrent transaction cancelled it.
+    async fn transact_once(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<Option<Vec<bool>>, StoreError>, Conflict> {
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-                    err.as_service_error()
-                {
-                    let reasons = cancel.cancellation_reasons();
-                    let codes: Vec<Option<&str>> = reasons.iter().map(|r| r.code()).collect();
-                    let only_conditions = codes
-                        .iter()
-                        .all(|c| matches!(c, None | Some("None") | Some(CONDITION_FAILED)));
-                    let any_condition = codes.contains(&Some(CONDITION_FAILED));
-                    if only_conditions && any_condition {
-                        return Ok(Some(
-                            codes.iter().map(|c| *c == Some(CONDITION_FAILED)).collect(),
-                        ));
-                    }
-                    let permanent = is_permanent(None, &codes);
-                    return Err(store_error(&err, permanent));
+        let err = match result {
+            Ok(_) => return Ok(Ok(None)),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            err.as_service_error()
+        else {
+            return Ok(Err(classify(err)));
+        };
+        let codes: Vec<Option<&str>> = cancel
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code())
+            .collect();
+        let only_conditions = codes
+            .iter()
+            .all(|c| matches!(c, None | Some("None") | Some(CONDITION_FAILED)));
+        if only_conditions && codes.contains(&Some(CONDITION_FAILED)) {
+            return Ok(Ok(Some(
+                codes.iter().map(|c| *c == Some(CONDITION_FAILED)).collect(),
+            )));
+        }
+        let permanent = is_permanent(None, &codes);
+        let error = store_error(&err, permanent, &codes);
+        if !permanent && codes.contains(&Some(CONFLICT)) {
+            return Err(Conflict(error));
+        }
+        Ok(Err(error))
+    }
+
+    /// Writes `puts` in one transaction, dropping the items whose condition failed (already
+    /// recorded) and trying the rest again; true if any item was written.
+    async fn write_batch(&self, mut pending: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        while !pending.is_empty() {
+            match self.transact(pending.clone()).await? {
+                None => return Ok(true),
+                Some(failed) => {
+                    pending = pending
+                        .into_iter()
+                        .zip(failed)
+                        .filter_map(|(put, failed)| (!failed).then_some(put))
+                        .collect();
                 }
-                Err(classify(err))
             }
         }
+        Ok(false)
     }
+}
+
+/// A transaction cancelled by a concurrent one: worth another try in a moment.
+struct Conflict(StoreError);
+
+/// The pause before the `n`th try after a conflict: doubling, with as much again at random.
+fn conflict_pause(n: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = CONFLICT_PAUSE_MS << n.min(6);
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Duration::from_millis(base + random % base.max(1))
 }
 
 /// Maps an SDK error to the store's, by the error codes DynamoDB returns (never by message text):
@@ -119,16 +269,28 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(err: SdkError
         SdkError::ConstructionFailure(_) => true,
         _ => false,
     };
-    store_error(&err, permanent)
+    store_error(&err, permanent, &[])
 }
 
-fn store_error<E: std::error::Error + 'static>(err: &SdkError<E>, permanent: bool) -> StoreError {
-    let text = DisplayErrorContext(err).to_string();
-    if permanent {
-        StoreError::Refused(text)
-    } else {
-        StoreError::Retryable(text)
+/// The store's error. A refusal reads as DynamoDB's error code, the cancellation reasons and its
+/// message (which names limits and our attribute names, never a value): it is logged, and kept
+/// with the quarantined delivery.
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E>,
+    permanent: bool,
+    reasons: &[Option<&str>],
+) -> StoreError {
+    if !permanent {
+        return StoreError::Retryable(DisplayErrorContext(err).to_string());
     }
+    let code = err.code().unwrap_or("ConstructionFailure");
+    let reasons: Vec<&str> = reasons.iter().flatten().copied().collect();
+    let message = err.message().unwrap_or_default();
+    StoreError::Refused(if reasons.is_empty() {
+        format!("{code}: {message}")
+    } else {
+        format!("{code} [{}]: {message}", reasons.join(", "))
+    })
 }
 
 /// Does this error code, or one of these cancellation reasons, say the items themselves are
@@ -173,38 +335,42 @@ impl Store for DynamoStore {
     }
 
     async fn record_documents(&self, documents: &[Document]) -> Result<Recorded, StoreError> {
-        let mut pending: Vec<TransactWriteItem> = documents
-            .iter()
-            .map(|doc| {
-                let value = match doc {
-                    Document::Return(r) => item(r)?,
-                    Document::Order(o) => item(o)?,
-                };
-                self.put(value, NEW_CONTENT, Some((":eid", doc.event_id().as_str())))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut puts = Vec::with_capacity(documents.len());
+        let mut sizes = Vec::with_capacity(documents.len());
+        for doc in documents {
+            sizes.push(
+                match doc {
+                    Document::Return(r) => serde_json::to_vec(r).map(|j| j.len()),
+                    Document::Order(o) => serde_json::to_vec(o).map(|j| j.len()),
+                }
+                .unwrap_or(0),
+            );
+            let value = match doc {
+                Document::Return(r) => item(r)?,
+                Document::Order(o) => item(o)?,
+            };
+            puts.push(self.put(value, NEW_CONTENT, Some((":eid", doc.event_id().as_str())))?);
+        }
         let mut stored = false;
-        // Each round drops the items already recorded; it ends when a round applies.
-        while !pending.is_empty() {
-            match self.transact(pending.clone()).await? {
-                None => {
-                    stored = true;
-                    break;
-                }
-                Some(failed) => {
-                    pending = pending
-                        .into_iter()
-                        .zip(failed)
-                        .filter_map(|(put, failed)| (!failed).then_some(put))
-                        .collect();
-                }
-            }
+        // In order, one transaction per batch; a failure stops here, and Qapla's retry finds the
+        // batches already written to be duplicates.
+        for range in limits::batches(&sizes, limits::MAX_TRANSACTION_ITEMS, TRANSACTION_BUDGET) {
+            stored |= self.write_batch(puts[range].to_vec()).await?;
         }
         Ok(if stored {
             Recorded::Stored
         } else {
             Recorded::Duplicate
         })
+    }
+
+    async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        match &self.archive {
+            Some(archive) => archive.put(key, bytes).await,
+            None => Err(StoreError::Refused(
+                "no archive bucket is configured".into(),
+            )),
+        }
     }
 }
 

@@ -122,10 +122,13 @@ fn fail_config(e: crate::config::ConfigError) -> Error {
 pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        config.table_name.clone(),
-    );
+    let mut store = DynamoStore::new(crate::aws::dynamo::client(&sdk), config.table_name.clone());
+    if let Some(bucket) = &config.bucket_name {
+        store = store.with_archive(crate::aws::s3::S3Archive::new(
+            crate::aws::s3::client(&sdk),
+            bucket.clone(),
+        ));
+    }
     Ok(Webhook::new(kind, config.settings, store))
 }
 

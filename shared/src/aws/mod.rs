@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod qapla_http;
 pub mod reader;
 pub mod reconciler;
+pub mod s3;
 pub mod sns;
 pub mod ssm;
 pub mod stream;

@@ -3,8 +3,10 @@
 //!
 //! - text: a string, a number or a boolean; `null` and `""` mean absent.
 //! - flag: `0`/`1`, `"0"`/`"1"`, booleans, `"true"`/`"false"`; `null` and `""` mean absent.
+//! - list: an array, or a single object standing for a list of one; `null` means absent.
 
 use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
 use std::fmt;
 
 /// Reads text that may arrive as a string or a number; blank means absent.
@@ -103,6 +105,24 @@ pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         }
     }
     d.deserialize_any(V)
+}
+
+/// Reads a list that may arrive as a single entry instead of an array of one.
+pub fn one_or_many<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    Ok(
+        Option::<OneOrMany<T>>::deserialize(d)?.map(|list| match list {
+            OneOrMany::Many(items) => items,
+            OneOrMany::One(item) => vec![item],
+        }),
+    )
 }
 
 #[cfg(test)]

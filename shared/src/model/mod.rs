@@ -29,8 +29,6 @@ pub enum Invalid {
     },
     #[error("{0} is empty")]
     Empty(&'static str),
-    #[error("{0} holds more than {1} entries")]
-    TooMany(&'static str, usize),
 }
 
 impl Invalid {
@@ -147,17 +145,16 @@ fn skip_literal(text: &str) -> &str {
     }
 }
 
-/// Reads each entry of the array `field` of a body (non-empty, at most `max` entries) as the
-/// model `M`, then hands it to `validate` with its position and raw value.
+/// Reads each entry of the array `field` of a body (non-empty, any length: the store writes
+/// them in as many transactions as it takes) as the model `M`, then hands it to `validate` with
+/// its position and raw value.
 pub fn each<M: DeserializeOwned, R>(
     body: &Map<String, Value>,
     field: &'static str,
-    max: usize,
     mut validate: impl FnMut(usize, &Value, M) -> Result<R, Invalid>,
 ) -> Result<Vec<R>, Invalid> {
     let list = match body.get(field) {
         Some(Value::Array(list)) if list.is_empty() => return Err(Invalid::Empty(field)),
-        Some(Value::Array(list)) if list.len() > max => return Err(Invalid::TooMany(field, max)),
         Some(Value::Array(list)) => list,
         Some(Value::Null) | None => return Err(Invalid::Missing(field)),
         Some(_) => return Err(Invalid::field(field, "not an array")),
@@ -216,8 +213,8 @@ mod tests {
                 "invalid value: integer, expected u32",
             ),
         ] {
-            let err = each(&body(row.clone()), "rows", 10, |_, _, m: Row| Ok(m))
-                .expect_err(&row.to_string());
+            let err =
+                each(&body(row.clone()), "rows", |_, _, m: Row| Ok(m)).expect_err(&row.to_string());
             assert_eq!(err, Invalid::field(field, reason), "{row}");
         }
         assert_eq!(

@@ -29,7 +29,9 @@ pub struct Shipment {
     #[serde(rename = "qaplaStatusID")]
     pub qapla_status_id: Option<String>,
         pub qapla_status: Option<String>,
-        pub status_details: Option<Vec<StatusDetail>>,
+    /// An array; a single object is read as a list of one.
+    #[serde(deserialize_with = "crate::model::flex::one_or_many")]
+    pub status_details: Option<Vec<StatusDetail>>,
         pub custom1: Option<String>,
         pub custom2: Option<String>,
         pub custom3: Option<String>,
@@ -271,6 +273,79 @@ mod tests {
         for case in cases {
             assert!(parse(case.clone()).is_ok(), "{case}");
         }
+    }
+
+    #[test]
+    fn status_details_in_every_shape() {
+        let cases = [
+            (json!([{"id": 1, "detail": "ON HOLD"}]), Some(1)),
+            (json!({"id": 1, "detail": "ON HOLD"}), Some(1)),
+            (json!([{"id": "1", "detail": null}]), Some(1)),
+            (json!({"id": " 1 "}), Some(1)),
+            (json!([]), None),
+            (json!(null), None),
+        ];
+        for (details, id) in cases {
+            let ev = parse(with(base(), "statusDetails", details.clone())).expect("valid");
+            assert_eq!(ev.status.detail, id, "{details}");
+        }
+    }
+
+    #[test]
+    fn dates_with_or_without_seconds() {
+        for date in [
+            "2026-03-02 09:41:07",
+            "2026-03-02 09:41",
+            "2026-03-02T09:41",
+        ] {
+            let ev = parse(with(base(), "date", json!(date))).expect(date);
+            assert!(crate::dates::iso(&ev.date_utc).starts_with("2026-03-02T08:41:"));
+        }
+    }
+
+    #[test]
+    fn blocks_of_1_3_present_empty_or_null() {
+        for (block, value) in [
+            ("rows", json!([{"sku": "A1", "qty": "2"}])),
+            ("rows", json!([])),
+            ("rows", json!(null)),
+            ("parcels", json!([{"boxCode": "B1", "weight": 1.5}])),
+            ("parcels", json!([])),
+            ("parcels", json!(null)),
+            ("consignee", json!({"name": "Zoë", "country": "IT"})),
+            ("consignee", json!({})),
+            ("consignee", json!(null)),
+        ] {
+            let ev = parse(with(base(), block, value.clone()));
+            assert!(ev.is_ok(), "{block}: {value}: {ev:?}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_text_anywhere() {
+        let mut v = base();
+        for (field, text) in [
+            ("trackingNumber", "JD01460000Ä1"),
+            ("courier", "POSTE-ITALIANE-È"),
+            ("reference", "ORDINE-№-10452"),
+            ("place", "CITTÀ DI CASTELLO - ITA 📦"),
+            ("courierStatus", "Consegnato al destinatario ✓"),
+            ("qaplaStatus", "ECCEZIONE – GIACENZA"),
+            ("custom1", "日本語"),
+        ] {
+            v[field] = json!(text);
+        }
+        v["statusDetails"] = json!([{"id": 1, "detail": "IN GIACENZA – “FERMO”"}]);
+        let ev = parse(v).expect("valid");
+        assert_eq!(ev.tracking_number, "JD01460000Ä1");
+        assert_eq!(
+            ev.model.place.as_deref(),
+            Some("CITTÀ DI CASTELLO - ITA 📦")
+        );
+        assert_eq!(
+            ev.status.detail_text.as_deref(),
+            Some("IN GIACENZA – “FERMO”")
+        );
     }
 
     #[test]

@@ -1,0 +1,307 @@
+//! The archive: where what cannot live in a table item is kept whole, by key. A payload too large
+//! for DynamoDB's item limit even compressed goes under [`PAYLOADS`]; a delivery the store refused
+//! for good goes under [`QUARANTINE`]. The port is [`crate::store::Archive`]; its memory twin is
+//! [`crate::store::MemoryArchive`], the S3 one is an AWS adapter.
+//!
+//! How a history payload is kept ([`fit`]): as a map in the item up to [`INLINE_BYTES`] of JSON
+//! (readable in the console), else gzipped in the item (`payloadGz`, base64) while that stays
+//! under [`COMPRESSED_BYTES`], else gzipped in the archive with a pointer in the item
+//! (`payloadRef`). [`full_payload`] reads any of the three back.
+
+use crate::limits;
+use crate::store::{Archive, StoreError};
+use crate::table::ShipmentHistory;
+use base64::Engine;
+use serde_json::Value;
+use std::io::{Read, Write};
+
+/// The key prefix of payloads moved out of their items.
+pub const PAYLOADS: &str = "payloads/";
+/// The key prefix of quarantined deliveries.
+pub const QUARANTINE: &str = "quarantine/";
+/// Largest payload, as JSON, kept as a map in its item.
+pub const INLINE_BYTES: usize = 16 * 1024;
+/// Largest compressed payload (base64) kept in its item: well under the 400 KB item limit, with
+/// room for the item's other attributes.
+pub const COMPRESSED_BYTES: usize = 300 * 1024;
+
+/// A payload that goes to the archive before its item is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offload {
+    pub key: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Why a kept payload cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum Unrecoverable {
+    #[error("the item holds no payload")]
+    NoPayload,
+    #[error("the archive has no object {0}")]
+    Missing(String),
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the kept payload is corrupt: {0}")]
+    Corrupt(String),
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Unrecoverable> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| Unrecoverable::Corrupt(e.to_string()))?;
+    Ok(out)
+}
+
+/// Where a history payload moved out of its item is kept: one key per shipment and event, so
+/// a redelivery writes the same object again.
+pub fn payload_key(history: &ShipmentHistory) -> String {
+    let shipment = crate::identity::EventId::of_content(&Value::String(history.pk.clone()));
+    format!("{PAYLOADS}{shipment}/{}.json.gz", history.event_id)
+}
+
+/// The fields of a payload the read side lists (timelines, replays), kept inline beside a payload
+/// moved out of its item, when they are small.
+pub const SUMMARY_FIELDS: [&str; 2] = ["courierStatus", "statusDetails"];
+
+fn summary(payload: &Value) -> Value {
+    let kept: serde_json::Map<String, Value> = SUMMARY_FIELDS
+        .iter()
+        .filter_map(|f| payload.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+        .filter(|(_, v)| v.to_string().len() <= 1024 && limits::depth(v) < 8)
+        .collect();
+    if kept.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(kept)
+    }
+}
+
+/// Makes a history item fit DynamoDB: numbers out of range become text, then the payload stays
+/// inline, is compressed into the item, or moves to the archive (returned, to be put before the
+/// item is written).
+pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
+    limits::storable(&mut history.payload);
+    let json = serde_json::to_vec(&history.payload).unwrap_or_default();
+    if json.len() <= INLINE_BYTES && limits::depth(&history.payload) < limits::MAX_DEPTH - 1 {
+        return None;
+    }
+    let compressed = gzip(&json);
+    history.payload = summary(&history.payload);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&compressed);
+    if encoded.len() <= COMPRESSED_BYTES {
+        history.payload_gz = Some(encoded);
+        return None;
+    }
+    let key = payload_key(history);
+    history.payload_ref = Some(key.clone());
+    Some(Offload {
+        key,
+        bytes: compressed,
+    })
+}
+
+/// The whole payload of a history item (as the table holds it, JSON), wherever it was kept. Where
+/// it was moved out, the item's `payload` holds only its summary ([`SUMMARY_FIELDS`]).
+pub async fn full_payload<A: Archive>(item: &Value, archive: &A) -> Result<Value, Unrecoverable> {
+    use crate::table::{PAYLOAD, PAYLOAD_GZ, PAYLOAD_REF};
+    let moved = item.get(PAYLOAD_GZ).is_some() || item.get(PAYLOAD_REF).is_some();
+    if let Some(payload) = item.get(PAYLOAD).filter(|p| !p.is_null() && !moved) {
+        return Ok(payload.clone());
+    }
+    let compressed = if let Some(encoded) = item.get(PAYLOAD_GZ).and_then(Value::as_str) {
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| Unrecoverable::Corrupt(e.to_string()))?
+    } else if let Some(key) = item.get(PAYLOAD_REF).and_then(Value::as_str) {
+        archive
+            .get(key)
+            .await?
+            .ok_or_else(|| Unrecoverable::Missing(key.to_owned()))?
+    } else {
+        return Err(Unrecoverable::NoPayload);
+    };
+    serde_json::from_slice(&gunzip(&compressed)?).map_err(|e| Unrecoverable::Corrupt(e.to_string()))
+}
+
+/// A delivery the store refused for good, kept whole (without its API key) for an operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    /// `shipments`, `returns` or `orders`.
+    pub webhook: &'static str,
+    pub channel: String,
+    pub received_at: String,
+    /// The store's reason, by its error code.
+    pub reason: String,
+    /// The content id of the body.
+    pub id: String,
+    /// The body as received, without the API key.
+    pub body: Value,
+}
+
+impl Quarantined {
+    /// Its key: by webhook and day of receipt, then its content id, so a redelivery lands on the
+    /// same object.
+    pub fn key(&self) -> String {
+        let day = self.received_at.get(..10).unwrap_or("unknown");
+        format!("{QUARANTINE}{}/{day}/{}.json", self.webhook, self.id)
+    }
+
+    /// The object: one JSON document with the facts and the body.
+    pub fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "webhook": self.webhook,
+            "channel": self.channel,
+            "receivedAt": self.received_at,
+            "reason": self.reason,
+            "id": self.id,
+            "body": self.body,
+        }))
+        .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::identity::EventId;
+    use crate::store::MemoryArchive;
+    use serde_json::json;
+
+    fn history(payload: Value) -> ShipmentHistory {
+        ShipmentHistory {
+            pk: "SHIPMENT#shop-it#DHL#JD1".into(),
+            sk: "EVENT#2026-03-02T08:41:07Z#ab".into(),
+            event_id: EventId::given("ab"),
+            delivery_id: None,
+            status_id: 3,
+            status_detail: None,
+            status_name: "IN TRANSIT".into(),
+            date: "2026-03-02 09:41:07".into(),
+            date_utc: "2026-03-02T08:41:07Z".into(),
+            place: None,
+            received_at: "2026-03-02T08:41:10Z".into(),
+            expires_at: 1,
+            source: None,
+            payload,
+            payload_gz: None,
+            payload_ref: None,
+        }
+    }
+
+    /// Text that gzip cannot shrink much: hex digits of a running hash.
+    pub(crate) fn noise(bytes: usize) -> String {
+        let mut out = String::with_capacity(bytes);
+        let mut n = 0u64;
+        while out.len() < bytes {
+            out.push_str(EventId::of_content(&json!(n)).as_str());
+            n += 1;
+        }
+        out.truncate(bytes);
+        out
+    }
+
+    fn round_trip(payload: Value) -> (ShipmentHistory, Option<Offload>, Value) {
+        let mut h = history(payload);
+        let offload = fit(&mut h);
+        let archive = MemoryArchive::default();
+        if let Some(o) = &offload {
+            crate::webhook::tests::run(archive.put(&o.key, o.bytes.clone())).expect("put");
+        }
+        let item = serde_json::to_value(&h).expect("item");
+        let back = crate::webhook::tests::run(full_payload(&item, &archive)).expect("read back");
+        (h, offload, back)
+    }
+
+    #[test]
+    fn small_payloads_stay_inline() {
+        let payload = json!({"trackingNumber": "JD1", "place": "Città di Castello ✓"});
+        let (h, offload, back) = round_trip(payload.clone());
+        assert_eq!((h.payload_gz, h.payload_ref, offload), (None, None, None));
+        assert_eq!(back, payload);
+    }
+
+    #[test]
+    fn large_compressible_payloads_are_gzipped_in_the_item() {
+        let rows: Vec<Value> = (0..5000)
+            .map(|i| json!({"sku": format!("SKU-{i}"), "name": "T-shirt blu", "qty": "1"}))
+            .collect();
+        let payload = json!({"trackingNumber": "JD1", "rows": rows});
+        let (h, offload, back) = round_trip(payload.clone());
+        assert!(h.payload_gz.is_some() && offload.is_none());
+        assert_eq!(
+            h.payload,
+            serde_json::Value::Null,
+            "no summary fields in this payload"
+        );
+        assert!(serde_json::to_vec(&h).expect("json").len() < limits::MAX_ITEM);
+        assert_eq!(back, payload);
+    }
+
+    #[test]
+    fn incompressible_payloads_go_to_the_archive() {
+        let payload = json!({"trackingNumber": "JD1", "notes": noise(900 * 1024)});
+        let (h, offload, back) = round_trip(payload.clone());
+        let offload = offload.expect("offloaded");
+        assert_eq!(h.payload_ref.as_deref(), Some(offload.key.as_str()));
+        assert!(offload.key.starts_with(PAYLOADS));
+        assert!(serde_json::to_vec(&h).expect("json").len() < 2048);
+        assert_eq!(back, payload);
+    }
+
+    #[test]
+    fn what_the_read_side_lists_stays_beside_a_moved_payload() {
+        let payload = json!({"courierStatus": "Consegnato ✓", "statusDetails": [{"id": 1}],
+                             "notes": noise(900 * 1024)});
+        let (h, offload, back) = round_trip(payload.clone());
+        assert!(offload.is_some());
+        assert_eq!(
+            h.payload,
+            json!({"courierStatus": "Consegnato ✓", "statusDetails": [{"id": 1}]})
+        );
+        assert_eq!(back, payload, "the whole payload, not the summary");
+    }
+
+    #[test]
+    fn deep_payloads_are_kept_compressed() {
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        let (h, _, back) = round_trip(json!({"x": deep.clone()}));
+        assert!(h.payload_gz.is_some());
+        assert_eq!(back["x"], deep);
+    }
+
+    #[test]
+    fn a_missing_object_is_an_error() {
+        let item = json!({"payloadRef": "payloads/x/y.json.gz"});
+        let got = crate::webhook::tests::run(full_payload(&item, &MemoryArchive::default()));
+        assert!(matches!(got, Err(Unrecoverable::Missing(_))));
+        let got = crate::webhook::tests::run(full_payload(&json!({}), &MemoryArchive::default()));
+        assert!(matches!(got, Err(Unrecoverable::NoPayload)));
+    }
+
+    #[test]
+    fn quarantine_keys_by_webhook_day_and_content() {
+        let q = Quarantined {
+            webhook: "orders",
+            channel: "shop-it".into(),
+            received_at: "2026-03-02T08:41:10Z".into(),
+            reason: "ValidationException".into(),
+            id: "abc".into(),
+            body: json!({"orders": []}),
+        };
+        assert_eq!(q.key(), "quarantine/orders/2026-03-02/abc.json");
+        let doc: Value = serde_json::from_slice(&q.bytes()).expect("json");
+        assert_eq!(doc["body"], json!({"orders": []}));
+        assert_eq!(doc["reason"], json!("ValidationException"));
+    }
+}

@@ -1,0 +1,202 @@
+//! Recording the largest deliveries: a 1.3 shipment of about 900 KB (rows that compress, kept
+//! gzipped in the item; rows that do not, kept in the archive bucket) and 250 orders in one body,
+//! through the real handler against moto with S3. For each: the time outside the store call (the
+//! store and archive calls are timed apart) and how far one answer raised the process's peak
+//! resident memory (VmHWM, reset before each answer), store call included. `cargo bench` runs 10 of each; without `--bench` (the smoke
+//! run) 2.
+
+use integration_tests::archive::{create_bucket, s3};
+use integration_tests::delivery;
+use integration_tests::events::{event, QAPLA_IP};
+use integration_tests::moto::Moto;
+use integration_tests::stack;
+use qapla::aws::dynamo::DynamoStore;
+use qapla::aws::s3::S3Archive;
+use qapla::store::{Recorded, Store, StoreError};
+use qapla::table::{Document, ShipmentHistory, ShipmentState};
+use qapla::webhook::Webhook;
+use qapla::Kind;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A figure of this process from /proc/self/status, in KiB.
+fn status_kib(field: &str) -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets the peak resident set to the current one (Linux: `5` to /proc/self/clear_refs).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A store that times the store it wraps, archive calls included.
+struct Timed<S> {
+    inner: S,
+    spent: Mutex<Duration>,
+}
+
+impl<S: Store> Timed<S> {
+    fn add(&self, d: Duration) {
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner()) += d;
+    }
+    fn take(&self) -> Duration {
+        std::mem::take(&mut *self.spent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl<S: Store> Store for Timed<S> {
+    async fn record_shipment(
+        &self,
+        s: &ShipmentState,
+        h: &ShipmentHistory,
+    ) -> Result<Recorded, StoreError> {
+        let start = Instant::now();
+        let r = self.inner.record_shipment(s, h).await;
+        self.add(start.elapsed());
+        r
+    }
+    async fn record_documents(&self, d: &[Document]) -> Result<Recorded, StoreError> {
+        let start = Instant::now();
+        let r = self.inner.record_documents(d).await;
+        self.add(start.elapsed());
+        r
+    }
+    async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let start = Instant::now();
+        let r = self.inner.keep(key, bytes).await;
+        self.add(start.elapsed());
+        r
+    }
+}
+
+struct Figures {
+    name: &'static str,
+    bytes: usize,
+    outside_ms: Vec<f64>,
+    peak_mib: Vec<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `n` distinct bodies of one kind (the first warms the path and is not counted).
+fn bodies(name: &str, n: usize) -> Vec<String> {
+    (0..=n)
+        .map(|i| {
+            let mut body = match name {
+                "orders" => qapla::fixtures::many_orders(250),
+                "varied" => qapla::fixtures::large_shipment(900 * 1024, true),
+                _ => qapla::fixtures::large_shipment(900 * 1024, false),
+            };
+            match name {
+                "orders" => {
+                    for o in body["orders"].as_array_mut().into_iter().flatten() {
+                        let r = o["reference"].as_str().unwrap_or_default().to_owned();
+                        o["reference"] = json!(format!("{r}-{i}"));
+                    }
+                }
+                _ => body["trackingNumber"] = json!(format!("JDLARGE{i:05}")),
+            }
+            body.to_string()
+        })
+        .collect()
+}
+
+async fn measure(moto: &Moto, name: &'static str, kind: Kind, n: usize) -> Figures {
+    let table = format!("large-{name}");
+    let client = stack::dynamo(&moto.endpoint()).await;
+    stack::create_table_with(&client, &table, false).await;
+    create_bucket(&moto.endpoint(), &table).await;
+    let store = Timed {
+        inner: DynamoStore::new(client, &table)
+            .with_archive(S3Archive::new(s3(&moto.endpoint()).await, &table)),
+        spent: Mutex::new(Duration::ZERO),
+    };
+    let hook = Webhook::new(kind, delivery::webhook_config(&table).settings, store);
+    let bodies = bodies(name, n);
+    let bytes = bodies[0].len();
+    let events: Vec<String> = bodies.iter().map(|b| event(kind, b, QAPLA_IP)).collect();
+    let mut figures = Figures {
+        name,
+        bytes,
+        outside_ms: Vec::new(),
+        peak_mib: Vec::new(),
+    };
+    for (i, e) in events.iter().enumerate() {
+        let request = lambda_http::request::from_str(e).expect("event");
+        reset_peak();
+        let before = status_kib("VmRSS:");
+        hook.store.take();
+        let start = Instant::now();
+        let answer = qapla::aws::lambda::answer(&hook, &request).await;
+        let elapsed = start.elapsed();
+        let peak = status_kib("VmHWM:").saturating_sub(before) * 1024;
+        assert_eq!(answer.outcome, "stored", "{name}");
+        if i > 0 {
+            let outside = elapsed.saturating_sub(hook.store.take());
+            figures.outside_ms.push(outside.as_secs_f64() * 1000.0);
+            figures.peak_mib.push(peak as f64 / (1024.0 * 1024.0));
+        }
+    }
+    figures
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = if full { 10 } else { 2 };
+    let moto = Moto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let all: Vec<Figures> = runtime.block_on(async {
+        let mut all = Vec::new();
+        for (name, kind) in [
+            ("compressible", Kind::Shipment),
+            ("varied", Kind::Shipment),
+            ("orders", Kind::Order),
+        ] {
+            eprintln!("large bodies: {name}, {n} deliveries");
+            all.push(measure(&moto, name, kind, n).await);
+        }
+        all
+    });
+    println!(
+        "\nrecording large bodies ({}), median of {n}",
+        if full { "full" } else { "smoke: debug build" }
+    );
+    println!(
+        "{:<44} {:>10} {:>16} {:>14}",
+        "body", "bytes", "outside store", "peak RSS rise"
+    );
+    let label = |name: &str| match name {
+        "compressible" => "1.3 shipment, rows that compress (item)",
+        "varied" => "1.3 shipment, free-text rows (bucket)",
+        _ => "orders, 250 in one body",
+    };
+    let mut report = Vec::new();
+    for f in &all {
+        let (outside, peak) = (median(f.outside_ms.clone()), median(f.peak_mib.clone()));
+        println!(
+            "{:<44} {:>10} {:>13.2} ms {:>10.1} MiB",
+            label(f.name),
+            f.bytes,
+            outside,
+            peak
+        );
+        report.push(
+            json!({"body": f.name, "bytes": f.bytes, "outside_store_ms_median": outside,
+                           "peak_rss_rise_mib_median": peak, "deliveries": f.outside_ms.len()}),
+        );
+    }
+    println!("{}", Value::Array(report));
+}

@@ -1,0 +1,302 @@
+//! Never refuse what Qapla' may send, never lose what was accepted: large bodies kept whole, any
+//! number of orders, a failure between two transactions of one delivery, a refusal no retry can
+//! fix, and how soon an unreachable store answers. Through the real handlers, against moto with
+//! S3.
+
+use crate::archive::{self, client_down_before, create_bucket, keys};
+use crate::delivery::{self, invoke};
+use crate::events::{event, QAPLA_IP};
+use crate::moto;
+use crate::proxy::Proxy;
+use crate::stack;
+use crate::table::{assert_same_table, scan, timeless};
+use qapla::aws::dynamo::DynamoStore;
+use qapla::fixtures::{self, DEMO_KEY};
+use qapla::webhook::Webhook;
+use qapla::Kind;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn new_table(prefix: &str) -> String {
+    let client = stack::dynamo(&moto::shared().endpoint()).await;
+    let name = stack::unique_table(prefix);
+    stack::create_table(&client, &name).await;
+    name
+}
+
+async fn new_bucket(prefix: &str) -> (String, aws_sdk_s3::Client) {
+    let name = stack::unique_table(prefix);
+    let client = create_bucket(&moto::shared().endpoint(), &name).await;
+    (name, client)
+}
+
+/// Text gzip cannot shrink much: hex digits of running hashes.
+fn noise(bytes: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0u64;
+    while out.len() < bytes {
+        out.push_str(qapla::identity::EventId::of_content(&json!(n)).as_str());
+        n += 1;
+    }
+    out.truncate(bytes);
+    out
+}
+
+fn without_key(body: &Value) -> Value {
+    let mut v = body.clone();
+    v.as_object_mut().map(|m| m.remove("apiKey"));
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_900_kb_body_is_recorded_whole_readable_back_and_then_a_duplicate() {
+    let moto = moto::shared();
+    let direct = stack::dynamo(&moto.endpoint()).await;
+    // Product rows that compress well (kept gzipped in the item), and rows of free text that do
+    // not (kept in the bucket, with a pointer in the item).
+    for varied in [false, true] {
+        let table = new_table("large").await;
+        let (bucket, s3) = new_bucket("large").await;
+        let hook = archive::webhook(Kind::Shipment, &moto.endpoint(), &table, &bucket).await;
+        let body = fixtures::large_shipment(900 * 1024, varied);
+        let text = body.to_string();
+        assert!(
+            (850 * 1024..1024 * 1024).contains(&text.len()),
+            "{}",
+            text.len()
+        );
+        let got = invoke(&hook, &event(Kind::Shipment, &text, QAPLA_IP)).await;
+        assert_eq!(
+            (got.status, got.outcome.as_str()),
+            (200, "stored"),
+            "{varied}"
+        );
+
+        let items = scan(&direct, &table).await;
+        assert_eq!(items.len(), 2, "a state and a history item");
+        let ((pk, sk), history) = items
+            .iter()
+            .find(|((_, sk), _)| sk.starts_with("EVENT#"))
+            .expect("history item");
+        // Only the summary the read side lists stays inline.
+        let summary = history["payload"].as_object().expect("a summary");
+        assert!(summary
+            .keys()
+            .all(|k| qapla::archive::SUMMARY_FIELDS.contains(&k.as_str())));
+        assert_eq!(summary.get("courierStatus"), body.get("courierStatus"));
+        assert_eq!(history.get("payloadGz").is_some(), !varied);
+        assert_eq!(history.get("payloadRef").is_some(), varied);
+        let state = &items[&(pk.clone(), "STATE".to_owned())];
+        assert!(state.to_string().len() < 2048, "the state item stays small");
+        assert_eq!(
+            keys(&s3, &bucket, "payloads/").await.len(),
+            usize::from(varied)
+        );
+
+        let whole = hook
+            .store
+            .history_payload(pk, sk)
+            .await
+            .expect("readable")
+            .expect("there");
+        let sent = without_key(&body);
+        assert_eq!(whole["rows"], sent["rows"]);
+        assert_eq!(whole["consignee"], sent["consignee"]);
+        assert_eq!(whole["trackingNumber"], sent["trackingNumber"]);
+
+        let again = invoke(&hook, &event(Kind::Shipment, &text, QAPLA_IP)).await;
+        assert_eq!((again.status, again.outcome.as_str()), (200, "duplicate"));
+        assert_eq!(scan(&direct, &table).await, items);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_fifty_orders_in_one_body_are_all_recorded() {
+    let moto = moto::shared();
+    let direct = stack::dynamo(&moto.endpoint()).await;
+    let table = new_table("orders250").await;
+    let hook = delivery::webhook(Kind::Order, &moto.endpoint(), &table).await;
+    let body = fixtures::many_orders(250).to_string();
+    let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
+    assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
+    let items = scan(&direct, &table).await;
+    assert_eq!(items.len(), 250);
+    assert!(items
+        .keys()
+        .all(|(pk, sk)| pk.starts_with("ORDER#") && sk == "STATE"));
+    let again = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
+    assert_eq!(again.outcome, "duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_between_two_batches_answers_503_and_the_retry_completes_the_table() {
+    let moto = moto::shared();
+    let direct = stack::dynamo(&moto.endpoint()).await;
+    let body = fixtures::many_orders(250).to_string();
+    let (calm, stormy) = (
+        new_table("calm-batches").await,
+        new_table("stormy-batches").await,
+    );
+
+    let hook = delivery::webhook(Kind::Order, &moto.endpoint(), &calm).await;
+    assert_eq!(
+        invoke(&hook, &event(Kind::Order, &body, QAPLA_IP))
+            .await
+            .outcome,
+        "stored"
+    );
+
+    // The store goes away just as the second transaction (orders 101 to 200) is sent.
+    let proxy = Arc::new(Proxy::start(moto.port));
+    let client = client_down_before(proxy.clone(), 2).await;
+    let hook = Webhook::new(
+        Kind::Order,
+        delivery::webhook_config(&stormy).settings,
+        DynamoStore::new(client, &stormy),
+    );
+    let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
+    assert_eq!(
+        (got.status, got.outcome.as_str(), got.body.as_str()),
+        (503, "failed:store", r#"{"result":"KO"}"#)
+    );
+    assert_eq!(
+        scan(&direct, &stormy).await.len(),
+        100,
+        "the first batch only"
+    );
+
+    // Qapla' retries later: the first batch is a duplicate, the rest is written.
+    proxy.set_down(false);
+    let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
+    assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
+    assert_same_table(
+        &timeless(&scan(&direct, &stormy).await),
+        &timeless(&scan(&direct, &calm).await),
+    );
+    let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
+    assert_eq!(got.outcome, "duplicate");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_permanent_refusal_is_quarantined_answered_ok_and_counted() {
+    let moto = moto::shared();
+    let direct = stack::dynamo(&moto.endpoint()).await;
+    let table = new_table("refused").await;
+    let (bucket, s3) = new_bucket("refused").await;
+    // This runtime is this thread alone, so every line of the request lands here.
+    let logs = crate::faults::capture_logs();
+    let hook = archive::webhook(Kind::Order, &moto.endpoint(), &table, &bucket).await;
+    // One order too large for any DynamoDB item: the table refuses it whatever the retry.
+    let mut body = fixtures::ORDERS.json();
+    body["orders"][0]["notes"] = json!(noise(500 * 1024));
+    let text = body.to_string();
+
+    let got = invoke(&hook, &event(Kind::Order, &text, QAPLA_IP)).await;
+    assert_eq!(
+        (got.status, got.outcome.as_str(), got.body.as_str()),
+        (200, "quarantined", r#"{"result":"OK"}"#)
+    );
+    assert!(scan(&direct, &table).await.is_empty());
+    let kept = keys(&s3, &bucket, "quarantine/orders/").await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&kept[0])
+        .send()
+        .await
+        .expect("the quarantined delivery")
+        .body
+        .collect()
+        .await
+        .expect("its bytes")
+        .into_bytes();
+    let doc: Value = serde_json::from_slice(&object).expect("JSON");
+    assert_eq!(
+        doc["body"],
+        without_key(&body),
+        "kept whole, without its key"
+    );
+    assert_eq!(doc["channel"], json!(fixtures::DEMO_CHANNEL));
+    assert!(doc["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("ValidationException")));
+
+    // The line the metric filter counts: {$.outcome = "quarantined"}, with its reason.
+    let text_logs =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let lines: Vec<Value> = text_logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == json!("delivery"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text_logs}");
+    assert_eq!(lines[0]["outcome"], json!("quarantined"));
+    assert_eq!(lines[0]["status"], json!(200));
+    assert!(lines[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("ValidationException")));
+    assert!(!text_logs.contains(DEMO_KEY));
+}
+
+/// Times one shipment delivery through `hook`: its answer and how long it took.
+async fn timed(hook: &Webhook<DynamoStore>, body: &str) -> (u16, Duration) {
+    let start = Instant::now();
+    let got = invoke(hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
+    (got.status, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_answers_503_within_its_bound() {
+    let moto = moto::shared();
+    let table = new_table("unreachable").await;
+    let body = fixtures::SHIPMENT_EXCEPTION_STOCK.body;
+    let settings = || delivery::webhook_config(&table).settings;
+
+    // Refused connections (the store's address answers nothing), as the fault suite's proxy does.
+    let proxy = Proxy::start(moto.port);
+    proxy.set_down(true);
+    let sdk = stack::sdk(&proxy.endpoint()).await;
+    let bounded = Webhook::new(
+        Kind::Shipment,
+        settings(),
+        DynamoStore::new(qapla::aws::dynamo::client(&sdk), &table),
+    );
+    let defaults = Webhook::new(
+        Kind::Shipment,
+        settings(),
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+    );
+    let (status, refused) = timed(&bounded, body).await;
+    assert_eq!(status, 503);
+    let (status, refused_defaults) = timed(&defaults, body).await;
+    assert_eq!(status, 503);
+
+    // A black hole: the connection is taken but nothing ever answers.
+    let hole = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+    let hole_endpoint = format!(
+        "http://127.0.0.1:{}",
+        hole.local_addr().expect("addr").port()
+    );
+    let sdk = stack::sdk(&hole_endpoint).await;
+    let silent = Webhook::new(
+        Kind::Shipment,
+        settings(),
+        DynamoStore::new(qapla::aws::dynamo::client(&sdk), &table),
+    );
+    let (status, black_hole) = timed(&silent, body).await;
+    assert_eq!(status, 503);
+    drop(hole);
+
+    eprintln!(
+        "503 after: refused {refused:?} (SDK defaults {refused_defaults:?}), black hole {black_hole:?}"
+    );
+    assert!(refused < Duration::from_millis(1500), "{refused:?}");
+    // The call's own bound (2 s) plus the answer's work.
+    assert!(black_hole < Duration::from_millis(2600), "{black_hole:?}");
+    assert!(
+        black_hole >= Duration::from_secs(1),
+        "{black_hole:?}: attempts were cut short"
+    );
+}
