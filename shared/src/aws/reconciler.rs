@@ -92,10 +92,16 @@ impl ReconcilerFunction {
         })
     }
 
-    /// The deadline on the clock's scale, from Lambda's (milliseconds since the epoch).
+    /// The deadline on the clock's scale, from Lambda's (milliseconds since the epoch). Where the
+    /// runtime gives none in the future (`cargo lambda watch` under `make local`), a run is
+    /// bounded by Lambda's longest timeout instead of stopping before it starts.
     pub fn deadline(&self, epoch_ms: u64) -> Duration {
         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-        self.clock.elapsed() + Duration::from_millis(epoch_ms.saturating_sub(now_ms))
+        let left = match epoch_ms.checked_sub(now_ms) {
+            Some(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => LAMBDA_LONGEST_TIMEOUT,
+        };
+        self.clock.elapsed() + left
     }
 
     /// One run: `{}` or a scheduler's event from the checkpoints, `{"since", "until"}` a span.
@@ -116,6 +122,9 @@ impl ReconcilerFunction {
         Ok(reconciler.run(&self.keys, mode, deadline).await)
     }
 }
+
+/// Lambda's longest function timeout.
+const LAMBDA_LONGEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the reconciler function.
 pub async fn serve_reconciler() -> Result<(), Error> {

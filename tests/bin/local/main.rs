@@ -147,6 +147,12 @@ mod recovery {
         std::fs::write(&file, "{}").map_err(|e| format!("{}: {e}", file.display()))?;
         let summary = functions.invoke("reconciler", &file)?;
         println!("  {summary}");
+        let recovered = summary["channels"][0]["changesRecovered"].as_u64();
+        if recovered != Some(1) {
+            return Err(format!(
+                "the reconciler recovered {recovered:?} changes, not the 1 the webhooks missed"
+            ));
+        }
         Ok(())
     }
 }
