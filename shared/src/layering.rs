@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["notify"],
     &["read"],
     &["recover"],
+    &["stuck"],
     &["webhook"],
     &["config"],
     &["fixtures"],

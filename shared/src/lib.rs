@@ -14,6 +14,8 @@
 //!   and the reader port;
 //! - [`recover`]: Qapla's API answers → the same shipment events, which windows and shipments
 //!   to ask, the pacing, and the run over its ports;
+//! - [`stuck`]: the stuck check: open shipments past their threshold alerted once per episode,
+//!   and the episode port;
 //! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
 //! - [`config`]: the environment, read once.
 //!
@@ -43,6 +45,7 @@ pub mod record;
 pub mod notify;
 pub mod read;
 pub mod recover;
+pub mod stuck;
 pub mod webhook;
 
 pub mod config;

@@ -55,6 +55,8 @@ const fn row(id: u32, detail: Option<u32>, name: &'static str, severity: Severit
 pub const FAILED_DELIVERY_ATTEMPT: u32 = 5;
 pub const DELAY: u32 = 8;
 pub const EXCEPTION: u32 = 6;
+/// The detail of [`EXCEPTION`] that means held in stock ("giacenza"): EXCEPTION / STOCK.
+pub const STOCK_DETAIL: u32 = 1;
 pub const RETURNED: u32 = 95;
 pub const DELIVERED: u32 = 99;
 
@@ -222,6 +224,15 @@ mod tests {
         assert_eq!(s.name, "EXCEPTION / REFUSED");
         assert_eq!(s.detail, Some(9));
         assert_eq!(s.severity, Exception);
+    }
+
+    #[test]
+    fn the_stock_detail_is_exception_stock() {
+        let row = lookup(EXCEPTION, Some(STOCK_DETAIL)).expect("a row");
+        assert_eq!(
+            (row.name, row.detail),
+            ("EXCEPTION / STOCK", Some(STOCK_DETAIL))
+        );
     }
 
     #[test]

@@ -149,6 +149,21 @@ impl MemoryStore {
         f(&mut lock(&self.items))
     }
 
+    /// Applies `change` to the item under `(pk, sk)`, if there is one, under the lock, as a
+    /// conditional update applies or not as a whole; whether `change` changed it.
+    pub fn update_if(
+        &self,
+        pk: &str,
+        sk: &str,
+        change: impl FnOnce(&mut Value) -> bool,
+    ) -> Result<bool, StoreError> {
+        self.check_up()?;
+        let mut items = lock(&self.items);
+        Ok(items
+            .get_mut(&(pk.to_owned(), sk.to_owned()))
+            .is_some_and(change))
+    }
+
     fn check_up(&self) -> Result<(), StoreError> {
         if *lock(&self.down) {
             Err(StoreError::Retryable("memory store set down".into()))

@@ -55,6 +55,10 @@ pub const GSI1_ATTRIBUTES: [&str; 15] = [
     "receivedAt",
     EVENT_ID,
 ];
+/// On a shipment's state item: the [`ORD`] of the state whose stuck alert was published (one
+/// alert per stuck episode). Written only by the stuck check, with a conditional update; a new
+/// state replaces the whole item, so a change of the shipment ends the episode by itself.
+pub const STUCK_ALERTED: &str = "stuckAlerted";
 /// What orders shipment states (see [`ShipmentState::ord`]); conditions compare it.
 pub const ORD: &str = "ord";
 /// The content id of an item; a return or order is rewritten only when it changes.

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod batch;
 pub mod decide;
 pub mod render;
+pub mod stuck;
 
 pub use alerts::AlertRule;
 pub use decide::{decide, Change};
@@ -55,6 +56,8 @@ pub enum EventType {
     ReturnRequested,
     OrderCreated,
     OrderTransmitted,
+    /// An open shipment whose last change is older than its stuck threshold (`stuck`).
+    Stuck,
 }
 
 impl EventType {
@@ -64,6 +67,7 @@ impl EventType {
             EventType::ReturnRequested => "return.requested",
             EventType::OrderCreated => "order.created",
             EventType::OrderTransmitted => "order.transmitted",
+            EventType::Stuck => "shipment.stuck",
         }
     }
 }
