@@ -180,6 +180,15 @@ def env_local():
             "QAPLA_HISTORY_DAYS": "400",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
         },
+        "StuckFunction": {
+            "TABLE_NAME": "qapla-webhooks",
+            "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:qapla-webhooks",
+            "QAPLA_CHANNELS": f"{DEMO_CHANNEL}:{digest}",
+            "QAPLA_TIMEZONE": "Europe/Rome",
+            "QAPLA_STUCK_STOCK_DAYS": "2",
+            "QAPLA_STUCK_DAYS": "5",
+            "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
+        },
     }
 
 

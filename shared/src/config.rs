@@ -23,6 +23,11 @@ pub const QAPLA_API_URL: &str = "QAPLA_API_URL";
 pub const QAPLA_KEYS_PREFIX: &str = "QAPLA_KEYS_PREFIX";
 pub const QAPLA_RECOVER_LOOKBACK_HOURS: &str = "QAPLA_RECOVER_LOOKBACK_HOURS";
 
+/// Days a shipment held in stock (EXCEPTION / STOCK) waits before its stuck alert.
+pub const QAPLA_STUCK_STOCK_DAYS: &str = "QAPLA_STUCK_STOCK_DAYS";
+/// Days any other open status waits unchanged before its stuck alert.
+pub const QAPLA_STUCK_DAYS: &str = "QAPLA_STUCK_DAYS";
+
 /// The variables the webhook functions read.
 pub const WEBHOOK_VARS: [&str; 8] = [
     TABLE_NAME,
@@ -55,6 +60,16 @@ pub const RECONCILER_VARS: [&str; 7] = [
 
 pub const DEFAULT_QAPLA_API_URL: &str = "https://api.qapla.it";
 pub const DEFAULT_RECOVER_LOOKBACK_HOURS: u32 = 24;
+/// The variables the stuck check reads.
+pub const STUCK_VARS: [&str; 6] = [
+    TABLE_NAME,
+    TOPIC_ARN,
+    QAPLA_CHANNELS,
+    QAPLA_TIMEZONE,
+    QAPLA_STUCK_STOCK_DAYS,
+    QAPLA_STUCK_DAYS,
+];
+
 pub const DEFAULT_TIMEZONE: &str = "Europe/Rome";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_HISTORY_DAYS: u32 = 400;
@@ -249,6 +264,42 @@ impl RecoverConfig {
     }
 }
 
+/// What the stuck check needs: the table to query, the topic, the channels' names and the rule.
+#[derive(Debug, Clone)]
+pub struct StuckConfig {
+    pub table_name: String,
+    pub topic_arn: String,
+    pub channels: Vec<String>,
+    pub rule: crate::notify::stuck::StuckRule,
+    pub notifier: Notifier,
+}
+
+impl StuckConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::notify::stuck::{DEFAULT_DAYS, DEFAULT_STOCK_DAYS};
+        let vars = Vars(get);
+        Ok(StuckConfig {
+            table_name: vars.required(TABLE_NAME)?,
+            topic_arn: vars.required(TOPIC_ARN)?,
+            channels: vars.channels()?.iter().map(|c| c.name.clone()).collect(),
+            rule: crate::notify::stuck::StuckRule {
+                stock_days: vars.number(QAPLA_STUCK_STOCK_DAYS, DEFAULT_STOCK_DAYS)?,
+                days: vars.number(QAPLA_STUCK_DAYS, DEFAULT_DAYS)?,
+            },
+            // A stuck alert names no customer and follows no alert list: it is always a warning.
+            notifier: Notifier {
+                timezone: vars.timezone()?,
+                alerts: AlertRule::default(),
+                personal_data: false,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +382,36 @@ mod tests {
         assert_eq!(c.allowlist, Allowlist::Any);
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.history_days, 30);
+    }
+
+    #[test]
+    fn stuck_config() {
+        let channels = crate::fixtures::demo_channels();
+        let base = [
+            (TABLE_NAME, "t"),
+            (TOPIC_ARN, "arn"),
+            (QAPLA_CHANNELS, &channels),
+        ];
+        let ok = StuckConfig::from_lookup(env(&base)).expect("valid");
+        assert_eq!((ok.rule.stock_days, ok.rule.days), (2, 5));
+        assert_eq!(ok.channels, ["shop-it"]);
+        let mut set = base.to_vec();
+        set.extend([(QAPLA_STUCK_STOCK_DAYS, "3"), (QAPLA_STUCK_DAYS, "7")]);
+        let ok = StuckConfig::from_lookup(env(&set)).expect("valid");
+        assert_eq!((ok.rule.stock_days, ok.rule.days), (3, 7));
+        for (var, value) in [
+            (QAPLA_STUCK_DAYS, "0"),
+            (QAPLA_STUCK_STOCK_DAYS, "two"),
+            (TOPIC_ARN, ""),
+            (TABLE_NAME, " "),
+            (QAPLA_CHANNELS, "shop"),
+        ] {
+            let mut bad: Vec<(&str, &str)> =
+                base.iter().filter(|(k, _)| *k != var).copied().collect();
+            bad.push((var, value));
+            let e = StuckConfig::from_lookup(env(&bad)).expect_err(var);
+            assert_eq!(e.var, var);
+        }
     }
 
     #[test]

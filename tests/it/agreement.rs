@@ -176,7 +176,10 @@ fn filter_policies_use_the_attributes_the_notifier_publishes() {
                 .filter_map(|v| v.as_str())
                 .collect();
             match name.as_str() {
-                attr::EVENT => assert_eq!(values, [EventType::StatusChanged.as_str()]),
+                attr::EVENT => assert_eq!(
+                    values,
+                    [EventType::StatusChanged.as_str(), EventType::Stuck.as_str()]
+                ),
                 attr::SEVERITY => assert_eq!(values, ["warning", "exception"]),
                 _ => {}
             }

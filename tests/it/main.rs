@@ -10,6 +10,7 @@ mod publish_limits;
 mod recover;
 mod reliability;
 mod sam_local_env;
+mod stuck;
 mod tls;
 mod trace_logs;
 mod webhooks;

@@ -7,7 +7,7 @@ use crate::stack::{self, REGION};
 use crate::template::{self, list, text};
 use crate::{events, moto};
 use qapla::aws::endpoint::local_endpoint;
-use qapla::config::{NotifierConfig, RecoverConfig, WebhookConfig};
+use qapla::config::{NotifierConfig, RecoverConfig, StuckConfig, WebhookConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every function of the template, with the variables SAM hands it (its own and the globals').
@@ -61,6 +61,9 @@ fn the_functions_accept_the_env_file_and_reach_the_local_store() {
                 .starts_with(&format!("arn:aws:sns:{REGION}:")));
         } else if id == "ReconcilerFunction" {
             RecoverConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{id}: {e}"));
+        } else if id == "StuckFunction" {
+            let config = StuckConfig::from_lookup(lookup).expect("stuck configuration");
+            assert_eq!(config.channels, [qapla::fixtures::DEMO_CHANNEL]);
         } else {
             WebhookConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(

@@ -3,7 +3,7 @@
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
-use crate::config::{NotifierConfig, WebhookConfig};
+use crate::config::{NotifierConfig, StuckConfig, WebhookConfig};
 use crate::kind::Kind;
 use crate::notify::batch::Deadline;
 use crate::store::Store;
@@ -184,6 +184,71 @@ pub async fn serve_notifier() -> Result<(), Error> {
             async move {
                 let deadline = deadline(&event.context);
                 Ok::<_, Error>(notifier.handle_until(&event.payload, deadline).await)
+            }
+        },
+    ))
+    .await
+}
+
+/// The stuck check's ports on the stack's table and topic.
+pub struct StuckFunction {
+    pub config: StuckConfig,
+    pub reader: crate::aws::reader::DynamoReader,
+    pub episodes: crate::aws::stuck::DynamoEpisodes,
+    pub publisher: SnsPublisher,
+}
+
+impl StuckFunction {
+    /// One run at `now`.
+    pub async fn run(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        deadline: Option<Deadline>,
+    ) -> crate::stuck::Summary {
+        crate::stuck::Check {
+            rule: self.config.rule,
+            notifier: &self.config.notifier,
+            channels: &self.config.channels,
+        }
+        .run(&self.reader, &self.episodes, &self.publisher, now, deadline)
+        .await
+    }
+}
+
+/// Builds the stuck check from the environment.
+pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
+    let config = StuckConfig::from_env().map_err(fail_config)?;
+    let sdk = crate::aws::sdk_config().await;
+    let dynamo = crate::aws::dynamo::client(&sdk);
+    let sns = aws_sdk_sns::config::Builder::from(&sdk)
+        .timeout_config(
+            aws_sdk_sns::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(PUBLISH_TIMEOUT)
+                .build(),
+        )
+        .build();
+    Ok(StuckFunction {
+        reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
+        episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo, &config.table_name),
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), &config.topic_arn),
+        config,
+    })
+}
+
+/// Runs the stuck check on its schedule. The scheduler's event carries nothing it needs; the
+/// answer is the run's summary. A failed run still answers: the next run is its retry, and the
+/// summary line's outcome is what the alarm counts.
+pub async fn serve_stuck() -> Result<(), Error> {
+    init_logging();
+    let check = Arc::new(stuck_from_env().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let check = Arc::clone(&check);
+            async move {
+                let summary = check
+                    .run(chrono::Utc::now(), deadline(&event.context))
+                    .await;
+                Ok::<_, Error>(summary)
             }
         },
     ))

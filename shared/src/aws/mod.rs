@@ -1,5 +1,5 @@
-//! The AWS adapters: the DynamoDB store, the SNS publisher, the stream reader and the Lambda
-//! wiring. They implement the core's ports and decide nothing that is a Qapla' rule; the core
+//! The AWS adapters: the DynamoDB store, the SNS publisher, the stream reader, the stuck
+//! episodes and the Lambda wiring. They implement the core's ports and decide nothing that is a Qapla' rule; the core
 //! knows nothing of them.
 
 #[cfg(feature = "cli")]
@@ -15,6 +15,7 @@ pub mod s3;
 pub mod sns;
 pub mod ssm;
 pub mod stream;
+pub mod stuck;
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext};
 
