@@ -1,4 +1,4 @@
-//! The four functions under `cargo lambda watch` on loopback, and `cargo lambda invoke` of
+//! The functions under `cargo lambda watch` on loopback, and `cargo lambda invoke` of
 //! events against them.
 
 use integration_tests::moto::{free_port, project_root};
@@ -25,7 +25,7 @@ pub fn build() -> Result<(), String> {
             "-p",
             "orders",
         ])
-        .args(["-p", "notifier", "-p", "reconciler"])
+        .args(["-p", "notifier", "-p", "reconciler", "-p", "stuck"])
         .current_dir(project_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

@@ -1,7 +1,8 @@
 //! The local stack, with no AWS account and no Docker (`make local`): moto on a free loopback
-//! port with the table, topic and subscriber queues of `template.yaml`, the four functions under
+//! port with the table, topic and subscriber queues of `template.yaml`, the functions under
 //! `cargo lambda watch` on loopback, a replay of `events/` in the order of `events/expected.json`
-//! with each answer printed and compared, the table, and the notifications each change produced.
+//! with each answer printed and compared, the table, the notifications each change produced, and
+//! one run of the stuck check.
 //! From a terminal it then serves the three webhook URLs until Ctrl-C; otherwise it exits after
 //! the replay, non-zero if an answer differs.
 //!
@@ -71,6 +72,7 @@ async fn local() -> Result<bool, String> {
     let mismatches = replay(&functions, |e| &e.expected)?;
     recovery::run(&functions)?;
     let failures = report(&sdk, TABLE, &functions, &subscribers, &env).await?;
+    let failures = failures + stuck(&functions, &subscribers).await?;
 
     if mismatches > 0 {
         println!("\nlocal: {mismatches} answer(s) differ from events/expected.json");
@@ -248,6 +250,36 @@ async fn report(
         }
     }
     Ok(failures)
+}
+
+/// Runs the stuck check once, now, as its schedule would, and prints its summary and the alerts
+/// that reached each queue; the number of failures it reported. The sample events are dated
+/// months ago, so every shipment they leave open is stuck.
+async fn stuck(functions: &Functions, subscribers: &Subscribers) -> Result<usize, String> {
+    println!("\n== stuck check (the stuck function run once, now)");
+    let file = target_dir()?.join("local-schedule-event.json");
+    std::fs::write(&file, "{}").map_err(|e| format!("{}: {e}", file.display()))?;
+    let summary = functions.invoke("stuck", &file)?;
+    println!("  {summary}");
+    for (name, queue) in [
+        ("all", &subscribers.all_queue),
+        ("alerts", &subscribers.alert_queue),
+    ] {
+        let messages = subscribers.drain(queue).await;
+        println!("  queue {name}: {} message(s)", messages.len());
+        for m in messages {
+            println!(
+                "    {:16} {:9} {} {} {} for {} days",
+                m["event"].as_str().unwrap_or_default(),
+                m["severity"].as_str().unwrap_or_default(),
+                m["shipment"]["courier"].as_str().unwrap_or_default(),
+                m["shipment"]["trackingNumber"].as_str().unwrap_or_default(),
+                m["shipment"]["status"]["name"].as_str().unwrap_or_default(),
+                m["stuck"]["days"]
+            );
+        }
+    }
+    Ok(summary["failed"].as_u64().unwrap_or(1) as usize)
 }
 
 async fn print_table(sdk: &aws_config::SdkConfig, table: &str) {
