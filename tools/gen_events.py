@@ -166,6 +166,8 @@ def env_local():
             "QAPLA_TIMEZONE": "Europe/Rome",
             "QAPLA_ALERT_STATUSES": "5,8,6",
             "QAPLA_ALERT_PERSONAL_DATA": "false",
+            # Empty: no EventBridge bus (the local store has none).
+            "EVENT_BUS_NAME": "",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
         },
         # The reconciler: with no key under the prefix in the local store's SSM, the demo channel
@@ -187,6 +189,7 @@ def env_local():
             "QAPLA_TIMEZONE": "Europe/Rome",
             "QAPLA_STUCK_STOCK_DAYS": "2",
             "QAPLA_STUCK_DAYS": "5",
+            "EVENT_BUS_NAME": "",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
         },
     }

@@ -23,6 +23,8 @@ pub const QAPLA_API_URL: &str = "QAPLA_API_URL";
 pub const QAPLA_KEYS_PREFIX: &str = "QAPLA_KEYS_PREFIX";
 pub const QAPLA_RECOVER_LOOKBACK_HOURS: &str = "QAPLA_RECOVER_LOOKBACK_HOURS";
 
+/// The EventBridge bus every notification also goes to; unset or empty, none.
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 /// Days a shipment held in stock (EXCEPTION / STOCK) waits before its stuck alert.
 pub const QAPLA_STUCK_STOCK_DAYS: &str = "QAPLA_STUCK_STOCK_DAYS";
 /// Days any other open status waits unchanged before its stuck alert.
@@ -40,11 +42,12 @@ pub const WEBHOOK_VARS: [&str; 8] = [
     QAPLA_RETURN_ORDER_DAYS,
 ];
 /// The variables the notifier reads.
-pub const NOTIFIER_VARS: [&str; 4] = [
+pub const NOTIFIER_VARS: [&str; 5] = [
     TOPIC_ARN,
     QAPLA_TIMEZONE,
     QAPLA_ALERT_STATUSES,
     QAPLA_ALERT_PERSONAL_DATA,
+    EVENT_BUS_NAME,
 ];
 
 /// The variables the reconciler reads.
@@ -61,13 +64,14 @@ pub const RECONCILER_VARS: [&str; 7] = [
 pub const DEFAULT_QAPLA_API_URL: &str = "https://api.qapla.it";
 pub const DEFAULT_RECOVER_LOOKBACK_HOURS: u32 = 24;
 /// The variables the stuck check reads.
-pub const STUCK_VARS: [&str; 6] = [
+pub const STUCK_VARS: [&str; 7] = [
     TABLE_NAME,
     TOPIC_ARN,
     QAPLA_CHANNELS,
     QAPLA_TIMEZONE,
     QAPLA_STUCK_STOCK_DAYS,
     QAPLA_STUCK_DAYS,
+    EVENT_BUS_NAME,
 ];
 
 pub const DEFAULT_TIMEZONE: &str = "Europe/Rome";
@@ -128,6 +132,11 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
     }
 
+    /// The event bus, if one is named.
+    fn event_bus(&self) -> Option<String> {
+        self.optional(EVENT_BUS_NAME).map(|b| b.trim().to_owned())
+    }
+
     fn channels(&self) -> Result<Channels, ConfigError> {
         Channels::parse(&self.required(QAPLA_CHANNELS)?).map_err(|e| err(QAPLA_CHANNELS, e))
     }
@@ -174,6 +183,8 @@ impl WebhookConfig {
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     pub topic_arn: String,
+    /// The EventBridge bus of the second fan-out, if any ([`EVENT_BUS_NAME`]).
+    pub event_bus: Option<String>,
     pub notifier: Notifier,
 }
 
@@ -186,6 +197,7 @@ impl NotifierConfig {
         let vars = Vars(get);
         Ok(NotifierConfig {
             topic_arn: vars.required(TOPIC_ARN)?,
+            event_bus: vars.event_bus(),
             notifier: Notifier {
                 timezone: vars.timezone()?,
                 alerts: match vars.optional(QAPLA_ALERT_STATUSES) {
@@ -269,6 +281,8 @@ impl RecoverConfig {
 pub struct StuckConfig {
     pub table_name: String,
     pub topic_arn: String,
+    /// The EventBridge bus stuck alerts also go to, if any ([`EVENT_BUS_NAME`]).
+    pub event_bus: Option<String>,
     pub channels: Vec<String>,
     pub rule: crate::notify::stuck::StuckRule,
     pub notifier: Notifier,
@@ -285,6 +299,7 @@ impl StuckConfig {
         Ok(StuckConfig {
             table_name: vars.required(TABLE_NAME)?,
             topic_arn: vars.required(TOPIC_ARN)?,
+            event_bus: vars.event_bus(),
             channels: vars.channels()?.iter().map(|c| c.name.clone()).collect(),
             rule: crate::notify::stuck::StuckRule {
                 stock_days: vars.number(QAPLA_STUCK_STOCK_DAYS, DEFAULT_STOCK_DAYS)?,
@@ -423,6 +438,13 @@ mod tests {
         ]))
         .expect("valid");
         assert!(!ok.notifier.personal_data);
+        assert_eq!(ok.event_bus, None);
+        for (value, bus) in [("", None), ("  ", None), (" qapla ", Some("qapla"))] {
+            let with_bus =
+                NotifierConfig::from_lookup(env(&[(TOPIC_ARN, "t"), (EVENT_BUS_NAME, value)]))
+                    .expect("valid");
+            assert_eq!(with_bus.event_bus.as_deref(), bus, "{value:?}");
+        }
         let e =
             NotifierConfig::from_lookup(env(&[(QAPLA_CHANNELS, &channels)])).expect_err("no topic");
         assert_eq!(e.var, TOPIC_ARN);

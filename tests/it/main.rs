@@ -4,6 +4,7 @@
 mod agreement;
 mod alarms;
 mod cli;
+mod eventbridge;
 mod faults;
 mod notifier;
 mod publish_limits;

@@ -1,11 +1,13 @@
 //! Lambda wiring: configuration and clients once per cold start, then one handler per request.
 
 use crate::aws::dynamo::DynamoStore;
+use crate::aws::eventbridge::EventBridgeBus;
 use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
 use crate::config::{NotifierConfig, StuckConfig, WebhookConfig};
 use crate::kind::Kind;
 use crate::notify::batch::Deadline;
+use crate::notify::bus::FanOut;
 use crate::store::Store;
 use crate::webhook::{self, Webhook};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -147,30 +149,58 @@ pub async fn serve_webhook(kind: Kind) -> Result<(), Error> {
 /// while this much time (and a second to answer) is left before the invocation's deadline.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The topic, and the EventBridge bus when one is named.
+pub type Fanout = FanOut<SnsPublisher, EventBridgeBus>;
+
+/// The topic's publisher and the bus's, each bounded by [`PUBLISH_TIMEOUT`].
+pub fn fanout(sdk: &aws_config::SdkConfig, topic_arn: &str, event_bus: Option<&str>) -> Fanout {
+    let timeout = || {
+        aws_sdk_sns::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(PUBLISH_TIMEOUT)
+            .build()
+    };
+    let sns = aws_sdk_sns::config::Builder::from(sdk)
+        .timeout_config(timeout())
+        .build();
+    let bus = event_bus.map(|name| {
+        let config = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .timeout_config(timeout())
+            .build();
+        EventBridgeBus::new(aws_sdk_eventbridge::Client::from_conf(config), name)
+    });
+    FanOut {
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), topic_arn),
+        bus,
+    }
+}
+
+/// How long publishing one notice may take: [`PUBLISH_TIMEOUT`] per send.
+fn publish_time(fanout: &Fanout) -> Duration {
+    PUBLISH_TIMEOUT * if fanout.bus.is_some() { 2 } else { 1 }
+}
+
 /// Builds the notifier from the environment.
-pub async fn notifier_from_env() -> Result<StreamNotifier<SnsPublisher>, Error> {
+pub async fn notifier_from_env() -> Result<StreamNotifier<Fanout>, Error> {
     let config = NotifierConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
-    let sns = aws_sdk_sns::config::Builder::from(&sdk)
-        .timeout_config(
-            aws_sdk_sns::config::timeout::TimeoutConfig::builder()
-                .operation_timeout(PUBLISH_TIMEOUT)
-                .build(),
-        )
-        .build();
     Ok(StreamNotifier {
         notifier: config.notifier,
-        publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), config.topic_arn),
+        publisher: fanout(&sdk, &config.topic_arn, config.event_bus.as_deref()),
     })
 }
 
 /// The invocation's deadline as the batch watches it; none where the runtime gives no deadline
 /// in the future (Lambda always does; a local emulator may not).
 pub fn deadline(context: &lambda_runtime::Context) -> Option<Deadline> {
+    deadline_with(context, PUBLISH_TIMEOUT)
+}
+
+/// The same, when one publish may take `publish` (to the topic and the bus).
+fn deadline_with(context: &lambda_runtime::Context, publish: Duration) -> Option<Deadline> {
     let left = context.deadline().duration_since(SystemTime::now()).ok()?;
     Some(Deadline {
         at: Instant::now() + left,
-        reserve: PUBLISH_TIMEOUT + Duration::from_secs(1),
+        reserve: publish + Duration::from_secs(1),
     })
 }
 
@@ -182,7 +212,7 @@ pub async fn serve_notifier() -> Result<(), Error> {
         move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
             let notifier = Arc::clone(&notifier);
             async move {
-                let deadline = deadline(&event.context);
+                let deadline = deadline_with(&event.context, publish_time(&notifier.publisher));
                 Ok::<_, Error>(notifier.handle_until(&event.payload, deadline).await)
             }
         },
@@ -195,7 +225,7 @@ pub struct StuckFunction {
     pub config: StuckConfig,
     pub reader: crate::aws::reader::DynamoReader,
     pub episodes: crate::aws::stuck::DynamoEpisodes,
-    pub publisher: SnsPublisher,
+    pub publisher: Fanout,
 }
 
 impl StuckFunction {
@@ -220,17 +250,10 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     let config = StuckConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await;
     let dynamo = crate::aws::dynamo::client(&sdk);
-    let sns = aws_sdk_sns::config::Builder::from(&sdk)
-        .timeout_config(
-            aws_sdk_sns::config::timeout::TimeoutConfig::builder()
-                .operation_timeout(PUBLISH_TIMEOUT)
-                .build(),
-        )
-        .build();
     Ok(StuckFunction {
         reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
         episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo, &config.table_name),
-        publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), &config.topic_arn),
+        publisher: fanout(&sdk, &config.topic_arn, config.event_bus.as_deref()),
         config,
     })
 }
@@ -245,9 +268,16 @@ pub async fn serve_stuck() -> Result<(), Error> {
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let check = Arc::clone(&check);
             async move {
-                let summary = check
-                    .run(chrono::Utc::now(), deadline(&event.context))
-                    .await;
+                // A claim and a give-back may take a bounded store call each besides the publish.
+                let publish = publish_time(&check.publisher);
+                let deadline = deadline_with(&event.context, publish).map(|d| Deadline {
+                    reserve: d.reserve
+                        + 2 * crate::aws::dynamo::bounded_timeouts()
+                            .operation_timeout()
+                            .unwrap_or_default(),
+                    ..d
+                });
+                let summary = check.run(chrono::Utc::now(), deadline).await;
                 Ok::<_, Error>(summary)
             }
         },

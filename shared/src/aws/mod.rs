@@ -1,4 +1,4 @@
-//! The AWS adapters: the DynamoDB store, the SNS publisher, the stream reader, the stuck
+//! The AWS adapters: the DynamoDB store, the SNS publisher, the EventBridge bus, the stream reader, the stuck
 //! episodes and the Lambda wiring. They implement the core's ports and decide nothing that is a Qapla' rule; the core
 //! knows nothing of them.
 
@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod dynamo;
 pub mod endpoint;
+pub mod eventbridge;
 pub mod lambda;
 pub mod ledger;
 pub mod qapla_http;

@@ -1,9 +1,10 @@
 //! Notifications: which table changes notify ([`decide`]), what each says ([`render`]), which
 //! statuses alert ([`alerts`]), and how a batch of changes is published in order ([`batch`])
-//! through the [`Publisher`] port. Pure: SNS and the stream live in the AWS adapters.
+//! through the [`Publisher`] port, to the topic and, when there is one, an event bus ([`bus`]). Pure: SNS and the stream live in the AWS adapters.
 
 pub mod alerts;
 pub mod batch;
+pub mod bus;
 pub mod decide;
 pub mod render;
 pub mod stuck;
