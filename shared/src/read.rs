@@ -334,15 +334,17 @@ pub fn stuck(
         }
         let state: ShipmentState = typed(item)?;
         if state.is_final
-            || state.date_utc >= cutoff
+            || state.last_change() >= cutoff.as_str()
             || status.is_some_and(|f| !f.matches(state.status_id, state.status_detail))
         {
             continue;
         }
-        let age_seconds = instant(&state.date_utc).map_or(0, |t| (now - t).num_seconds());
+        let age_seconds = instant(state.last_change()).map_or(0, |t| (now - t).num_seconds());
         found.push(Stuck { state, age_seconds });
     }
-    found.sort_by(|a, b| (&a.state.date_utc, &a.state.pk).cmp(&(&b.state.date_utc, &b.state.pk)));
+    found.sort_by(|a, b| {
+        (a.state.last_change(), &a.state.pk).cmp(&(b.state.last_change(), &b.state.pk))
+    });
     Ok(found)
 }
 

@@ -373,6 +373,13 @@ pub fn ord_time(date_utc: &DateTime<Utc>, received_at: &DateTime<Utc>) -> DateTi
 }
 
 impl ShipmentState {
+    /// When the shipment last changed, as its order counts it: the status time, or the receipt
+    /// for a status dated implausibly far ahead ([`ord_time`]), so a courier's typo cannot keep
+    /// a shipment out of the stuck ones for years.
+    pub fn last_change(&self) -> &str {
+        self.ord.split('#').next().unwrap_or(&self.date_utc)
+    }
+
     pub fn new(
         channel: &Channel,
         ev: &ShipmentEvent,
@@ -425,7 +432,7 @@ impl ShipmentState {
             gsi1sk,
             gsi1pk,
             gsi2pk: (!ev.status.is_final).then(|| open_key(&channel.name)),
-            gsi2sk: (!ev.status.is_final).then(|| open_sort_key(&iso(&ev.date_utc), &pk)),
+            gsi2sk: (!ev.status.is_final).then(|| open_sort_key(&ord_utc, &pk)),
             gsi3pk: Some(tracking_key(&ev.tracking_number)),
             gsi3sk: Some(pk.clone()),
             pk,

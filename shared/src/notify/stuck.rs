@@ -126,7 +126,7 @@ pub fn verdict(
         return Verdict::Final;
     }
     let (reason, threshold_days) = rule.threshold(state.status_id, state.status_detail);
-    let since = DateTime::parse_from_rfc3339(&state.date_utc).map(|t| t.with_timezone(&Utc));
+    let since = DateTime::parse_from_rfc3339(state.last_change()).map(|t| t.with_timezone(&Utc));
     let age = match since {
         Ok(since) => now - since,
         // A state without a readable time cannot be measured: never alerted on a guess.
@@ -154,6 +154,16 @@ mod tests {
 
     /// The state item the webhook writes for a fixture with this status and date (local time).
     fn item(status: u32, detail: Option<u32>, date: &str) -> Value {
+        item_received(status, detail, date, now())
+    }
+
+    /// The same, received at `received`.
+    fn item_received(
+        status: u32,
+        detail: Option<u32>,
+        date: &str,
+        received: DateTime<Utc>,
+    ) -> Value {
         let mut body = fixtures::SHIPMENT_IN_TRANSIT.json();
         body["qaplaStatusID"] = json!(status.to_string());
         body["date"] = json!(date);
@@ -172,7 +182,7 @@ mod tests {
             channel,
             &ev,
             crate::table::Source::Webhook,
-            now(),
+            received,
         ))
         .expect("json")
     }
@@ -229,6 +239,20 @@ mod tests {
                 "{status}/{detail:?} {date} alerted {alerted}"
             );
         }
+    }
+
+    #[test]
+    fn a_status_dated_years_ahead_is_aged_from_its_receipt() {
+        // A courier's typo: in stock "in 2029", received 3 days ago. Its order, the open index
+        // and the stuck check all count from the receipt, so it is stuck like any other.
+        let received = now() - Duration::days(3);
+        let item = item_received(6, Some(1), "2029-03-07 13:00:00", received);
+        let Verdict::Stuck(e) = check(&item, &StuckRule::default(), now()).expect("ok") else {
+            panic!("a future-dated stock status is never stuck");
+        };
+        assert_eq!(e.age_seconds, 3 * 86_400);
+        let open_key = item[crate::table::OPEN_SK].as_str().expect("open");
+        assert!(open_key.starts_with("2026-03-07T12:00:00Z"), "{open_key}");
     }
 
     #[test]
