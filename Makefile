@@ -29,13 +29,15 @@ test:
 	tools/setup.sh
 	cargo test --workspace
 
-# Benchmarks: the core (criterion), then the system bench (cold start, warm path, memory, sizes),
-# which prints one table and writes benchmarks/system.json. Builds what it measures first: the arm64
-# release bootstraps (sizes) and the host release build of a function (cold start and memory).
+# Benchmarks: the core (criterion), each case beside serde_json's value tree of the same bytes,
+# then the system bench (cold start, warm path, memory, sizes), which prints one table with each
+# figure's ratio to the bare-runtime floor (benchmarks/floor) and writes benchmarks/system.json.
+# Builds what it measures first: the arm64 release bootstraps and the floor's, in one call (sizes),
+# and the host release builds of a function and of the floor (cold start and memory).
 bench:
 	tools/setup.sh --arm64
 	cargo lambda build --release --arm64
-	cargo build --release -p shipments
+	cargo build --release -p shipments -p floor
 	cargo bench -p qapla --features fixtures --bench core
 	cargo bench -p integration-tests --bench system
 	cargo bench -p integration-tests --bench large
@@ -43,7 +45,7 @@ bench:
 # The same benchmarks as a smoke run with tiny counts on the debug build (CI runs this).
 bench-smoke:
 	tools/setup.sh
-	cargo build -p shipments
+	cargo build -p shipments -p floor
 	cargo test -p qapla --features fixtures --bench core
 	cargo test -p integration-tests --bench system
 	cargo test -p integration-tests --bench large

@@ -1,10 +1,18 @@
-//! Parse + validate + map, per webhook kind: the whole pure core of a delivery, no I/O.
+//! Parse + validate + map, per webhook kind: the whole pure core of a delivery, no I/O; each case
+//! beside its floor, `serde_json::from_slice::<serde_json::Value>` of the same bytes, in one
+//! criterion group. A full run (`cargo bench`) ends with the ratio of each case to its floor.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use qapla::fixtures;
 use qapla::payload;
 use serde_json::{json, Value};
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The criterion function ids of a case and of its floor; the system bench reads them back.
+const OURS: &str = "parse+validate+map";
+const FLOOR: &str = "serde_json::Value";
 
 fn shipment_1_3_with_rows(rows: usize) -> String {
     let mut body = fixtures::SHIPMENT_DELIVERED_1_3.json();
@@ -36,9 +44,8 @@ fn orders_with(count: usize) -> String {
     json!({"apiKey": fixtures::DEMO_KEY, "orders": orders}).to_string()
 }
 
-fn bench(c: &mut Criterion) {
-    let tz = qapla::dates::zone("Europe/Rome").expect("compiled-in zone");
-    let cases = [
+fn cases() -> Vec<(&'static str, String)> {
+    vec![
         (
             "shipment 1.2",
             fixtures::SHIPMENT_EXCEPTION_STOCK.body.to_owned(),
@@ -49,19 +56,94 @@ fn bench(c: &mut Criterion) {
             fixtures::RETURNS_WRAPPED.body.to_owned(),
         ),
         ("orders, 50", orders_with(50)),
-    ];
-    let mut group = c.benchmark_group("parse+validate+map");
-    for (name, body) in &cases {
+    ]
+}
+
+fn bench(c: &mut Criterion, cases: &[(&str, String)]) {
+    let tz = qapla::dates::zone("Europe/Rome").expect("compiled-in zone");
+    for (name, body) in cases {
+        let mut group = c.benchmark_group(*name);
         group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_function(*name, |b| {
+        group.bench_function(OURS, |b| {
             b.iter(|| {
                 let env = payload::read(black_box(body.as_bytes())).expect("fixture reads");
                 env.validate(tz).expect("fixture validates")
             })
         });
+        group.bench_function(FLOOR, |b| {
+            b.iter(|| {
+                serde_json::from_slice::<Value>(black_box(body.as_bytes()))
+                    .expect("fixture is JSON")
+            })
+        });
+        group.finish();
     }
-    group.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// Where criterion writes: the same place the system bench reads.
+fn criterion_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("criterion")
+}
+
+/// The median (ns) criterion estimated for `function` in `group`, if written since `since`.
+/// Criterion names its directories after the ids with some characters replaced, so the ids are
+/// read back from each `benchmark.json`.
+fn median_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
+    let read =
+        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let dirs = |d: &Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+    };
+    dirs(dir)
+        .flat_map(|g| dirs(&g).collect::<Vec<_>>())
+        .find_map(|f| {
+            let new = f.join("new");
+            let id = read(new.join("benchmark.json"))?;
+            if id["group_id"] != group || id["function_id"] != function {
+                return None;
+            }
+            let estimates = new.join("estimates.json");
+            let fresh = std::fs::metadata(&estimates).ok()?.modified().ok()? >= since;
+            fresh.then(|| read(estimates)?["median"]["point_estimate"].as_f64())?
+        })
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let started = SystemTime::now();
+    let dir = criterion_dir();
+    let cases = cases();
+    let mut c = Criterion::default()
+        .output_directory(&dir)
+        .configure_from_args();
+    bench(&mut c, &cases);
+    c.final_summary();
+    if !full {
+        println!("core: smoke run, each case and its floor ran once; no ratios");
+        return;
+    }
+    // The ratio of two criterion medians of this run: the case over its floor.
+    println!("\ncore against its floor, serde_json::from_slice::<Value> of the same bytes");
+    println!("ratio = median of {OURS} / median of {FLOOR}, both from this run");
+    println!("{:<24} {:>12} {:>12} {:>8}", "case", OURS, FLOOR, "ratio");
+    for (name, _) in &cases {
+        let ours = median_ns(&dir, name, OURS, started);
+        let floor = median_ns(&dir, name, FLOOR, started);
+        match (ours, floor) {
+            (Some(o), Some(f)) => println!(
+                "{name:<24} {:>9.2} µs {:>9.2} µs {:>7.2}×",
+                o / 1000.0,
+                f / 1000.0,
+                o / f
+            ),
+            _ => println!("{name:<24} not measured in this run (filtered out?)"),
+        }
+    }
+}

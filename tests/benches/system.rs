@@ -5,6 +5,10 @@
 //!
 //! Figures are of this machine: the cold start and memory are measured on the host's build of a
 //! function (Lambda runs the arm64 one), spawned fresh against a Runtime API of our own.
+//!
+//! Each size and cold start stands beside its floor, the bare `lambda_runtime` function of
+//! `benchmarks/floor` built the same way, as a ratio of the same run: sizes over the floor's arm64
+//! bootstrap, cold starts over the floor's (runs interleaved, medians divided).
 
 use integration_tests::delivery;
 use integration_tests::events::{event, shipment, QAPLA_IP};
@@ -139,15 +143,15 @@ fn answered_ok(answer: &integration_tests::runtime_api::Answer) -> bool {
     !answer.error && answer.body.contains("\"statusCode\":200") && answer.body.contains("OK")
 }
 
-/// Spawns the function fresh for each run; times spawn to the end of its init (its first
-/// `invocation/next`) and to its first answer (store write included).
-fn cold_starts(binary: &Path, moto: &Moto, table: &str, runs: usize) -> Vec<(f64, f64)> {
-    let events = deliveries("COLD", runs);
-    events
-        .into_iter()
-        .map(|e| {
+/// Spawns each binary fresh for each run, the binaries in turn so that both meet the same machine;
+/// times spawn to the end of its init (its first `invocation/next`) and to its first answer (for
+/// the functions, the store write included). One list of (init, answer) per binary.
+fn cold_starts(binaries: &[&Path], moto: &Moto, table: &str, runs: usize) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new(); binaries.len()];
+    for e in deliveries("COLD", runs) {
+        for (binary, times) in binaries.iter().zip(out.iter_mut()) {
             let mut api = RuntimeApi::start();
-            api.invoke(e);
+            api.invoke(e.clone());
             let start = Instant::now();
             let mut child = spawn_function(binary, function_env(moto, table, &api));
             let answer = api
@@ -157,12 +161,13 @@ fn cold_starts(binary: &Path, moto: &Moto, table: &str, runs: usize) -> Vec<(f64
             let _ = child.wait();
             assert!(answered_ok(&answer), "cold start answer: {}", answer.body);
             let init = api.init_done().unwrap_or(answer.at);
-            (
+            times.push((
                 init.duration_since(start).as_secs_f64() * 1000.0,
                 answer.at.duration_since(start).as_secs_f64() * 1000.0,
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    out
 }
 
 /// Peak RSS (VmHWM, KiB) of one function process after `n` deliveries.
@@ -271,29 +276,64 @@ fn zip_size(file: &Path) -> Option<u64> {
     size
 }
 
-/// The criterion estimates of the core benches, if `cargo bench -p qapla` ran.
-fn core_figures() -> Vec<(String, f64)> {
-    let dir = target_dir().join("criterion").join("parse+validate+map");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        let estimates = entry.path().join("new").join("estimates.json");
-        let Ok(text) = std::fs::read_to_string(&estimates) else {
+/// A core case as `cargo bench -p qapla --bench core` left it: its median and its floor's (µs).
+struct CoreCase {
+    name: String,
+    ours: f64,
+    floor: Option<f64>,
+}
+
+/// The criterion medians of the core benches, if they ran: one group per case, with the case
+/// (`parse+validate+map`) and its floor (`serde_json::Value`).
+fn core_figures() -> Vec<CoreCase> {
+    let read = |p: PathBuf| -> Option<Value> {
+        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    };
+    let dirs = |d: PathBuf| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+    };
+    let mut medians = std::collections::BTreeMap::<String, (Option<f64>, Option<f64>)>::new();
+    for function in dirs(target_dir().join("criterion")).flat_map(|g| dirs(g).collect::<Vec<_>>()) {
+        let new = function.join("new");
+        let (Some(id), Some(estimates)) = (
+            read(new.join("benchmark.json")),
+            read(new.join("estimates.json")),
+        ) else {
             continue;
         };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+        let (Some(group), Some(us)) = (
+            id["group_id"].as_str(),
+            estimates["median"]["point_estimate"]
+                .as_f64()
+                .map(|ns| ns / 1000.0),
+        ) else {
             continue;
         };
-        if let Some(ns) = v["median"]["point_estimate"].as_f64() {
-            let name = std::fs::read_to_string(entry.path().join("new").join("benchmark.json"))
-                .ok()
-                .and_then(|b| serde_json::from_str::<Value>(&b).ok())
-                .and_then(|b| b["function_id"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| entry.file_name().to_string_lossy().into_owned());
-            out.push((name, ns / 1000.0));
+        let entry = medians.entry(group.to_owned()).or_default();
+        match id["function_id"].as_str() {
+            Some("parse+validate+map") => entry.0 = Some(us),
+            Some("serde_json::Value") => entry.1 = Some(us),
+            _ => {}
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    medians
+        .into_iter()
+        .filter_map(|(name, (ours, floor))| {
+            Some(CoreCase {
+                name,
+                ours: ours?,
+                floor,
+            })
+        })
+        .collect()
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    format!("{:.2}×", a / b)
 }
 
 fn main() {
@@ -317,9 +357,26 @@ fn main() {
         .unwrap_or_else(|| target_dir().join(profile).join("shipments"));
     assert!(
         binary.exists(),
-        "{} is missing: build it first (make bench does: cargo build --release -p shipments)",
+        "{} is missing: build it first (make bench does: cargo build --release -p shipments -p floor)",
         binary.display()
     );
+    // The floor's build of the same kind: QAPLA_BENCH_FLOOR names one for a QAPLA_BENCH_BINARY
+    // (none for the deployable bootstrap of make arm64-smoke, which has no floor beside it).
+    let floor = match (
+        std::env::var_os("QAPLA_BENCH_FLOOR"),
+        std::env::var_os("QAPLA_BENCH_BINARY"),
+    ) {
+        (Some(f), _) => Some(PathBuf::from(f)),
+        (None, Some(_)) => None,
+        (None, None) => Some(target_dir().join(profile).join("floor")),
+    };
+    if let Some(f) = &floor {
+        assert!(
+            f.exists(),
+            "{} is missing: build it first (make bench does: cargo build --release -p shipments -p floor)",
+            f.display()
+        );
+    }
     let moto = Moto::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -341,23 +398,34 @@ fn main() {
         counts.warm
     );
     let (total, outside) = runtime.block_on(warm_path(&moto, counts.warm));
-    eprintln!("cold start, {} runs of {}", counts.cold, binary.display());
-    let runs = cold_starts(&binary, &moto, "cold", counts.cold);
-    let init = sorted(runs.iter().map(|r| r.0).collect());
-    let cold = sorted(runs.iter().map(|r| r.1).collect());
+    let mut binaries = vec![binary.as_path()];
+    binaries.extend(floor.as_deref());
+    eprintln!("cold start, {} runs of {binaries:?}", counts.cold);
+    let runs = cold_starts(&binaries, &moto, "cold", counts.cold);
+    let medians = |runs: &[(f64, f64)]| {
+        let init = sorted(runs.iter().map(|r| r.0).collect());
+        let answer = sorted(runs.iter().map(|r| r.1).collect());
+        (init, answer)
+    };
+    let (init, cold) = medians(&runs[0]);
+    let floor_cold = runs.get(1).map(|r| medians(r));
     eprintln!("peak RSS after {} deliveries", counts.rss);
     let rss_kib = peak_rss(&binary, counts.rss);
 
-    let mut sizes = Vec::new();
-    for f in ["shipments", "returns", "orders", "notifier"] {
+    let bootstrap = |f: &str| {
         let bootstrap = target_dir().join("lambda").join(f).join("bootstrap");
         let size = std::fs::metadata(&bootstrap).ok().map(|m| m.len());
         let zip = size.and_then(|_| zip_size(&bootstrap));
-        sizes.push((f, size, zip));
-    }
+        (size, zip)
+    };
+    let sizes: Vec<_> = ["shipments", "returns", "orders", "notifier"]
+        .into_iter()
+        .map(|f| (f, bootstrap(f)))
+        .collect();
+    let floor_size = bootstrap("floor");
     let core = core_figures();
 
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let mib = |b: u64| format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0));
     println!(
         "\nqapla-webhooks system benchmark ({})",
         if full {
@@ -366,84 +434,138 @@ fn main() {
             "smoke: tiny counts, debug build"
         }
     );
-    println!("{:<58} {:>12} {:>10}", "figure", "value", "aim");
-    let row = |name: &str, value: String, aim: &str| println!("{name:<58} {value:>12} {aim:>10}");
-    for (name, us) in &core {
+    println!(
+        "{:<52} {:>11} {:>11} {:>7} {:>9}",
+        "figure", "value", "floor", "ratio", "aim"
+    );
+    let row =
+        |name: &str, value: String, floor: Option<String>, ratio: Option<String>, aim: &str| {
+            let (floor, ratio) = (floor.unwrap_or_default(), ratio.unwrap_or_default());
+            println!("{name:<52} {value:>11} {floor:>11} {ratio:>7} {aim:>9}")
+        };
+    for c in &core {
         row(
-            &format!("core parse+validate+map: {name}"),
-            format!("{us:.2} µs"),
-            "",
+            &format!("core parse+validate+map: {}", c.name),
+            format!("{:.2} µs", c.ours),
+            c.floor.map(|f| format!("{f:.2} µs")),
+            c.floor.map(|f| ratio(c.ours, f)),
+            "≤ 1.0×",
         );
     }
-    row(
+    let median_row = |name: &str, ours: &[f64], floor: Option<&Vec<f64>>, aim: &str| {
+        let ours = percentile(ours, 50.0);
+        let floor = floor.map(|f| percentile(f, 50.0));
+        row(
+            name,
+            format!("{ours:.1} ms"),
+            floor.map(|f| format!("{f:.1} ms")),
+            floor.map(|f| ratio(ours, f)),
+            aim,
+        );
+    };
+    median_row(
         &format!("cold start to end of init, median of {}", init.len()),
-        format!("{:.1} ms", percentile(&init, 50.0)),
+        &init,
+        floor_cold.as_ref().map(|f| &f.0),
         "",
     );
-    row(
+    median_row(
         &format!("cold start to first answer, median of {}", cold.len()),
-        format!("{:.1} ms", percentile(&cold, 50.0)),
+        &cold,
+        floor_cold.as_ref().map(|f| &f.1),
         "≤ 30 ms",
     );
     row(
         &format!("warm answer p50 ({} deliveries, moto)", total.len()),
         format!("{:.3} ms", percentile(&total, 50.0)),
+        None,
+        None,
         "",
     );
     row(
         "warm answer p99",
         format!("{:.3} ms", percentile(&total, 99.0)),
+        None,
+        None,
         "",
     );
     row(
         "warm, outside the store call, p50",
         format!("{:.3} ms", percentile(&outside, 50.0)),
+        None,
+        None,
         "",
     );
     row(
         "warm, outside the store call, p99",
         format!("{:.3} ms", percentile(&outside, 99.0)),
+        None,
+        None,
         "≤ 0.2 ms",
     );
     row(
         &format!("peak RSS (VmHWM) after {} deliveries", counts.rss),
         format!("{:.1} MiB", rss_kib as f64 / 1024.0),
+        None,
+        None,
         "≤ 20 MB",
     );
-    for (f, size, zip) in &sizes {
+    for (f, (size, zip)) in &sizes {
         match (size, zip) {
             (Some(s), Some(z)) => {
                 row(
                     &format!("arm64 bootstrap: {f}"),
-                    format!("{:.2} MiB", mib(*s)),
-                    "≤ 3 MB",
+                    mib(*s),
+                    floor_size.0.map(mib),
+                    floor_size.0.map(|b| ratio(*s as f64, b as f64)),
+                    "≤ 2.5×",
                 );
                 row(
                     &format!("arm64 bootstrap zipped: {f}"),
-                    format!("{:.2} MiB", mib(*z)),
+                    mib(*z),
+                    floor_size.1.map(mib),
+                    floor_size.1.map(|b| ratio(*z as f64, b as f64)),
                     "",
                 );
             }
             _ => row(
                 &format!("arm64 bootstrap: {f}"),
                 "not built".into(),
+                None,
+                None,
                 "make build",
             ),
         }
     }
+    if floor_size.0.is_none() {
+        row(
+            "arm64 bootstrap: floor",
+            "not built".into(),
+            None,
+            None,
+            "make bench",
+        );
+    }
 
+    let cold_json = |init: &[f64], cold: &[f64]| {
+        json!({"runs": cold.len(), "init_median": percentile(init, 50.0),
+               "first_answer_median": percentile(cold, 50.0), "min": cold.first(), "max": cold.last()})
+    };
     let report = json!({
         "mode": if full { "full" } else { "smoke" },
         "binary": binary.strip_prefix(project_root()).unwrap_or(&binary).display().to_string(),
         "runner": std::env::var("QAPLA_BENCH_RUNNER").unwrap_or_default(),
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "core_us": core.iter().map(|(n, us)| json!({"bench": n, "median_us": us})).collect::<Vec<_>>(),
-        "cold_start_ms": {"runs": cold.len(), "init_median": percentile(&init, 50.0),
-                          "first_answer_median": percentile(&cold, 50.0), "min": cold.first(), "max": cold.last()},
+        "core_us": core.iter().map(|c| json!({"bench": c.name, "median_us": c.ours,
+            "floor_median_us": c.floor, "ratio": c.floor.map(|f| c.ours / f)})).collect::<Vec<_>>(),
+        "cold_start_ms": cold_json(&init, &cold),
+        "floor_cold_start_ms": floor_cold.as_ref().map(|(i, c)| cold_json(i, c)),
         "warm_ms": {"deliveries": total.len(), "p50": percentile(&total, 50.0), "p99": percentile(&total, 99.0),
                      "outside_store_p50": percentile(&outside, 50.0), "outside_store_p99": percentile(&outside, 99.0)},
         "peak_rss_kib": {"deliveries": counts.rss, "vmhwm": rss_kib},
-        "bootstrap_bytes": sizes.iter().map(|(f, s, z)| json!({"function": f, "bootstrap": s, "zip": z})).collect::<Vec<_>>(),
+        "bootstrap_bytes": sizes.iter().map(|(f, (s, z))| json!({"function": f, "bootstrap": s, "zip": z,
+            "ratio_to_floor": s.zip(floor_size.0).map(|(s, b)| s as f64 / b as f64)})).collect::<Vec<_>>(),
+        "floor_bootstrap_bytes": {"bootstrap": floor_size.0, "zip": floor_size.1},
     });
     let out = std::env::var_os("QAPLA_BENCH_OUT")
         .map(PathBuf::from)
