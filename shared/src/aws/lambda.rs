@@ -123,7 +123,7 @@ fn fail_config(e: crate::config::ConfigError) -> Error {
 /// Builds a webhook function's pipeline from the environment.
 pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
-    let sdk = crate::aws::sdk_config().await;
+    let sdk = crate::aws::sdk_config().await?;
     let mut store = DynamoStore::new(crate::aws::dynamo::client(&sdk), config.table_name.clone());
     if let Some(bucket) = &config.bucket_name {
         store = store.with_archive(crate::aws::s3::S3Archive::new(
@@ -182,7 +182,7 @@ fn publish_time(fanout: &Fanout) -> Duration {
 /// Builds the notifier from the environment.
 pub async fn notifier_from_env() -> Result<StreamNotifier<Fanout>, Error> {
     let config = NotifierConfig::from_env().map_err(fail_config)?;
-    let sdk = crate::aws::sdk_config().await;
+    let sdk = crate::aws::sdk_config().await?;
     Ok(StreamNotifier {
         notifier: config.notifier,
         publisher: fanout(&sdk, &config.topic_arn, config.event_bus.as_deref()),
@@ -248,7 +248,7 @@ impl StuckFunction {
 /// Builds the stuck check from the environment.
 pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     let config = StuckConfig::from_env().map_err(fail_config)?;
-    let sdk = crate::aws::sdk_config().await;
+    let sdk = crate::aws::sdk_config().await?;
     let dynamo = crate::aws::dynamo::client(&sdk);
     Ok(StuckFunction {
         reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod dynamo;
 pub mod endpoint;
+pub mod environment;
 pub mod eventbridge;
 pub mod lambda;
 pub mod ledger;
@@ -29,9 +30,11 @@ pub fn http_client(tls: TlsContext) -> aws_sdk_dynamodb::config::SharedHttpClien
         .build_https()
 }
 
-/// The SDK configuration loader with our HTTP client. The standard variables apply, including
+/// The SDK's full configuration loader (profiles, STS, ECS, IMDS) with our HTTP client, for what
+/// runs outside Lambda (the tests, the local stack). The standard variables apply, including
 /// `AWS_ENDPOINT_URL`, which points every client at a local store; so does a non-empty
-/// `LOCAL_ENDPOINT_URL` (see [`endpoint`]).
+/// `LOCAL_ENDPOINT_URL` (see [`endpoint`]). The functions use [`sdk_config`], which links none of
+/// the chain; the `qapla` CLI builds its own, with SSO and `credential_process` (feature `cli`).
 pub fn sdk_loader() -> aws_config::ConfigLoader {
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client(TlsContext::default()));
@@ -41,7 +44,8 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
     }
 }
 
-/// Loads the SDK configuration, once per cold start.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_loader().load().await
+/// A function's SDK configuration, from its environment alone, once per cold start; see
+/// [`environment`]. Every client of the function (DynamoDB, S3, SNS) is built from it.
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, environment::EnvError> {
+    environment::sdk_config().await
 }

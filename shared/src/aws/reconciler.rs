@@ -74,7 +74,7 @@ impl ReconcilerFunction {
             );
             Box::new(e) as Error
         })?;
-        let sdk = crate::aws::sdk_config().await;
+        let sdk = crate::aws::sdk_config().await?;
         let ssm = aws_sdk_ssm::Client::new(&sdk);
         let keys =
             crate::aws::ssm::channel_keys(&ssm, &config.keys_prefix, &config.channels).await?;

@@ -1,0 +1,152 @@
+//! The functions' SDK configuration, from the environment alone.
+//!
+//! Lambda hands a function its role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`) and its region (`AWS_REGION`) in the environment; `sam local invoke`,
+//! `cargo lambda watch`, the local stack and the tests do the same. So the functions need none of
+//! the default chain's other sources (profile files, SSO, STS web identity, ECS, IMDS), and leaving
+//! its loader out leaves their code out of the binaries. Retries and timeouts are the SDK's
+//! defaults for the behaviour version, as the loader would set them; each client bounds its own
+//! (`dynamo::client`, `s3::client`, the notifier's SNS client).
+
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_http_client::tls::TlsContext;
+
+/// What the environment lacks for the SDK; the function stops at its cold start with it.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("AWS_REGION (or AWS_DEFAULT_REGION) is not set")]
+    Region,
+    #[error("AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set ({0})")]
+    Credentials(String),
+}
+
+/// The region and endpoint the environment names; a blank value counts as unset.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+}
+
+impl Settings {
+    /// The endpoint is `LOCAL_ENDPOINT_URL` (the template's, for `sam local invoke`), else
+    /// `AWS_ENDPOINT_URL` (the local stack and the tests), else AWS's own.
+    pub(crate) fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        Ok(Settings {
+            region: set("AWS_REGION")
+                .or_else(|| set("AWS_DEFAULT_REGION"))
+                .ok_or(EnvError::Region)?,
+            endpoint_url: super::endpoint::local_endpoint(&var)
+                .or_else(|| set("AWS_ENDPOINT_URL").map(|v| v.trim().to_owned())),
+        })
+    }
+}
+
+/// Fails, naming the variables, unless credentials were found at cold start: a function without
+/// them could answer nothing but 503.
+pub(crate) fn check_credentials<C, E: std::error::Error>(
+    found: Result<C, E>,
+) -> Result<(), EnvError> {
+    found.map(drop).map_err(|e| {
+        EnvError::Credentials(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+    })
+}
+
+/// The SDK configuration of a function, from its environment, with our HTTP client (rustls over
+/// ring, the system's roots).
+pub async fn sdk_config() -> Result<SdkConfig, EnvError> {
+    let settings = Settings::from_lookup(|name| std::env::var(name).ok()).inspect_err(log)?;
+    let credentials = EnvironmentVariableCredentialsProvider::new();
+    check_credentials(credentials.provide_credentials().await).inspect_err(log)?;
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(settings.region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(super::http_client(TlsContext::default()));
+    config.set_endpoint_url(settings.endpoint_url);
+    Ok(config.build())
+}
+
+fn log(e: &EnvError) {
+    tracing::error!(reason = %e, "configuration");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, EnvError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn region_from_aws_region_then_the_default_region() {
+        let s = settings(&[
+            ("AWS_REGION", "eu-south-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ]);
+        assert_eq!(s.map(|s| s.region).ok().as_deref(), Some("eu-south-1"));
+        let s = settings(&[("AWS_DEFAULT_REGION", "us-east-1")]);
+        assert_eq!(s.map(|s| s.region).ok().as_deref(), Some("us-east-1"));
+        let s = settings(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-east-1")]);
+        assert_eq!(s.map(|s| s.region).ok().as_deref(), Some("us-east-1"));
+    }
+
+    #[test]
+    fn no_region_is_an_error_that_names_the_variable() {
+        let e = settings(&[
+            ("AWS_REGION", ""),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]);
+        assert!(matches!(e, Err(EnvError::Region)));
+        assert!(EnvError::Region.to_string().contains("AWS_REGION"));
+    }
+
+    #[test]
+    fn a_blank_endpoint_counts_as_unset() {
+        let s = settings(&[("AWS_REGION", "eu-south-1"), ("AWS_ENDPOINT_URL", "")]);
+        assert_eq!(s.ok().and_then(|s| s.endpoint_url), None);
+        let s = settings(&[
+            ("AWS_REGION", "eu-south-1"),
+            ("AWS_ENDPOINT_URL", "http://h:1"),
+        ]);
+        assert_eq!(
+            s.ok().and_then(|s| s.endpoint_url).as_deref(),
+            Some("http://h:1")
+        );
+    }
+
+    #[test]
+    fn the_local_endpoint_of_sam_local_invoke_comes_first() {
+        let s = settings(&[
+            ("AWS_REGION", "eu-south-1"),
+            ("LOCAL_ENDPOINT_URL", "http://host.docker.internal:5050"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]);
+        assert_eq!(
+            s.ok().and_then(|s| s.endpoint_url).as_deref(),
+            Some("http://host.docker.internal:5050")
+        );
+        // Deployed, the template's LOCAL_ENDPOINT_URL is empty: AWS's own endpoints.
+        let s = settings(&[("AWS_REGION", "eu-south-1"), ("LOCAL_ENDPOINT_URL", "")]);
+        assert_eq!(s.ok().and_then(|s| s.endpoint_url), None);
+    }
+
+    #[test]
+    fn missing_credentials_stop_the_cold_start_with_the_variables_named() {
+        let missing = Err::<(), _>(std::io::Error::other("environment variable not set"));
+        let text = check_credentials(missing)
+            .expect_err("no credentials")
+            .to_string();
+        assert!(text.contains("AWS_ACCESS_KEY_ID"), "{text}");
+        assert!(text.contains("not set"), "{text}");
+        assert!(check_credentials(Ok::<_, std::io::Error>(())).is_ok());
+    }
+}
