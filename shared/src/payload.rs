@@ -6,6 +6,7 @@ use crate::kind::Kind;
 use crate::model::orders::{self, OrdersDelivery};
 use crate::model::returns::{self, ReturnsDelivery};
 use crate::model::shipment::{self, ShipmentEvent};
+use crate::model::tree::Node;
 use crate::model::Invalid;
 use chrono_tz::Tz;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -56,11 +57,17 @@ pub fn detect(body: &Map<String, Value>) -> Option<Kind> {
 
 /// A body read as a JSON object, its kind told and its key taken out.
 #[derive(Debug)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     pub kind: Kind,
     pub key: Option<ApiKey>,
-    /// The body without any `apiKey`.
-    pub body: Map<String, Value>,
+    body: Body<'a>,
+}
+
+/// The body as the fast path read it, or as the `Value` path did where that one gave up.
+#[derive(Debug)]
+enum Body<'a> {
+    Tree { node: Node<'a>, bytes: &'a [u8] },
+    Value(Map<String, Value>),
 }
 
 /// A validated delivery of one of the three kinds.
@@ -83,7 +90,52 @@ impl Delivery {
 
 /// Reads a body: JSON, an object, a known kind. Where the key sits depends on the shape: at the
 /// top, or inside `webhookReturnShipments`.
-pub fn read(bytes: &[u8]) -> Result<Envelope, Unreadable> {
+///
+/// Two paths give the same answers. The fast one reads the body once into a borrowed [`Node`]
+/// (see [`crate::model::tree`]) and the models from it; whatever it does not accept whole, the
+/// `Value` path reads again, and its answer (a rejection and its message) is the one given.
+pub fn read(bytes: &[u8]) -> Result<Envelope<'_>, Unreadable> {
+    if let Some(node @ Node::Object(_)) = Node::parse(bytes) {
+        if let Some(kind) = detect_node(&node) {
+            let mut key = node.get("apiKey").and_then(key_of);
+            if let Some(inner @ Node::Object(_)) = node.get("webhookReturnShipments") {
+                key = inner.get("apiKey").and_then(key_of).or(key);
+            }
+            return Ok(Envelope {
+                kind,
+                key,
+                body: Body::Tree { node, bytes },
+            });
+        }
+    }
+    read_value(bytes)
+}
+
+/// [`detect`] on a tree.
+fn detect_node(body: &Node<'_>) -> Option<Kind> {
+    let has = |k: &str| body.get(k).is_some();
+    if has("webhookReturnShipments") || has("returnShipments") {
+        Some(Kind::Return)
+    } else if has("orders") {
+        Some(Kind::Order)
+    } else if has("trackingNumber") || has("qaplaStatusID") {
+        Some(Kind::Shipment)
+    } else {
+        None
+    }
+}
+
+/// [`take_key`] on a tree.
+fn key_of(value: &Node<'_>) -> Option<ApiKey> {
+    match value {
+        Node::String(s) if !s.is_empty() => Some(ApiKey::new(s.as_ref())),
+        Node::Number(n) => Some(ApiKey::new(n.to_string())),
+        _ => None,
+    }
+}
+
+/// The `Value` path of [`read`]: the body as a `serde_json` value tree.
+pub(crate) fn read_value(bytes: &[u8]) -> Result<Envelope<'_>, Unreadable> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Unreadable::Empty);
     }
@@ -98,7 +150,11 @@ pub fn read(bytes: &[u8]) -> Result<Envelope, Unreadable> {
     for value in body.values_mut() {
         drop_keys(value);
     }
-    Ok(Envelope { kind, key, body })
+    Ok(Envelope {
+        kind,
+        key,
+        body: Body::Value(body),
+    })
 }
 
 /// Removes `apiKey` from every object nested in a value: only the top level and the returns
@@ -122,16 +178,51 @@ fn take_key(map: &mut Map<String, Value>) -> Option<ApiKey> {
     }
 }
 
-impl Envelope {
+impl Envelope<'_> {
+    /// The body without any `apiKey`, as a JSON object.
+    pub fn body(&self) -> Map<String, Value> {
+        match &self.body {
+            Body::Value(map) => map.clone(),
+            Body::Tree { node, .. } => match Value::deserialize(node) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+
     /// Validates the body as its kind.
     pub fn validate(self, tz: Tz) -> Result<Delivery, Invalid> {
-        match self.kind {
+        let (node, bytes) = match self.body {
+            Body::Value(body) => return validate_value(self.kind, body, tz),
+            Body::Tree { node, bytes } => (node, bytes),
+        };
+        let fast = match self.kind {
             Kind::Shipment => {
-                shipment::validate(self.body, tz).map(|ev| Delivery::Shipment(Box::new(ev)))
+                shipment::validate_node(&node, tz).map(|ev| Delivery::Shipment(Box::new(ev)))
             }
-            Kind::Return => returns::validate(self.body, tz).map(Delivery::Returns),
-            Kind::Order => orders::validate(self.body, tz).map(Delivery::Orders),
+            Kind::Return => returns::validate_node(&node, tz).map(Delivery::Returns),
+            Kind::Order => orders::validate_node(&node, tz).map(Delivery::Orders),
+        };
+        match fast {
+            Some(delivery) => Ok(delivery),
+            // The `Value` path says what is wrong, in its own words.
+            None => match read_value(bytes) {
+                Ok(Envelope {
+                    kind,
+                    body: Body::Value(body),
+                    ..
+                }) => validate_value(kind, body, tz),
+                _ => Err(Invalid::field("body", "unreadable")),
+            },
         }
+    }
+}
+
+fn validate_value(kind: Kind, body: Map<String, Value>, tz: Tz) -> Result<Delivery, Invalid> {
+    match kind {
+        Kind::Shipment => shipment::validate(body, tz).map(|ev| Delivery::Shipment(Box::new(ev))),
+        Kind::Return => returns::validate(body, tz).map(Delivery::Returns),
+        Kind::Order => orders::validate(body, tz).map(Delivery::Orders),
     }
 }
 
@@ -293,21 +384,61 @@ mod tests {
     fn key_is_taken_out_of_both_places() {
         let env = read(br#"{"apiKey":"top","trackingNumber":"X"}"#).expect("read");
         assert_eq!(env.key, Some(ApiKey::new("top")));
-        assert!(!env.body.contains_key("apiKey"));
+        assert!(!env.body().contains_key("apiKey"));
         let env = read(br#"{"webhookReturnShipments":{"apiKey":"in","returnShipments":[]}}"#)
             .expect("read");
         assert_eq!(env.key, Some(ApiKey::new("in")));
-        assert!(!serde_json::to_string(&env.body)
+        assert!(!serde_json::to_string(&env.body())
             .expect("json")
             .contains("\"in\""));
         let env = read(
             br#"{"apiKey":"top","orders":[{"reference":"R","apiKey":"deep","rows":[{"apiKey":"deeper"}]}]}"#,
         )
         .expect("read");
-        let text = serde_json::Value::Object(env.body).to_string();
+        let text = serde_json::Value::Object(env.body()).to_string();
         assert!(!text.contains("apiKey") && !text.contains("deep"), "{text}");
         let env = read(br#"{"apiKey":"","orders":[]}"#).expect("read");
         assert_eq!(env.key, None);
+    }
+
+    #[test]
+    fn every_fixture_takes_the_fast_path_whole() {
+        for f in crate::fixtures::ALL {
+            let env = read(f.bytes()).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+            let Body::Tree { node, .. } = &env.body else {
+                panic!("{}: read by the Value path", f.name)
+            };
+            let fast = match env.kind {
+                Kind::Shipment => shipment::validate_node(node, rome()).map(|_| ()),
+                Kind::Return => returns::validate_node(node, rome()).map(|_| ()),
+                Kind::Order => orders::validate_node(node, rome()).map(|_| ()),
+            };
+            assert!(fast.is_some(), "{}: validated by the Value path", f.name);
+        }
+    }
+
+    #[test]
+    fn refusals_are_the_value_paths_word_for_word() {
+        let bodies: [&[u8]; 8] = [
+            br#"{"apiKey":"k","trackingNumber":"X","qaplaStatusID":"6","consignee":"Mario Rossi"}"#,
+            br#"{"apiKey":"k","trackingNumber":"X","qaplaStatusID":"6","courier":"DHL"}"#,
+            br#"{"apiKey":"k","trackingNumber":"X","qaplaStatusID":"6","courier":"DHL","date":"2026-13-01 10:00:00"}"#,
+            br#"{"apiKey":"k","orders":[]}"#,
+            br#"{"apiKey":"k","orders":[{"reference":"A"},{"reference":"B","return":2}]}"#,
+            br#"{"webhookReturnShipments":{"apiKey":"k","returnShipments":[{"sender":{"name":7}}]}}"#,
+            br#"{"apiKey":"k","orders":[{"reference":"A","x":{"y":1,"y":2}}]}"#,
+            br#"{"apiKey":"k","trackingNumber":"X"} {}"#,
+        ];
+        let answer = |r: Result<Envelope<'_>, Unreadable>| match r {
+            Err(e) => format!("unreadable: {e}"),
+            Ok(env) => format!("{:?}", env.validate(rome()).map(|d| d.kind())),
+        };
+        for body in bodies {
+            let text = String::from_utf8_lossy(body);
+            let fast = answer(read(body));
+            assert!(!fast.starts_with("Ok"), "{text}: {fast}");
+            assert_eq!(fast, answer(read_value(body)), "{text}");
+        }
     }
 
     #[test]

@@ -259,13 +259,13 @@ impl<S: Store> Webhook<S> {
         facts: &mut Facts,
     ) -> Result<Recorded, Rejection> {
         // The body was read once already; read again here, on this rare path, to keep it whole.
-        let envelope = payload::read(body)?;
+        let kept = payload::read(body)?.body();
         let entry = Quarantined {
             webhook: self.endpoint.as_str(),
             channel: channel.name.clone(),
             received_at: crate::dates::iso(&now),
-            id: crate::identity::EventId::of_map(&envelope.body).to_string(),
-            body: serde_json::Value::Object(envelope.body),
+            id: crate::identity::EventId::of_map(&kept).to_string(),
+            body: serde_json::Value::Object(kept),
             reason,
         };
         match self.store.keep(&entry.key(), entry.bytes()).await {

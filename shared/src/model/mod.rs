@@ -7,6 +7,7 @@ pub mod orders;
 pub mod party;
 pub mod returns;
 pub mod shipment;
+pub mod tree;
 
 use crate::dates::{self, BadDate};
 use chrono::{DateTime, Utc};

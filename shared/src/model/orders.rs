@@ -2,6 +2,7 @@
 //! the courier, per the channel's setting, which the payload does not carry.
 
 use crate::identity::EventId;
+use crate::model::tree::{self, Node};
 use crate::model::{each, identifier, optional, optional_date, required, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -94,21 +95,32 @@ pub struct OrdersDelivery {
 
 /// Reads and validates the `orders` of a body already told to be an orders delivery.
 pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Invalid> {
-    let orders = each(&body, "orders", |i, raw, model| one(i, raw, model, tz))?;
+    let orders = each(&body, "orders", |i, raw, model| {
+        one(i, EventId::of_content(raw), model, tz)
+    })?;
     Ok(OrdersDelivery {
         id: EventId::of_map(&body),
         orders,
     })
 }
 
-fn one(i: usize, raw: &Value, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {
+/// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
+pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<OrdersDelivery> {
+    let orders = tree::each(body, "orders", |i, id, model| one(i, id, model, tz).ok())?;
+    Some(OrdersDelivery {
+        id: body.event_id(),
+        orders,
+    })
+}
+
+fn one(i: usize, event_id: EventId, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {
     let reference = identifier(
         required(&model.reference, "orders[].reference")?,
         format!("orders[{i}].reference"),
     )?;
     Ok(OrderRecord {
         reference,
-        event_id: EventId::of_content(raw),
+        event_id,
         courier: optional(&model.courier),
         tracking_number: optional(&model.tracking_number),
         order_date_utc: optional_date(&model.order_date, "orders[].orderDate", tz)?,

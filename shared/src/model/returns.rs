@@ -3,6 +3,7 @@
 
 use crate::identity::EventId;
 use crate::model::party::Party;
+use crate::model::tree::{self, Node};
 use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -116,7 +117,7 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, Inv
         None => (&body, None),
     };
     let returns = each(inner, "returnShipments", |i, raw, model| {
-        one(i, raw, model, tz)
+        one(i, EventId::of_content(raw), model, tz)
     })?;
     let id = match given_id {
         Some(id) => EventId::given(&id),
@@ -125,7 +126,36 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, Inv
     Ok(ReturnsDelivery { id, returns })
 }
 
-fn one(i: usize, raw: &Value, model: ReturnShipment, tz: Tz) -> Result<ReturnRequest, Invalid> {
+/// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
+pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ReturnsDelivery> {
+    let (inner, given_id) = match body.get("webhookReturnShipments") {
+        Some(inner @ Node::Object(_)) => {
+            let id = inner.get("id").and_then(|v| match v {
+                Node::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Node::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            (inner, id)
+        }
+        Some(_) => return None,
+        None => (body, None),
+    };
+    let returns = tree::each(inner, "returnShipments", |i, id, model| {
+        one(i, id, model, tz).ok()
+    })?;
+    let id = match given_id {
+        Some(id) => EventId::given(&id),
+        None => body.event_id(),
+    };
+    Some(ReturnsDelivery { id, returns })
+}
+
+fn one(
+    i: usize,
+    event_id: EventId,
+    model: ReturnShipment,
+    tz: Tz,
+) -> Result<ReturnRequest, Invalid> {
     let tracking_number = optional(&model.tracking_number);
     let key = optional(&model.rma)
         .or_else(|| tracking_number.clone())
@@ -138,7 +168,7 @@ fn one(i: usize, raw: &Value, model: ReturnShipment, tz: Tz) -> Result<ReturnReq
     let key = identifier(key, format!("returnShipments[{i}].RMA"))?;
     Ok(ReturnRequest {
         key,
-        event_id: EventId::of_content(raw),
+        event_id,
         reference: optional(&model.reference),
         tracking_number,
         courier: model

@@ -3,6 +3,7 @@
 
 use crate::identity::EventId;
 use crate::model::party::Party;
+use crate::model::tree::Node;
 use crate::model::{date, identifier, required, wire_model, Invalid};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
@@ -158,6 +159,16 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent, Inval
                 crate::model::shape_only(&e.inner().to_string()),
             )
         })?;
+    checked(id, model, tz)
+}
+
+/// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
+pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ShipmentEvent> {
+    let model = Shipment::deserialize(body).ok()?;
+    checked(body.event_id(), model, tz).ok()
+}
+
+fn checked(id: EventId, model: Shipment, tz: Tz) -> Result<ShipmentEvent, Invalid> {
     let tracking_number = identifier(
         required(&model.tracking_number, "trackingNumber")?,
         "trackingNumber",
