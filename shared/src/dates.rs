@@ -29,6 +29,9 @@ pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
         value: value.chars().take(40).collect(),
     };
     let s = value.trim();
+    if let Some(naive) = plain(s) {
+        return Ok(resolve(naive, tz));
+    }
     let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
@@ -39,6 +42,33 @@ pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
         })
         .map_err(|_| bad())?;
     Ok(resolve(naive, tz))
+}
+
+/// The form Qapla' sends nearly always, `YYYY-MM-DD HH:MM:SS` (or with a `T`), read without
+/// chrono's format machinery, which took most of a date's time; anything else (or a value that is
+/// no real date or time) is left to the formats above, which decide.
+fn plain(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    let shape = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?.and_hms_opt(
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+    )
 }
 
 fn resolve(naive: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
@@ -68,6 +98,42 @@ pub(crate) fn rome() -> Tz {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_form_reads_as_chrono_reads_it() {
+        for s in [
+            "2026-03-02 09:41:07",
+            "2026-03-02T09:41:07",
+            "2028-02-29 23:59:59",
+            "0000-01-01 00:00:00",
+            "2026-02-29 10:00:00",
+            "2026-13-01 10:00:00",
+            "2026-00-10 10:00:00",
+            "2026-03-02 24:00:00",
+            "2026-03-02 23:60:00",
+            "2026-03-02 23:59:60",
+            "2026-03-02x09:41:07",
+            "2026-3-02 09:41:07 ",
+            "+026-03-02 09:41:07",
+            "2026-03-02 09:41:0a",
+            "２026-03-02 09:41",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+                .ok();
+            if let Some(fast) = plain(s) {
+                assert_eq!(Some(fast), chrono, "{s}");
+            }
+            assert_eq!(
+                to_utc(s, rome()).ok(),
+                chrono
+                    .map(|n| resolve(n, rome()))
+                    .or_else(|| to_utc(s, rome()).ok()),
+                "{s}"
+            );
+        }
+        assert!(plain("2026-03-02 09:41:07").is_some());
+    }
 
     #[test]
     fn table_of_dates() {

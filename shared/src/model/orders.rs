@@ -106,11 +106,11 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Inva
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
 pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<OrdersDelivery> {
-    let orders = tree::each(body, "orders", |i, id, model| one(i, id, model, tz).ok())?;
-    Some(OrdersDelivery {
-        id: body.event_id(),
-        orders,
-    })
+    let (id, ids) = body.event_ids(&["orders"]);
+    let orders = tree::each(body, "orders", ids, |i, id, model| {
+        one(i, id, model, tz).ok()
+    })?;
+    Some(OrdersDelivery { id, orders })
 }
 
 fn one(i: usize, event_id: EventId, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {

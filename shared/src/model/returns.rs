@@ -128,24 +128,26 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, Inv
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
 pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ReturnsDelivery> {
-    let (inner, given_id) = match body.get("webhookReturnShipments") {
+    const WRAPPED: &[&str] = &["webhookReturnShipments", "returnShipments"];
+    let (inner, given_id, path) = match body.get("webhookReturnShipments") {
         Some(inner @ Node::Object(_)) => {
             let id = inner.get("id").and_then(|v| match v {
                 Node::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
                 Node::Number(n) => Some(n.to_string()),
                 _ => None,
             });
-            (inner, id)
+            (inner, id, WRAPPED)
         }
         Some(_) => return None,
-        None => (body, None),
+        None => (body, None, &WRAPPED[1..]),
     };
-    let returns = tree::each(inner, "returnShipments", |i, id, model| {
+    let (whole, ids) = body.event_ids(path);
+    let returns = tree::each(inner, "returnShipments", ids, |i, id, model| {
         one(i, id, model, tz).ok()
     })?;
     let id = match given_id {
         Some(id) => EventId::given(&id),
-        None => body.event_id(),
+        None => whole,
     };
     Some(ReturnsDelivery { id, returns })
 }

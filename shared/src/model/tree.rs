@@ -59,19 +59,55 @@ impl<'a> Node<'a> {
         EventId::of_canonical(&canonical)
     }
 
+    /// The content id of this value and of each entry of the array at `path` (keys of nested
+    /// objects) inside it, from one canonical text: an entry's canonical form is a span of its
+    /// container's. No ids for the entries where there is no array at `path`.
+    pub fn event_ids(&self, path: &[&str]) -> (EventId, Vec<EventId>) {
+        let mut canonical = Vec::with_capacity(1024);
+        let mut spans = Vec::new();
+        self.write_recording(path, &mut canonical, &mut spans);
+        let entries = spans
+            .into_iter()
+            .map(|(start, end)| EventId::of_canonical(&canonical[start..end]))
+            .collect();
+        (EventId::of_canonical(&canonical), entries)
+    }
+
+    fn write_recording(&self, path: &[&str], out: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) {
+        match (self, path.split_first()) {
+            (Node::Array(items), None) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let start = out.len();
+                    item.write_canonical(out);
+                    spans.push((start, out.len()));
+                }
+                out.push(b']');
+            }
+            (Node::Object(members), Some((first, rest))) => {
+                write_object(members, out, |key, value, out| match key == *first {
+                    true => value.write_recording(rest, out, spans),
+                    false => value.write_canonical(out),
+                });
+            }
+            _ => self.write_canonical(out),
+        }
+    }
+
     fn write_canonical(&self, out: &mut Vec<u8>) {
         match self {
             Node::Null => out.extend_from_slice(b"null"),
             Node::Bool(true) => out.extend_from_slice(b"true"),
             Node::Bool(false) => out.extend_from_slice(b"false"),
             // Writing into a vector cannot fail; serde_json's own writer keeps the text the
-            // `Value` path hashes (its escapes, its number forms).
+            // `Value` path hashes (its number forms).
             Node::Number(n) => {
                 let _ = serde_json::to_writer(&mut *out, n);
             }
-            Node::String(s) => {
-                let _ = serde_json::to_writer(&mut *out, s.as_ref());
-            }
+            Node::String(s) => write_str(s, out),
             Node::Array(items) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
@@ -83,20 +119,48 @@ impl<'a> Node<'a> {
                 out.push(b']');
             }
             Node::Object(members) => {
-                let mut order: Vec<&(Cow<'a, str>, Node<'a>)> =
-                    members.iter().filter(|(k, _)| k != API_KEY).collect();
-                order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                out.push(b'{');
-                for (i, (key, value)) in order.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    let _ = serde_json::to_writer(&mut *out, key.as_ref());
-                    out.push(b':');
-                    value.write_canonical(out);
-                }
-                out.push(b'}');
+                write_object(members, out, |_, value, out| value.write_canonical(out));
             }
+        }
+    }
+}
+
+/// An object's canonical form: its members but `apiKey`, sorted by key, each value written by
+/// `value`.
+fn write_object<'n, 'a: 'n>(
+    members: &'n [(Cow<'a, str>, Node<'a>)],
+    out: &mut Vec<u8>,
+    mut value: impl FnMut(&str, &'n Node<'a>, &mut Vec<u8>),
+) {
+    let mut order: Vec<&(Cow<'a, str>, Node<'a>)> =
+        members.iter().filter(|(k, _)| k != API_KEY).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out.push(b'{');
+    for (i, (key, node)) in order.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(key, out);
+        out.push(b':');
+        value(key, node, out);
+    }
+    out.push(b'}');
+}
+
+/// A string as serde_json writes it. One borrowed from the body held no escape there, so it has
+/// no quote, backslash or control character (JSON forbids them unescaped) and nothing to escape.
+// The `Cow` itself, not a `&str`: whether the text was borrowed is what tells.
+#[allow(clippy::ptr_arg)]
+fn write_str(s: &Cow<'_, str>, out: &mut Vec<u8>) {
+    match s {
+        Cow::Borrowed(plain) => {
+            out.push(b'"');
+            out.extend_from_slice(plain.as_bytes());
+            out.push(b'"');
+        }
+        // Writing into a vector cannot fail.
+        Cow::Owned(text) => {
+            let _ = serde_json::to_writer(&mut *out, text.as_str());
         }
     }
 }
@@ -299,25 +363,28 @@ impl<'de, 'a: 'de> MapAccess<'de> for Members<'de, 'a> {
 /// Reads each entry of the array `field` of an object as the model `M` and hands it, with its
 /// position and content id, to `validate`: the fast twin of [`crate::model::each`]. `None`
 /// wherever that one would refuse (then it says why).
+/// `ids` are the entries' content ids, from [`Node::event_ids`].
 pub fn each<'a, M: de::Deserialize<'a>, R>(
     body: &'a Node<'_>,
     field: &str,
+    ids: Vec<EventId>,
     mut validate: impl FnMut(usize, EventId, M) -> Option<R>,
 ) -> Option<Vec<R>> {
     let Some(Node::Array(list)) = body.get(field) else {
         return None;
     };
-    if list.is_empty() {
+    if list.is_empty() || list.len() != ids.len() {
         return None;
     }
     list.iter()
+        .zip(ids)
         .enumerate()
-        .map(|(i, raw)| {
+        .map(|(i, (raw, id))| {
             if !matches!(raw, Node::Object(_)) {
                 return None;
             }
             let model = M::deserialize(raw).ok()?;
-            validate(i, raw.event_id(), model)
+            validate(i, id, model)
         })
         .collect()
 }
@@ -349,6 +416,22 @@ mod tests {
             node(r#"{"b":"x","a":1}"#).event_id().as_str(),
             "ecf9e98ec0641e23113ff3ce8bdc78d0"
         );
+    }
+
+    #[test]
+    fn entry_ids_are_those_of_the_entries_alone() {
+        let text =
+            r#"{"z":1,"apiKey":"k","w":{"apiKey":"k","list":[{"b":"é","a":"\u00e9"},[2],"x"]}}"#;
+        let body = node(text);
+        let (whole, entries) = body.event_ids(&["w", "list"]);
+        assert_eq!(whole, body.event_id());
+        let Some(Node::Array(list)) = body.get("w").and_then(|w| w.get("list")) else {
+            panic!("a list")
+        };
+        let alone: Vec<EventId> = list.iter().map(Node::event_id).collect();
+        assert_eq!(entries, alone);
+        assert_eq!(body.event_ids(&["w", "nothing"]).1, Vec::<EventId>::new());
+        assert_eq!(body.event_ids(&["z"]).1, Vec::<EventId>::new());
     }
 
     #[test]
