@@ -418,10 +418,17 @@ fn main() {
         let zip = size.and_then(|_| zip_size(&bootstrap));
         (size, zip)
     };
-    let sizes: Vec<_> = ["shipments", "returns", "orders", "notifier"]
-        .into_iter()
-        .map(|f| (f, bootstrap(f)))
-        .collect();
+    let sizes: Vec<_> = [
+        "shipments",
+        "returns",
+        "orders",
+        "notifier",
+        "stuck",
+        "reconciler",
+    ]
+    .into_iter()
+    .map(|f| (f, bootstrap(f)))
+    .collect();
     let floor_size = bootstrap("floor");
     let core = core_figures();
 
