@@ -148,6 +148,31 @@ pub fn alert_policy() -> String {
     email.to_string()
 }
 
+/// Creates an SQS queue; its URL and ARN.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("queue arn")
+        .clone();
+    (url, arn)
+}
+
 /// The topic and two SQS subscribers: one unfiltered, one with the alert filter policy of the
 /// template's email and SMS subscriptions.
 pub struct Subscribers {
@@ -173,26 +198,7 @@ impl Subscribers {
             .to_owned();
         let mut queues = Vec::new();
         for (suffix, policy) in [("all", None), ("alerts", Some(alert_policy()))] {
-            let url = sqs
-                .create_queue()
-                .queue_name(format!("{prefix}{suffix}"))
-                .send()
-                .await
-                .expect("queue")
-                .queue_url()
-                .expect("queue url")
-                .to_owned();
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .expect("queue attributes")
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-                .expect("queue arn")
-                .clone();
+            let (url, arn) = create_queue(&sqs, &format!("{prefix}{suffix}")).await;
             let mut sub = sns
                 .subscribe()
                 .topic_arn(&topic_arn)

@@ -8,7 +8,6 @@ use crate::notifier_rig::Rig;
 use crate::stack;
 use crate::template;
 use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::QueueAttributeName;
 use qapla::aws::stream::StreamNotifier;
 use qapla::config::EVENT_BUS_NAME;
 use qapla::fixtures;
@@ -28,26 +27,7 @@ async fn bus_and_queue(sdk: &aws_config::SdkConfig, name: &str) -> String {
         .send()
         .await
         .expect("event bus");
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-rule"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("queue url")
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .expect("queue arn")
-        .clone();
+    let (url, arn) = stack::create_queue(&sqs, &format!("{name}-rule")).await;
     events
         .put_rule()
         .name("all-notifications")
