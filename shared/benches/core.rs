@@ -129,21 +129,96 @@ fn main() {
         println!("core: smoke run, each case and its floor ran once; no ratios");
         return;
     }
-    // The ratio of two criterion medians of this run: the case over its floor.
+    // Criterion measures a case, then its floor: on a shared machine whose speed drifts between
+    // the two, the ratio of its medians moved by half between runs. The ratio is therefore
+    // measured apart, pairing the two: short batches of each in turn, one ratio per pair.
     println!("\ncore against its floor, serde_json::from_slice::<Value> of the same bytes");
-    println!("ratio = median of {OURS} / median of {FLOOR}, both from this run");
-    println!("{:<24} {:>12} {:>12} {:>8}", "case", OURS, FLOOR, "ratio");
-    for (name, _) in &cases {
+    println!("medians from criterion; ratio = median over {ROUNDS} paired batches of {OURS} time / {FLOOR} time");
+    println!(
+        "{:<24} {:>12} {:>12} {:>8} {:>15}",
+        "case", OURS, FLOOR, "ratio", "middle half"
+    );
+    let tz = qapla::dates::zone("Europe/Rome").expect("compiled-in zone");
+    let mut ratios = Vec::new();
+    for (name, body) in &cases {
         let ours = median_ns(&dir, name, OURS, started);
         let floor = median_ns(&dir, name, FLOOR, started);
-        match (ours, floor) {
-            (Some(o), Some(f)) => println!(
-                "{name:<24} {:>9.2} µs {:>9.2} µs {:>7.2}×",
-                o / 1000.0,
-                f / 1000.0,
-                o / f
-            ),
-            _ => println!("{name:<24} not measured in this run (filtered out?)"),
+        let paired = paired_ratio(
+            || {
+                let env = payload::read(black_box(body.as_bytes())).expect("fixture reads");
+                black_box(env.validate(tz).expect("fixture validates"));
+            },
+            || {
+                black_box(
+                    serde_json::from_slice::<Value>(black_box(body.as_bytes()))
+                        .expect("fixture is JSON"),
+                );
+            },
+        );
+        let us = |ns: Option<f64>| ns.map_or("-".to_owned(), |ns| format!("{:.2} µs", ns / 1000.0));
+        println!(
+            "{name:<24} {:>12} {:>12} {:>7.2}× {:>6.2}–{:.2}×",
+            us(ours),
+            us(floor),
+            paired.median,
+            paired.low,
+            paired.high
+        );
+        ratios.push(
+            json!({"bench": name, "ratio": paired.median, "p25": paired.low,
+            "p75": paired.high, "rounds": ROUNDS}),
+        );
+    }
+    let written = serde_json::to_vec_pretty(&Value::Array(ratios))
+        .map_err(std::io::Error::other)
+        .and_then(|text| std::fs::write(dir.join(RATIOS), text));
+    if let Err(e) = written {
+        eprintln!("core: could not write {RATIOS}: {e}");
+    }
+}
+
+/// Where the paired ratios are written, in criterion's directory; the system bench reads them.
+const RATIOS: &str = "core-ratios.json";
+/// Pairs of batches per case.
+const ROUNDS: usize = 301;
+
+struct Ratio {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+/// The ratio of `ours` to `floor`: batches of each, in turn (which goes first alternates), each
+/// batch long enough (about 0.2 ms) for the clock; the median and quartiles of the per-pair ratios.
+fn paired_ratio(mut ours: impl FnMut(), mut floor: impl FnMut()) -> Ratio {
+    let time = |f: &mut dyn FnMut(), n: u32| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            f();
         }
+        start.elapsed().as_secs_f64()
+    };
+    let mut batch = 1u32;
+    while time(&mut floor, batch) < 2e-4 && batch < 1 << 20 {
+        batch *= 2;
+    }
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let (o, f) = if round % 2 == 0 {
+                let o = time(&mut ours, batch);
+                (o, time(&mut floor, batch))
+            } else {
+                let f = time(&mut floor, batch);
+                (time(&mut ours, batch), f)
+            };
+            o / f
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    Ratio {
+        median: at(0.5),
+        low: at(0.25),
+        high: at(0.75),
     }
 }

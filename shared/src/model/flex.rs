@@ -5,7 +5,8 @@
 //! - flag: `0`/`1`, `"0"`/`"1"`, booleans, `"true"`/`"false"`; `null` and `""` mean absent.
 //! - list: an array, or a single object standing for a list of one; `null` means absent.
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
@@ -107,22 +108,54 @@ pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     d.deserialize_any(V)
 }
 
-/// Reads a list that may arrive as a single entry instead of an array of one.
+/// Reads a list that may arrive as a single entry instead of an array of one. A visitor rather
+/// than an untagged enum: that one buffers the value whole before trying each shape, which cost
+/// more than reading the rest of a small shipment.
 pub fn one_or_many<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Vec<T>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<Vec<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list or a single entry")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Some(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(|one| Some(vec![one]))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            T::deserialize(v.into_deserializer()).map(|one| Some(vec![one]))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            T::deserialize(v.into_deserializer()).map(|one| Some(vec![one]))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            T::deserialize(v.into_deserializer()).map(|one| Some(vec![one]))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            T::deserialize(v.into_deserializer()).map(|one| Some(vec![one]))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            T::deserialize(v.into_deserializer()).map(|one| Some(vec![one]))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
     }
-    Ok(
-        Option::<OneOrMany<T>>::deserialize(d)?.map(|list| match list {
-            OneOrMany::Many(items) => items,
-            OneOrMany::One(item) => vec![item],
-        }),
-    )
+    d.deserialize_option(V(std::marker::PhantomData))
 }
 
 #[cfg(test)]

@@ -106,11 +106,14 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Inva
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
 pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<OrdersDelivery> {
-    let (id, ids) = body.event_ids(&["orders"]);
-    let orders = tree::each(body, "orders", ids, |i, id, model| {
+    let canonical = body.canonical(&["orders"]);
+    let orders = tree::each(body, "orders", canonical.entry_ids(), |i, id, model| {
         one(i, id, model, tz).ok()
     })?;
-    Some(OrdersDelivery { id, orders })
+    Some(OrdersDelivery {
+        id: canonical.id(),
+        orders,
+    })
 }
 
 fn one(i: usize, event_id: EventId, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {

@@ -7,8 +7,11 @@ use crate::model::tree::{self, Node};
 use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 
 wire_model! {
 /// One return shipment as Qapla' sends it.
@@ -34,11 +37,35 @@ pub struct ReturnShipment {
 }
 
 /// The courier of a return: an object `{code, name, icon}` or a plain code.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum CourierRef {
     Code(String),
     Object(CourierObject),
+}
+
+/// Told apart by the shape read, not as an untagged enum (which buffers the value whole before
+/// trying each variant).
+impl<'de> Deserialize<'de> for CourierRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CourierRef;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a courier code or object")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CourierRef, E> {
+                Ok(CourierRef::Code(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<CourierRef, E> {
+                Ok(CourierRef::Code(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CourierRef, A::Error> {
+                CourierObject::deserialize(MapAccessDeserializer::new(map)).map(CourierRef::Object)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 wire_model! {
@@ -141,13 +168,17 @@ pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ReturnsDelivery> {
         Some(_) => return None,
         None => (body, None, &WRAPPED[1..]),
     };
-    let (whole, ids) = body.event_ids(path);
-    let returns = tree::each(inner, "returnShipments", ids, |i, id, model| {
-        one(i, id, model, tz).ok()
-    })?;
+    let canonical = body.canonical(path);
+    let returns = tree::each(
+        inner,
+        "returnShipments",
+        canonical.entry_ids(),
+        |i, id, model| one(i, id, model, tz).ok(),
+    )?;
+    // The whole body is hashed only where Qapla' gave the delivery no id.
     let id = match given_id {
         Some(id) => EventId::given(&id),
-        None => whole,
+        None => canonical.id(),
     };
     Some(ReturnsDelivery { id, returns })
 }
@@ -232,6 +263,11 @@ mod tests {
         let d = validate(obj(json!({"returnShipments": [it]})), rome()).expect("valid");
         assert_eq!(d.returns[0].courier.as_deref(), Some("GLS"));
         assert_eq!(d.returns[0].key, "RT1");
+        let courier = |v: Value| serde_json::from_value::<ReturnShipment>(json!({"courier": v}));
+        assert_eq!(courier(json!(null)).map(|r| r.courier).ok(), Some(None));
+        for bad in [json!(5), json!(true), json!(["BRT"])] {
+            assert!(courier(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

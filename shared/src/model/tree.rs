@@ -11,13 +11,14 @@
 //! Anything this path refuses is read again by the `Value` path, whose answer stands: the
 //! rejection reasons and messages are that path's alone.
 
+mod scan;
+
 use crate::identity::EventId;
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 use serde_json::Number;
 use std::borrow::Cow;
-use std::fmt;
 
 /// The key that authenticates a delivery: never part of a model's fields nor of an id.
 const API_KEY: &str = "apiKey";
@@ -30,23 +31,23 @@ pub enum Node<'a> {
     Number(Number),
     String(Cow<'a, str>),
     Array(Vec<Node<'a>>),
-    /// Members in the order sent; no key twice.
+    /// Members sorted by key (the canonical order, as bytes); no key twice.
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
 }
 
 impl<'a> Node<'a> {
     /// Reads a whole body; `None` for anything but one JSON value without duplicate keys.
     pub fn parse(bytes: &'a [u8]) -> Option<Node<'a>> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let node = de::Deserialize::deserialize(&mut de).ok()?;
-        de.end().ok()?;
-        Some(node)
+        scan::parse(bytes)
     }
 
     /// The value of `key` in an object.
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match self {
-            Node::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Node::Object(members) => members
+                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+                .ok()
+                .map(|i| &members[i].1),
             _ => None,
         }
     }
@@ -54,23 +55,19 @@ impl<'a> Node<'a> {
     /// The content id of this value, as [`EventId::of_content`] gives it for the same JSON:
     /// SHA-256 of its canonical form (keys sorted, no whitespace, no `apiKey`).
     pub fn event_id(&self) -> EventId {
-        let mut canonical = Vec::with_capacity(256);
+        let mut canonical = Vec::with_capacity(512);
         self.write_canonical(&mut canonical);
         EventId::of_canonical(&canonical)
     }
 
-    /// The content id of this value and of each entry of the array at `path` (keys of nested
-    /// objects) inside it, from one canonical text: an entry's canonical form is a span of its
-    /// container's. No ids for the entries where there is no array at `path`.
-    pub fn event_ids(&self, path: &[&str]) -> (EventId, Vec<EventId>) {
-        let mut canonical = Vec::with_capacity(1024);
+    /// The canonical text of this value with where each entry of the array at `path` (keys of
+    /// nested objects) sits in it: an entry's canonical form is a span of its container's, so one
+    /// text gives the ids of both. No entries where there is no array at `path`.
+    pub fn canonical(&self, path: &[&str]) -> Canonical {
+        let mut text = Vec::with_capacity(1024);
         let mut spans = Vec::new();
-        self.write_recording(path, &mut canonical, &mut spans);
-        let entries = spans
-            .into_iter()
-            .map(|(start, end)| EventId::of_canonical(&canonical[start..end]))
-            .collect();
-        (EventId::of_canonical(&canonical), entries)
+        self.write_recording(path, &mut text, &mut spans);
+        Canonical { text, spans }
     }
 
     fn write_recording(&self, path: &[&str], out: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) {
@@ -125,21 +122,41 @@ impl<'a> Node<'a> {
     }
 }
 
-/// An object's canonical form: its members but `apiKey`, sorted by key, each value written by
-/// `value`.
+/// A value's canonical text and the spans of its entries in it (see [`Node::canonical`]).
+pub struct Canonical {
+    text: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Canonical {
+    /// The content id of the whole value.
+    pub fn id(&self) -> EventId {
+        EventId::of_canonical(&self.text)
+    }
+
+    /// The content id of each entry.
+    pub fn entry_ids(&self) -> Vec<EventId> {
+        self.spans
+            .iter()
+            .map(|&(start, end)| EventId::of_canonical(&self.text[start..end]))
+            .collect()
+    }
+}
+
+/// An object's canonical form: its members but `apiKey`, in their (sorted) order, each value
+/// written by `value`.
 fn write_object<'n, 'a: 'n>(
     members: &'n [(Cow<'a, str>, Node<'a>)],
     out: &mut Vec<u8>,
     mut value: impl FnMut(&str, &'n Node<'a>, &mut Vec<u8>),
 ) {
-    let mut order: Vec<&(Cow<'a, str>, Node<'a>)> =
-        members.iter().filter(|(k, _)| k != API_KEY).collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out.push(b'{');
-    for (i, (key, node)) in order.into_iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (key, node) in members.iter().filter(|(k, _)| k != API_KEY) {
+        if !first {
             out.push(b',');
         }
+        first = false;
         write_str(key, out);
         out.push(b':');
         value(key, node, out);
@@ -162,109 +179,6 @@ fn write_str(s: &Cow<'_, str>, out: &mut Vec<u8>) {
         Cow::Owned(text) => {
             let _ = serde_json::to_writer(&mut *out, text.as_str());
         }
-    }
-}
-
-/// No key twice in one object. Small objects (the common case) compare pairwise, without
-/// allocating; larger ones sort their keys.
-fn has_duplicate(members: &[(Cow<'_, str>, Node<'_>)]) -> bool {
-    if members.len() <= 16 {
-        return members
-            .iter()
-            .enumerate()
-            .any(|(i, (k, _))| members[..i].iter().any(|(other, _)| other == k));
-    }
-    let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
-    keys.sort_unstable();
-    keys.windows(2).any(|w| w[0] == w[1])
-}
-
-impl<'de> de::Deserialize<'de> for Node<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Node<'de>, E> {
-        Ok(Node::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Node<'de>, E> {
-        Ok(Node::Number(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Node<'de>, E> {
-        Ok(Node::Number(v.into()))
-    }
-    // As `Value` reads a number: one that is not finite becomes null.
-    fn visit_f64<E>(self, v: f64) -> Result<Node<'de>, E> {
-        Ok(Number::from_f64(v).map_or(Node::Null, Node::Number))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'de>, E> {
-        Ok(Node::String(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node<'de>, E> {
-        Ok(Node::String(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Node<'de>, E> {
-        Ok(Node::String(Cow::Owned(v)))
-    }
-    fn visit_unit<E>(self) -> Result<Node<'de>, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E>(self) -> Result<Node<'de>, E> {
-        Ok(Node::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Node::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Node<'de>, A::Error> {
-        let mut members = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
-        while let Some(key) = access.next_key_seed(KeySeed)? {
-            members.push((key, access.next_value()?));
-        }
-        if has_duplicate(&members) {
-            return Err(de::Error::custom("duplicate key"));
-        }
-        Ok(Node::Object(members))
-    }
-}
-
-/// A key borrowed from the body unless it holds an escape.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
     }
 }
 
@@ -363,7 +277,7 @@ impl<'de, 'a: 'de> MapAccess<'de> for Members<'de, 'a> {
 /// Reads each entry of the array `field` of an object as the model `M` and hands it, with its
 /// position and content id, to `validate`: the fast twin of [`crate::model::each`]. `None`
 /// wherever that one would refuse (then it says why).
-/// `ids` are the entries' content ids, from [`Node::event_ids`].
+/// `ids` are the entries' content ids, from [`Node::canonical`].
 pub fn each<'a, M: de::Deserialize<'a>, R>(
     body: &'a Node<'_>,
     field: &str,
@@ -423,15 +337,19 @@ mod tests {
         let text =
             r#"{"z":1,"apiKey":"k","w":{"apiKey":"k","list":[{"b":"é","a":"\u00e9"},[2],"x"]}}"#;
         let body = node(text);
-        let (whole, entries) = body.event_ids(&["w", "list"]);
+        let canonical = body.canonical(&["w", "list"]);
+        let (whole, entries) = (canonical.id(), canonical.entry_ids());
         assert_eq!(whole, body.event_id());
         let Some(Node::Array(list)) = body.get("w").and_then(|w| w.get("list")) else {
             panic!("a list")
         };
         let alone: Vec<EventId> = list.iter().map(Node::event_id).collect();
         assert_eq!(entries, alone);
-        assert_eq!(body.event_ids(&["w", "nothing"]).1, Vec::<EventId>::new());
-        assert_eq!(body.event_ids(&["z"]).1, Vec::<EventId>::new());
+        assert_eq!(
+            body.canonical(&["w", "nothing"]).entry_ids(),
+            Vec::<EventId>::new()
+        );
+        assert_eq!(body.canonical(&["z"]).entry_ids(), Vec::<EventId>::new());
     }
 
     #[test]
@@ -491,9 +409,10 @@ mod tests {
         let Node::Object(members) = &n else {
             panic!("an object")
         };
-        assert!(matches!(members[0].0, Cow::Borrowed(_)));
-        assert!(matches!(members[0].1, Node::String(Cow::Borrowed("abc"))));
-        assert!(matches!(members[1].0, Cow::Owned(_)));
-        assert_eq!(members[1].1, Node::String(Cow::Owned("a\nb".to_owned())));
+        // Sorted: the escaped key ("esc\"aped") comes before "plain".
+        assert!(matches!(members[1].0, Cow::Borrowed("plain")));
+        assert!(matches!(members[1].1, Node::String(Cow::Borrowed("abc"))));
+        assert!(matches!(members[0].0, Cow::Owned(_)));
+        assert_eq!(members[0].1, Node::String(Cow::Owned("a\nb".to_owned())));
     }
 }
