@@ -47,6 +47,19 @@ fn head(key: &str) -> u64 {
     u64::from_be_bytes(eight)
 }
 
+/// Marks (its high bit) each byte of `word` that ends a run of plain string text: a quote, a
+/// backslash or a control character. Bytes after the first marked one may be marked wrongly (a
+/// borrow carries over), never the first: only the lowest mark counts.
+fn ends_run(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    zero_in(word ^ (ONES * u64::from(b'"')))
+        | zero_in(word ^ (ONES * u64::from(b'\\')))
+        | below_space
+}
+
 struct Reader<'a> {
     text: &'a str,
     pos: usize,
@@ -202,6 +215,17 @@ impl<'a> Reader<'a> {
         let bytes = self.bytes();
         let start = self.pos + 1;
         let mut end = start;
+        // Eight bytes at a time to the first that ends the plain run, as serde_json does.
+        while let Some(eight) = bytes.get(end..end + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(eight);
+            let found = ends_run(u64::from_le_bytes(word));
+            if found != 0 {
+                end += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            end += 8;
+        }
         loop {
             match *bytes.get(end)? {
                 b'"' => {
@@ -488,6 +512,14 @@ mod tests {
         fn never_accepts_what_serde_json_refuses(tokens in prop::collection::vec(token(), 1..16)) {
             let text = tokens.concat();
             agrees_with_serde_json(text.as_bytes()).map_err(TestCaseError::fail)?;
+        }
+
+        #[test]
+        fn the_first_byte_ending_a_run_is_found_in_a_word(word in any::<[u8; 8]>()) {
+            let first = word.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let found = ends_run(u64::from_le_bytes(word));
+            let at = (found != 0).then(|| (found.trailing_zeros() / 8) as usize);
+            prop_assert_eq!(at, first);
         }
 
         #[test]
