@@ -31,7 +31,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Node<'_>> {
         // which glibc serves without consolidating its free lists first.
         members: Vec::with_capacity(16),
         items: Vec::with_capacity(16),
-        order: Vec::with_capacity(16),
+        order: Vec::new(),
     };
     let node = reader.value()?;
     reader.skip_space();
@@ -67,7 +67,7 @@ struct Reader<'a> {
     /// The members and items of the containers being read, until their container closes.
     members: Vec<(Cow<'a, str>, Node<'a>)>,
     items: Vec<Node<'a>>,
-    /// The sort order of the object being closed (see [`Reader::sorted_members`]).
+    /// The sort order of an object too large for the stack (see [`Reader::sorted_members`]).
     order: Vec<(u64, usize)>,
 }
 
@@ -171,15 +171,24 @@ impl<'a> Reader<'a> {
     /// keys with `memcmp` took 40% of a small body's reading); whole keys only break ties.
     fn sorted_members(&mut self, start: usize) -> Vec<(Cow<'a, str>, Node<'a>)> {
         let read = &mut self.members[start..];
-        self.order.clear();
-        self.order
-            .extend(read.iter().enumerate().map(|(i, (key, _))| (head(key), i)));
-        self.order.sort_unstable_by(|a, b| {
+        // On the stack for the objects of a delivery; only a larger one uses the heap.
+        let mut small = [(0u64, 0usize); 32];
+        let order = match read.len() {
+            n if n <= small.len() => &mut small[..n],
+            n => {
+                self.order.clear();
+                self.order.resize(n, (0, 0));
+                &mut self.order[..]
+            }
+        };
+        for (slot, (i, (key, _))) in order.iter_mut().zip(read.iter().enumerate()) {
+            *slot = (head(key), i);
+        }
+        order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| read[a.1].0.as_bytes().cmp(read[b.1].0.as_bytes()))
         });
-        let members = self
-            .order
+        let members = order
             .iter()
             .map(|&(_, i)| std::mem::replace(&mut read[i], (Cow::Borrowed(""), Node::Null)))
             .collect();
