@@ -63,11 +63,12 @@ pub fn required(value: &Option<String>, field: &'static str) -> Result<String, I
 
 /// A text field that may be absent: blank counts as absent; trimmed.
 pub fn optional(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+    trimmed(value).map(str::to_owned)
+}
+
+/// [`optional`] without a copy, for a value only looked at.
+pub fn trimmed(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// A value that names a shipment, return or order and so becomes part of a table key: not blank,

@@ -4,7 +4,7 @@
 use crate::identity::EventId;
 use crate::model::party::Party;
 use crate::model::tree::Node;
-use crate::model::{date, identifier, required, wire_model, Invalid};
+use crate::model::{date, identifier, required, trimmed, wire_model, Invalid};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -175,7 +175,7 @@ fn checked(id: EventId, model: Shipment, tz: Tz) -> Result<ShipmentEvent, Invali
     )?;
     let courier = identifier(required(&model.courier, "courier")?, "courier")?;
     let status_id = parse_id(
-        &required(&model.qapla_status_id, "qaplaStatusID")?,
+        trimmed(&model.qapla_status_id).ok_or(Invalid::Missing("qaplaStatusID"))?,
         "qaplaStatusID",
     )?;
     let detail = model
