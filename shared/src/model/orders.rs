@@ -44,9 +44,9 @@ pub struct Order {
 }
 
 wire_model! {
-/// An [`Order`] as read: the customer's fields side by side with the others. Read into
-/// `Customer` through a second `flatten`, every field of an order went through serde's buffered
-/// form first, which cost a third of reading 50 orders.
+/// An [`Order`] as read: the customer's fields side by side with the others, then moved into
+/// `Customer`. Read through a second `flatten`, every field of an order went through serde's
+/// buffered form first.
 #[derive(Default, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
