@@ -328,16 +328,14 @@ impl<'a> Reader<'a> {
         while let Some(b'0'..=b'9') = bytes.get(end) {
             end += 1;
         }
-        let mut plain = true;
+        let int = &self.text[digits..end];
         if bytes.get(end) == Some(&b'.') {
-            plain = false;
             end += 1;
             while let Some(b'0'..=b'9') = bytes.get(end) {
                 end += 1;
             }
         }
         if let Some(b'e' | b'E') = bytes.get(end) {
-            plain = false;
             end += 1;
             if let Some(b'+' | b'-') = bytes.get(end) {
                 end += 1;
@@ -348,10 +346,11 @@ impl<'a> Reader<'a> {
         }
         let token = &self.text[start..end];
         self.pos = end;
-        let int = &self.text[digits..end];
-        let leading_zero = int.len() > 1 && int.starts_with('0');
+        // Plain: no fraction or exponent after the integer digits.
+        let plain = digits + int.len() == end;
         let negative = start != digits;
-        // `-0` is a float to serde_json.
+        let leading_zero = int.len() > 1 && int.starts_with('0');
+        // `-0` is left to serde_json, which decides what it reads as.
         let negative_zero = negative && int == "0";
         if plain && !int.is_empty() && !leading_zero && int.len() <= 18 && !negative_zero {
             // At most 18 digits: fits an i64 with its sign.
