@@ -27,15 +27,16 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Node<'_>> {
         text,
         pos: 0,
         depth: 0,
-        // Room for a small delivery: growing these showed in profiles; and under 1 KiB each,
+        // Room for a small delivery: growing these showed in profiles; and at most 1 KiB each,
         // which glibc serves without consolidating its free lists first.
-        members: Vec::with_capacity(16),
-        items: Vec::with_capacity(16),
+        values: Vec::with_capacity(32),
+        keys: Vec::with_capacity(32),
         order: Vec::new(),
     };
-    let node = reader.value()?;
+    reader.value()?;
     reader.skip_space();
-    (reader.pos == text.len()).then_some(node)
+    (reader.pos == text.len()).then_some(())?;
+    reader.values.pop()
 }
 
 /// A key's first eight bytes as one integer, zero-padded: two keys whose heads differ are in the
@@ -64,9 +65,13 @@ struct Reader<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
-    /// The members and items of the containers being read, until their container closes.
-    members: Vec<(Cow<'a, str>, Node<'a>)>,
-    items: Vec<Node<'a>>,
+    /// The values read and not yet in their container, innermost last: each value is pushed here
+    /// as it is read, and a container takes its own when it closes. Returned instead, a value
+    /// went through the stack at each level, and the copies stalled on the stores just made
+    /// (store forwarding, in profiles).
+    values: Vec<Node<'a>>,
+    /// The keys of the objects being read, beside their values in `values`.
+    keys: Vec<Cow<'a, str>>,
     /// The sort order of an object too large for the stack (see [`Reader::sorted_members`]).
     order: Vec<(u64, usize)>,
 }
@@ -92,22 +97,28 @@ impl<'a> Reader<'a> {
         (self.peek()? == byte).then(|| self.pos += 1)
     }
 
-    fn value(&mut self) -> Option<Node<'a>> {
+    /// Reads one value and pushes it onto `values`. Each kind pushes its own: a value built in
+    /// one place and pushed in another went through the stack, and stalled there too.
+    fn value(&mut self) -> Option<()> {
         self.skip_space();
         match self.peek()? {
             b'{' => {
                 self.enter()?;
-                let node = self.object();
+                let read = self.object();
                 self.depth -= 1;
-                node
+                read
             }
             b'[' => {
                 self.enter()?;
-                let node = self.array();
+                let read = self.array();
                 self.depth -= 1;
-                node
+                read
             }
-            b'"' => self.string().map(Node::String),
+            b'"' => {
+                let text = self.string()?;
+                self.values.push(Node::String(text));
+                Some(())
+            }
             b't' => self.literal("true", Node::Bool(true)),
             b'f' => self.literal("false", Node::Bool(false)),
             b'n' => self.literal("null", Node::Null),
@@ -126,20 +137,21 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    fn literal(&mut self, word: &str, node: Node<'a>) -> Option<Node<'a>> {
+    fn literal(&mut self, word: &str, node: Node<'a>) -> Option<()> {
         self.text[self.pos..].starts_with(word).then(|| {
             self.pos += word.len();
-            node
+            self.values.push(node);
         })
     }
 
     /// After `{`.
-    fn object(&mut self) -> Option<Node<'a>> {
-        let start = self.members.len();
+    fn object(&mut self) -> Option<()> {
+        let start = self.values.len();
         self.skip_space();
         if self.peek()? == b'}' {
             self.pos += 1;
-            return Some(Node::Object(Vec::new()));
+            self.values.push(Node::Object(Vec::new()));
+            return Some(());
         }
         loop {
             self.skip_space();
@@ -147,9 +159,9 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let key = self.string()?;
+            self.keys.push(key);
             self.expect(b':')?;
-            let value = self.value()?;
-            self.members.push((key, value));
+            self.value()?;
             self.skip_space();
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -162,18 +174,22 @@ impl<'a> Reader<'a> {
         if members.windows(2).any(|w| w[0].0 == w[1].0) {
             return None;
         }
-        Some(Node::Object(members))
+        self.values.push(Node::Object(members));
+        Some(())
     }
 
-    /// The members read since `start`, sorted by key: sorted once here, the canonical form needs
-    /// no sorting, and a key sent twice sits next to itself. What is sorted is each key's first
-    /// eight bytes as one integer with the member's position (moving whole members and comparing
-    /// keys with `memcmp` took 40% of a small body's reading); whole keys only break ties.
+    /// The members read since `start` (of `values`; their keys are the last as many of `keys`),
+    /// sorted by key: sorted once here, the canonical form needs no sorting, and a key sent twice
+    /// sits next to itself. What is sorted is each key's first eight bytes as one integer with
+    /// the member's position (moving whole members and comparing keys with `memcmp` took 40% of
+    /// a small body's reading); whole keys only break ties.
     fn sorted_members(&mut self, start: usize) -> Vec<(Cow<'a, str>, Node<'a>)> {
-        let read = &mut self.members[start..];
+        let values = &mut self.values[start..];
+        let keys_from = self.keys.len() - values.len();
+        let keys = &mut self.keys[keys_from..];
         // On the stack for the objects of a delivery; only a larger one uses the heap.
         let mut small = [(0u64, 0usize); 32];
-        let order = match read.len() {
+        let order = match keys.len() {
             n if n <= small.len() => &mut small[..n],
             n => {
                 self.order.clear();
@@ -181,32 +197,38 @@ impl<'a> Reader<'a> {
                 &mut self.order[..]
             }
         };
-        for (slot, (i, (key, _))) in order.iter_mut().zip(read.iter().enumerate()) {
+        for (slot, (i, key)) in order.iter_mut().zip(keys.iter().enumerate()) {
             *slot = (head(key), i);
         }
         order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| read[a.1].0.as_bytes().cmp(read[b.1].0.as_bytes()))
+                .then_with(|| keys[a.1].as_bytes().cmp(keys[b.1].as_bytes()))
         });
         let members = order
             .iter()
-            .map(|&(_, i)| std::mem::replace(&mut read[i], (Cow::Borrowed(""), Node::Null)))
+            .map(|&(_, i)| {
+                (
+                    std::mem::replace(&mut keys[i], Cow::Borrowed("")),
+                    std::mem::replace(&mut values[i], Node::Null),
+                )
+            })
             .collect();
-        self.members.truncate(start);
+        self.values.truncate(start);
+        self.keys.truncate(keys_from);
         members
     }
 
     /// After `[`.
-    fn array(&mut self) -> Option<Node<'a>> {
-        let start = self.items.len();
+    fn array(&mut self) -> Option<()> {
+        let start = self.values.len();
         self.skip_space();
         if self.peek()? == b']' {
             self.pos += 1;
-            return Some(Node::Array(Vec::new()));
+            self.values.push(Node::Array(Vec::new()));
+            return Some(());
         }
         loop {
-            let item = self.value()?;
-            self.items.push(item);
+            self.value()?;
             self.skip_space();
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -215,11 +237,14 @@ impl<'a> Reader<'a> {
             }
         }
         self.pos += 1;
-        Some(Node::Array(self.items.drain(start..).collect()))
+        let items = self.values.drain(start..).collect();
+        self.values.push(Node::Array(items));
+        Some(())
     }
 
     /// A string at `"`: a slice of the body unless it holds an escape.
-    #[inline]
+    // Inlined, its result stays in registers; returned, it went through memory (see `values`).
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let bytes = self.bytes();
         let start = self.pos + 1;
@@ -320,7 +345,7 @@ impl<'a> Reader<'a> {
 
     /// A number. Plain integers are read here; any other form (a fraction, an exponent, an
     /// integer past 64 bits, `-0`) is handed to serde_json, so that it reads as a `Value` would.
-    fn number(&mut self) -> Option<Node<'a>> {
+    fn number(&mut self) -> Option<()> {
         let bytes = self.bytes();
         let start = self.pos;
         let mut end = start + usize::from(bytes[start] == b'-');
@@ -355,16 +380,15 @@ impl<'a> Reader<'a> {
         if plain && !int.is_empty() && !leading_zero && int.len() <= 18 && !negative_zero {
             // At most 18 digits: fits an i64 with its sign.
             let n: i64 = int.parse().ok()?;
-            return Some(Node::Number(Number::from(if negative { -n } else { n })));
+            self.values
+                .push(Node::Number(Number::from(if negative { -n } else { n })));
+            return Some(());
         }
-        self.number_by_serde(token)
-    }
-
-    fn number_by_serde(&self, token: &str) -> Option<Node<'a>> {
-        match serde_json::from_str::<Value>(token).ok()? {
-            Value::Number(n) => Some(Node::Number(n)),
-            _ => None,
-        }
+        let Value::Number(n) = serde_json::from_str::<Value>(token).ok()? else {
+            return None;
+        };
+        self.values.push(Node::Number(n));
+        Some(())
     }
 }
 
