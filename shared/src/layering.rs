@@ -5,7 +5,6 @@
 /// The layers, lowest first; a module may import any module of a lower layer and its own
 /// submodules. `fixtures` (test material) and the AWS adapters sit above everything.
 const LAYERS: &[&[&str]] = &[
-    &["text"],
     &["kind", "status", "dates", "identity", "auth"],
     &["model"],
     &["payload"],

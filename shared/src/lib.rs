@@ -1,7 +1,6 @@
 //! The common core of the Qapla' webhook receiver.
 //!
 //! Modules are layered, and imports go only downwards (README, "Layout"):
-//! - [`text`]: the short text a delivery is made of;
 //! - leaf facts: [`kind`], [`status`], [`dates`], [`identity`], [`auth`];
 //! - [`model`]: the tolerant wire models, their validation and [`model::Invalid`];
 //! - [`payload`]: bytes → a typed [`payload::Delivery`];
@@ -29,7 +28,6 @@ pub mod dates;
 pub mod identity;
 pub mod kind;
 pub mod status;
-pub mod text;
 
 pub mod model;
 pub mod payload;

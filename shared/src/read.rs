@@ -7,7 +7,6 @@ use crate::notify::{attr, Change, EventType, Notice};
 use crate::status::Status;
 use crate::store::MemoryStore;
 use crate::table::{self, ItemKind, OrderItem, ReturnItem, ShipmentHistory, ShipmentState};
-use crate::text::Text;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
@@ -364,13 +363,13 @@ fn state_of(shipment: &ShipmentState, h: &ShipmentHistory) -> ShipmentState {
         .payload
         .pointer("/statusDetails/0/detail")
         .and_then(Value::as_str)
-        .map(Text::from);
+        .map(str::to_owned);
     let status = Status::map(h.status_id, h.status_detail, detail_text, &h.status_name);
     ShipmentState {
         status_id: status.id,
         status_detail: status.detail,
         status_name: h.status_name.clone(),
-        status_detail_text: status.detail_text.as_deref().map(str::to_owned),
+        status_detail_text: status.detail_text,
         severity: status.severity,
         is_final: status.is_final,
         known: status.known,

@@ -4,7 +4,6 @@
 //! compares ids numerically. An id that is not in the table is still a valid status: it keeps the
 //! name Qapla' sent.
 
-use crate::text::{format_compact, Text};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -102,9 +101,9 @@ pub struct Status {
     /// The numeric detail (`statusDetails[0].id`), if any.
     pub detail: Option<u32>,
     /// The detail text Qapla' sent; informative only, it varies by language and over time.
-    pub detail_text: Option<Text>,
+    pub detail_text: Option<String>,
     /// The table's name, or the label Qapla' sent for an id the table does not know.
-    pub name: Text,
+    pub name: String,
     pub known: bool,
     pub is_final: bool,
     pub severity: Severity,
@@ -112,15 +111,15 @@ pub struct Status {
 
 impl Status {
     /// Maps an id/detail pair; `sent_name` is kept when the table does not know the id.
-    pub fn map(id: u32, detail: Option<u32>, detail_text: Option<Text>, sent_name: &str) -> Self {
+    pub fn map(id: u32, detail: Option<u32>, detail_text: Option<String>, sent_name: &str) -> Self {
         match lookup(id, detail) {
             Some(known) => {
                 // A detail missing from the table keeps its text so nothing is lost from the name.
                 let name = match (known.detail, detail, detail_text.as_deref()) {
                     (None, Some(_), Some(text)) if !text.is_empty() => {
-                        format_compact!("{} / {}", known.name, text)
+                        format!("{} / {}", known.name, text)
                     }
-                    _ => Text::const_new(known.name),
+                    _ => known.name.to_owned(),
                 };
                 Status {
                     id,
@@ -137,9 +136,9 @@ impl Status {
                 detail,
                 detail_text,
                 name: if sent_name.trim().is_empty() {
-                    format_compact!("STATUS {id}")
+                    format!("STATUS {id}")
                 } else {
-                    Text::from(sent_name.trim())
+                    sent_name.trim().to_owned()
                 },
                 known: false,
                 is_final: false,

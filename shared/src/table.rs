@@ -396,7 +396,7 @@ impl ShipmentState {
             ev.status.detail,
             &date_utc,
         );
-        let reference = ev.model.reference.as_deref().map(str::to_owned);
+        let reference = ev.model.reference.clone();
         let (gsi1pk, gsi1sk) = crate::limits::index_keys(
             reference
                 .as_deref()
@@ -412,16 +412,16 @@ impl ShipmentState {
             reference,
             status_id: ev.status.id,
             status_detail: ev.status.detail,
-            status_name: ev.status.name.to_string(),
-            status_detail_text: ev.status.detail_text.as_deref().map(str::to_owned),
+            status_name: ev.status.name.clone(),
+            status_detail_text: ev.status.detail_text.clone(),
             severity: ev.status.severity,
             is_final: ev.status.is_final,
             known: ev.status.known,
             date: ev.date_raw.clone(),
             ord: format!("{ord_utc}#{}#{change}", u8::from(ev.status.is_final)),
             date_utc,
-            place: ev.model.place.as_deref().map(str::to_owned),
-            courier_status: ev.model.courier_status.as_deref().map(str::to_owned),
+            place: ev.model.place.clone(),
+            courier_status: ev.model.courier_status.clone(),
             is_return: ev.model.is_return.unwrap_or(false),
             has_children: ev.model.has_children.unwrap_or(false),
             is_child: ev.model.is_child.unwrap_or(false),

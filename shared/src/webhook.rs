@@ -294,7 +294,7 @@ impl<S: Store> Webhook<S> {
             Delivery::Shipment(ev) => {
                 facts.courier = Some(ev.courier.clone());
                 facts.tracking = Some(ev.tracking_number.clone());
-                facts.status = Some(ev.status.name.to_string());
+                facts.status = Some(ev.status.name.clone());
                 let days = self.settings.history_days;
                 crate::record::shipment(&self.store, channel, ev, Source::Webhook, now, days)
                     .await?

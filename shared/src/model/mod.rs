@@ -13,8 +13,6 @@ use crate::dates::{self, BadDate};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
-
-pub use crate::text::Text;
 use serde_json::{Map, Value};
 
 /// Why the content of a delivery is not valid.
@@ -49,32 +47,28 @@ impl Invalid {
 macro_rules! wire_model {
     ($item:item) => {
         #[serde_with::apply(
-                            Option => #[serde(skip_serializing_if = "Option::is_none")],
-                            Option<Text> => #[serde(deserialize_with = "crate::model::flex::text")],
-                            Option<bool> => #[serde(deserialize_with = "crate::model::flex::flag")],
-                        )]
+                    Option => #[serde(skip_serializing_if = "Option::is_none")],
+                    Option<String> => #[serde(deserialize_with = "crate::model::flex::text")],
+                    Option<bool> => #[serde(deserialize_with = "crate::model::flex::flag")],
+                )]
         $item
     };
 }
 pub(crate) use wire_model;
 
-/// A text field (a wire model's [`Text`] or a `String`) that must be present and not blank,
-/// trimmed.
-pub fn required(value: &Option<impl AsRef<str>>, field: &'static str) -> Result<String, Invalid> {
+/// A text field that must be present and not blank, trimmed.
+pub fn required(value: &Option<String>, field: &'static str) -> Result<String, Invalid> {
     optional(value).ok_or(Invalid::Missing(field))
 }
 
 /// A text field that may be absent: blank counts as absent; trimmed.
-pub fn optional(value: &Option<impl AsRef<str>>) -> Option<String> {
+pub fn optional(value: &Option<String>) -> Option<String> {
     trimmed(value).map(str::to_owned)
 }
 
 /// [`optional`] without a copy, for a value only looked at.
-pub fn trimmed(value: &Option<impl AsRef<str>>) -> Option<&str> {
-    value
-        .as_ref()
-        .map(|v| v.as_ref().trim())
-        .filter(|v| !v.is_empty())
+pub fn trimmed(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// A value that names a shipment, return or order and so becomes part of a table key: not blank,
@@ -97,14 +91,11 @@ pub fn date(value: &str, field: &'static str, tz: Tz) -> Result<DateTime<Utc>, I
 
 /// A Qapla' date in `tz` that may be absent, as UTC.
 pub fn optional_date(
-    value: &Option<impl AsRef<str>>,
+    value: &Option<String>,
     field: &'static str,
     tz: Tz,
 ) -> Result<Option<DateTime<Utc>>, Invalid> {
-    value
-        .as_ref()
-        .map(|d| date(d.as_ref(), field, tz))
-        .transpose()
+    value.as_deref().map(|d| date(d, field, tz)).transpose()
 }
 
 /// Where in a body a deserialisation error happened: `base`, then the path inside it.
@@ -247,7 +238,7 @@ mod tests {
         let some = |s: &str| Some(s.to_owned());
         assert_eq!(required(&some(" A1 "), "f"), Ok("A1".to_owned()));
         assert_eq!(required(&some("  "), "f"), Err(Invalid::Missing("f")));
-        assert_eq!(required(&None::<String>, "f"), Err(Invalid::Missing("f")));
+        assert_eq!(required(&None, "f"), Err(Invalid::Missing("f")));
         assert_eq!(optional(&some(" x")), Some("x".to_owned()));
         assert_eq!(optional(&some("")), None);
     }

@@ -3,9 +3,7 @@
 
 use crate::identity::EventId;
 use crate::model::tree::{self, Node};
-use crate::model::{
-    each, identifier, optional, optional_date, required, wire_model, Invalid, Text,
-};
+use crate::model::{each, identifier, optional, optional_date, required, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -19,24 +17,24 @@ wire_model! {
 #[serde(rename_all = "camelCase")]
 #[serde(from = "OrderWire")]
 pub struct Order {
-        pub reference: Option<Text>,
-        pub order_date: Option<Text>,
-        pub ship_date: Option<Text>,
-        pub courier: Option<Text>,
-        pub tracking_number: Option<Text>,
+        pub reference: Option<String>,
+        pub order_date: Option<String>,
+        pub ship_date: Option<String>,
+        pub courier: Option<String>,
+        pub tracking_number: Option<String>,
     #[serde(rename = "return")]
     pub is_return: Option<bool>,
-        pub return_tracking_number: Option<Text>,
-        pub weight: Option<Text>,
-        pub parcels: Option<Text>,
-        pub length: Option<Text>,
-        pub width: Option<Text>,
-        pub height: Option<Text>,
+        pub return_tracking_number: Option<String>,
+        pub weight: Option<String>,
+        pub parcels: Option<String>,
+        pub length: Option<String>,
+        pub width: Option<String>,
+        pub height: Option<String>,
     /// A display string with currency, e.g. `€ 28.74`.
-        pub amount: Option<Text>,
+        pub amount: Option<String>,
     #[serde(rename = "isPOD")]
     pub is_pod: Option<bool>,
-        pub notes: Option<Text>,
+        pub notes: Option<String>,
     /// The customer's details (personal data).
     #[serde(flatten)]
     pub customer: Customer,
@@ -53,31 +51,31 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 struct OrderWire {
-        reference: Option<Text>,
-        order_date: Option<Text>,
-        ship_date: Option<Text>,
-        courier: Option<Text>,
-        tracking_number: Option<Text>,
+        reference: Option<String>,
+        order_date: Option<String>,
+        ship_date: Option<String>,
+        courier: Option<String>,
+        tracking_number: Option<String>,
     #[serde(rename = "return")]
     is_return: Option<bool>,
-        return_tracking_number: Option<Text>,
-        weight: Option<Text>,
-        parcels: Option<Text>,
-        length: Option<Text>,
-        width: Option<Text>,
-        height: Option<Text>,
-        amount: Option<Text>,
+        return_tracking_number: Option<String>,
+        weight: Option<String>,
+        parcels: Option<String>,
+        length: Option<String>,
+        width: Option<String>,
+        height: Option<String>,
+        amount: Option<String>,
     #[serde(rename = "isPOD")]
     is_pod: Option<bool>,
-        notes: Option<Text>,
-        customer_name: Option<Text>,
-        customer_address: Option<Text>,
-        customer_city: Option<Text>,
-        customer_state: Option<Text>,
-        customer_zip: Option<Text>,
-        customer_country: Option<Text>,
-        customer_telephone: Option<Text>,
-        customer_email: Option<Text>,
+        notes: Option<String>,
+        customer_name: Option<String>,
+        customer_address: Option<String>,
+        customer_city: Option<String>,
+        customer_state: Option<String>,
+        customer_zip: Option<String>,
+        customer_country: Option<String>,
+        customer_telephone: Option<String>,
+        customer_email: Option<String>,
     #[serde(flatten)]
     extra: Map<String, Value>,
 }
@@ -122,21 +120,21 @@ wire_model! {
 #[serde(default)]
 pub struct Customer {
     #[serde(rename = "customerName")]
-    pub name: Option<Text>,
+    pub name: Option<String>,
     #[serde(rename = "customerAddress")]
-    pub address: Option<Text>,
+    pub address: Option<String>,
     #[serde(rename = "customerCity")]
-    pub city: Option<Text>,
+    pub city: Option<String>,
     #[serde(rename = "customerState")]
-    pub state: Option<Text>,
+    pub state: Option<String>,
     #[serde(rename = "customerZip")]
-    pub zip: Option<Text>,
+    pub zip: Option<String>,
     #[serde(rename = "customerCountry")]
-    pub country: Option<Text>,
+    pub country: Option<String>,
     #[serde(rename = "customerTelephone")]
-    pub telephone: Option<Text>,
+    pub telephone: Option<String>,
     #[serde(rename = "customerEmail")]
-    pub email: Option<Text>,
+    pub email: Option<String>,
 }
 }
 

@@ -1,6 +1,6 @@
 //! A person or place: a shipment's consignee, a return's sender or consignee. Personal data.
 
-use crate::model::{wire_model, Text};
+use crate::model::wire_model;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -11,15 +11,15 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Party {
-        pub name: Option<Text>,
-        pub address: Option<Text>,
-        pub city: Option<Text>,
-        pub state: Option<Text>,
-        pub post_code: Option<Text>,
-        pub country: Option<Text>,
-        pub email: Option<Text>,
-        pub phone: Option<Text>,
-        pub telephone: Option<Text>,
+        pub name: Option<String>,
+        pub address: Option<String>,
+        pub city: Option<String>,
+        pub state: Option<String>,
+        pub post_code: Option<String>,
+        pub country: Option<String>,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub telephone: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

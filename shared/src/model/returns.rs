@@ -4,7 +4,7 @@
 use crate::identity::EventId;
 use crate::model::party::Party;
 use crate::model::tree::{self, Node};
-use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid, Text};
+use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::de::value::MapAccessDeserializer;
@@ -19,15 +19,15 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ReturnShipment {
-        pub date: Option<Text>,
-        pub reference: Option<Text>,
+        pub date: Option<String>,
+        pub reference: Option<String>,
     #[serde(rename = "RMA")]
-    pub rma: Option<Text>,
-        pub tracking_number: Option<Text>,
+    pub rma: Option<String>,
+        pub tracking_number: Option<String>,
         pub courier: Option<CourierRef>,
-        pub parcels: Option<Text>,
-        pub weight: Option<Text>,
-        pub refund_method_code: Option<Text>,
+        pub parcels: Option<String>,
+        pub weight: Option<String>,
+        pub refund_method_code: Option<String>,
         pub sender: Option<Party>,
         pub consignee: Option<Party>,
         pub rows: Option<Vec<ReturnRow>>,
@@ -72,9 +72,9 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CourierObject {
-        pub code: Option<Text>,
-        pub name: Option<Text>,
-        pub icon: Option<Text>,
+        pub code: Option<String>,
+        pub name: Option<String>,
+        pub icon: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -94,11 +94,11 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReturnRow {
-        pub sku: Option<Text>,
-        pub name: Option<Text>,
-        pub qty: Option<Text>,
-        pub total: Option<Text>,
-        pub reason: Option<Text>,
+        pub sku: Option<String>,
+        pub name: Option<String>,
+        pub qty: Option<String>,
+        pub total: Option<String>,
+        pub reason: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

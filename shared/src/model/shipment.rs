@@ -4,7 +4,7 @@
 use crate::identity::EventId;
 use crate::model::party::Party;
 use crate::model::tree::Node;
-use crate::model::{date, identifier, required, trimmed, wire_model, Invalid, Text};
+use crate::model::{date, identifier, required, trimmed, wire_model, Invalid};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -17,25 +17,25 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Shipment {
-        pub tracking_number: Option<Text>,
+        pub tracking_number: Option<String>,
     #[serde(rename = "return")]
     pub is_return: Option<bool>,
         pub has_children: Option<bool>,
         pub is_child: Option<bool>,
-        pub courier: Option<Text>,
-        pub reference: Option<Text>,
-        pub date: Option<Text>,
-        pub courier_status: Option<Text>,
-        pub place: Option<Text>,
+        pub courier: Option<String>,
+        pub reference: Option<String>,
+        pub date: Option<String>,
+        pub courier_status: Option<String>,
+        pub place: Option<String>,
     #[serde(rename = "qaplaStatusID")]
-    pub qapla_status_id: Option<Text>,
-        pub qapla_status: Option<Text>,
+    pub qapla_status_id: Option<String>,
+        pub qapla_status: Option<String>,
     /// An array; a single object is read as a list of one.
     #[serde(deserialize_with = "crate::model::flex::one_or_many")]
     pub status_details: Option<Vec<StatusDetail>>,
-        pub custom1: Option<Text>,
-        pub custom2: Option<Text>,
-        pub custom3: Option<Text>,
+        pub custom1: Option<String>,
+        pub custom2: Option<String>,
+        pub custom3: Option<String>,
     /// 1.3: products shipped.
         pub rows: Option<Vec<Row>>,
     /// 1.3: parcels.
@@ -53,8 +53,8 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StatusDetail {
-        pub id: Option<Text>,
-        pub detail: Option<Text>,
+        pub id: Option<String>,
+        pub detail: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -66,23 +66,23 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
-        pub id: Option<Text>,
-        pub sku: Option<Text>,
-        pub name: Option<Text>,
-        pub price: Option<Text>,
-        pub total: Option<Text>,
-        pub qty: Option<Text>,
-        pub weight: Option<Text>,
-        pub url: Option<Text>,
-        pub image_url: Option<Text>,
+        pub id: Option<String>,
+        pub sku: Option<String>,
+        pub name: Option<String>,
+        pub price: Option<String>,
+        pub total: Option<String>,
+        pub qty: Option<String>,
+        pub weight: Option<String>,
+        pub url: Option<String>,
+        pub image_url: Option<String>,
         pub is_returnable: Option<bool>,
-        pub notes: Option<Text>,
-        pub customs_code: Option<Text>,
-        pub net_weight: Option<Text>,
-        pub origin_country: Option<Text>,
-        pub unit_of_measurement: Option<Text>,
+        pub notes: Option<String>,
+        pub customs_code: Option<String>,
+        pub net_weight: Option<String>,
+        pub origin_country: Option<String>,
+        pub unit_of_measurement: Option<String>,
     #[serde(rename = "parcelID")]
-    pub parcel_id: Option<Text>,
+    pub parcel_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -94,13 +94,13 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Parcel {
-        pub box_code: Option<Text>,
-        pub weight: Option<Text>,
-        pub length: Option<Text>,
-        pub width: Option<Text>,
-        pub height: Option<Text>,
-        pub origin_country: Option<Text>,
-        pub content: Option<Text>,
+        pub box_code: Option<String>,
+        pub weight: Option<String>,
+        pub length: Option<String>,
+        pub width: Option<String>,
+        pub height: Option<String>,
+        pub origin_country: Option<String>,
+        pub content: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -5,7 +5,7 @@
 //! rules, so both paths meet in one identity.
 
 use crate::model::shipment::{self, ShipmentEvent};
-use crate::model::{optional, wire_model, Invalid, Text};
+use crate::model::{optional, wire_model, Invalid};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -51,12 +51,12 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiStatus {
-        pub date: Option<Text>,
+        pub date: Option<String>,
     #[serde(rename = "dateISO")]
-    pub date_iso: Option<Text>,
+    pub date_iso: Option<String>,
     /// The courier's own text.
-        pub status: Option<Text>,
-        pub place: Option<Text>,
+        pub status: Option<String>,
+        pub place: Option<String>,
         pub qapla_status: Option<QaplaStatus>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -68,11 +68,11 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QaplaStatus {
-        pub id: Option<Text>,
-        pub status: Option<Text>,
+        pub id: Option<String>,
+        pub status: Option<String>,
     #[serde(rename = "detailID")]
-    pub detail_id: Option<Text>,
-        pub detail: Option<Text>,
+    pub detail_id: Option<String>,
+        pub detail: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -85,9 +85,9 @@ wire_model! {
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiShipment {
-        pub id: Option<Text>,
-        pub reference: Option<Text>,
-        pub tracking_number: Option<Text>,
+        pub id: Option<String>,
+        pub reference: Option<String>,
+        pub tracking_number: Option<String>,
     /// A code (`"GLS-ITA"`) or an object with a `code`.
     pub courier: Option<Value>,
         pub status: Option<ApiStatus>,
@@ -118,10 +118,10 @@ wire_model! {
 #[serde(default)]
 pub struct Attempt {
     #[serde(rename = "statusID")]
-    pub status_id: Option<Text>,
-        pub date: Option<Text>,
-        pub result: Option<Text>,
-        pub status: Option<Text>,
+    pub status_id: Option<String>,
+        pub date: Option<String>,
+        pub result: Option<String>,
+        pub status: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

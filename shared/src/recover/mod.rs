@@ -461,12 +461,12 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
         };
         for shipment in fetched.shipments.iter().filter(same) {
             for attempt in shipment.attempts().iter().filter(|a| a.failed()) {
-                let date = attempt.date.as_deref().unwrap_or_default().to_owned();
+                let date = attempt.date.clone().unwrap_or_default();
                 let (from, to) = session.span;
                 let inside = crate::dates::to_utc(&date, tz).is_ok_and(|d| d >= from && d <= to);
                 let seen = (
                     tracking.clone(),
-                    attempt.status_id.as_deref().unwrap_or_default().to_owned(),
+                    attempt.status_id.clone().unwrap_or_default(),
                     date,
                 );
                 if inside && session.attempts.insert(seen) {
