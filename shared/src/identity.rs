@@ -39,8 +39,8 @@ impl EventId {
         let mut text = [0u8; 32];
         let written = hex::encode_to_slice(&digest[..16], &mut text);
         debug_assert!(written.is_ok(), "16 bytes are 32 hex digits");
-        // Hex digits are ASCII: nothing is ever replaced.
-        EventId(String::from_utf8_lossy(&text).into_owned())
+        // Hex digits are ASCII, always UTF-8.
+        EventId(std::str::from_utf8(&text).unwrap_or_default().to_owned())
     }
 
     /// The identity of a shipment status change whatever path brought it (a webhook, or Qapla's

@@ -29,23 +29,32 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Node<'_>> {
         depth: 0,
         // Room for a small delivery: growing these showed in profiles; and at most 1 KiB each,
         // which glibc serves without consolidating its free lists first.
-        values: Vec::with_capacity(32),
+        values: vec![Node::Null; 32],
+        top: 0,
         keys: Vec::with_capacity(32),
         order: Vec::new(),
     };
     reader.value()?;
     reader.skip_space();
-    (reader.pos == text.len()).then_some(())?;
+    (reader.pos == text.len() && reader.top == 1).then_some(())?;
+    reader.values.truncate(1);
     reader.values.pop()
 }
 
 /// A key's first eight bytes as one integer, zero-padded: two keys whose heads differ are in the
 /// order of their heads; equal heads leave the order to the whole keys.
+// Built in a register: copied into a zeroed buffer first, the bytes were read back as one
+// word right after their narrower stores, which stalled (store forwarding).
 fn head(key: &str) -> u64 {
-    let mut eight = [0u8; 8];
-    let n = key.len().min(8);
-    eight[..n].copy_from_slice(&key.as_bytes()[..n]);
-    u64::from_be_bytes(eight)
+    match key.as_bytes().first_chunk::<8>() {
+        Some(eight) => u64::from_be_bytes(*eight),
+        None => {
+            let short = key.bytes().fold(0u64, |word, b| word << 8 | u64::from(b));
+            // Fewer than eight bytes: shifted up, as if zero-padded.
+            // (An empty key is all padding: shifted by 64, which `checked_shl` refuses.)
+            short.checked_shl(8 * (8 - key.len() as u32)).unwrap_or(0)
+        }
+    }
 }
 
 /// Marks (its high bit) each byte of `word` that ends a run of plain string text: a quote, a
@@ -65,11 +74,12 @@ struct Reader<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
-    /// The values read and not yet in their container, innermost last: each value is pushed here
-    /// as it is read, and a container takes its own when it closes. Returned instead, a value
-    /// went through the stack at each level, and the copies stalled on the stores just made
-    /// (store forwarding, in profiles).
+    /// The values read and not yet in their container, innermost last, below `top`: each value
+    /// is written here as it is read, and a container takes its own when it closes. Returned
+    /// instead, a value went through the stack at each level, and the copies stalled on the
+    /// stores just made (store forwarding, in profiles). The slots above `top` hold `Null`.
     values: Vec<Node<'a>>,
+    top: usize,
     /// The keys of the objects being read, beside their values in `values`.
     keys: Vec<Cow<'a, str>>,
     /// The sort order of an object too large for the stack (see [`Reader::sorted_members`]).
@@ -100,6 +110,9 @@ impl<'a> Reader<'a> {
     /// Reads one value and pushes it onto `values`. Each kind pushes its own: a value built in
     /// one place and pushed in another went through the stack, and stalled there too.
     fn value(&mut self) -> Option<()> {
+        if self.top == self.values.len() {
+            self.grow();
+        }
         self.skip_space();
         match self.peek()? {
             b'{' => {
@@ -116,8 +129,7 @@ impl<'a> Reader<'a> {
             }
             b'"' => {
                 let text = self.string()?;
-                self.values.push(Node::String(text));
-                Some(())
+                self.put(Node::String(text))
             }
             b't' => self.literal("true", Node::Bool(true)),
             b'f' => self.literal("false", Node::Bool(false)),
@@ -125,6 +137,26 @@ impl<'a> Reader<'a> {
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
         }
+    }
+
+    /// Writes a value read into the slot [`Reader::value`] made room for. With `Vec::push`, the
+    /// value was assembled on the stack (in case the vector grew) and copied from there right
+    /// after, which stalled on the narrower stores that assembled it.
+    #[inline(always)]
+    fn put(&mut self, node: Node<'a>) -> Option<()> {
+        // Swapped in, not assigned: an assignment drops the slot's `Null` first, a call the
+        // value would wait through on the stack again.
+        let null = std::mem::replace(self.values.get_mut(self.top)?, node);
+        self.top += 1;
+        drop(null);
+        Some(())
+    }
+
+    /// Room for one more value, made before it is read (see [`Reader::put`]).
+    #[cold]
+    fn grow(&mut self) {
+        let more = self.values.len().max(32);
+        self.values.resize(self.values.len() + more, Node::Null);
     }
 
     /// One level deeper, past the opening bracket.
@@ -138,20 +170,18 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &str, node: Node<'a>) -> Option<()> {
-        self.text[self.pos..].starts_with(word).then(|| {
-            self.pos += word.len();
-            self.values.push(node);
-        })
+        self.text[self.pos..].starts_with(word).then_some(())?;
+        self.pos += word.len();
+        self.put(node)
     }
 
     /// After `{`.
     fn object(&mut self) -> Option<()> {
-        let start = self.values.len();
+        let start = self.top;
         self.skip_space();
         if self.peek()? == b'}' {
             self.pos += 1;
-            self.values.push(Node::Object(Vec::new()));
-            return Some(());
+            return self.put(Node::Object(Vec::new()));
         }
         loop {
             self.skip_space();
@@ -171,8 +201,7 @@ impl<'a> Reader<'a> {
         }
         self.pos += 1;
         let members = self.sorted_members(start)?;
-        self.values.push(Node::Object(members));
-        Some(())
+        self.put(Node::Object(members))
     }
 
     /// The members read since `start` (of `values`; their keys are the last as many of `keys`),
@@ -181,7 +210,7 @@ impl<'a> Reader<'a> {
     /// position (moving whole members and comparing keys with `memcmp` took 40% of a small body's
     /// reading); only keys that share their first eight bytes are compared whole.
     fn sorted_members(&mut self, start: usize) -> Option<Vec<(Cow<'a, str>, Node<'a>)>> {
-        let values = &mut self.values[start..];
+        let values = &mut self.values[start..self.top];
         let keys_from = self.keys.len() - values.len();
         let keys = &mut self.keys[keys_from..];
         // On the stack for the objects of a delivery; only a larger one uses the heap.
@@ -220,19 +249,18 @@ impl<'a> Reader<'a> {
                 )
             })
             .collect();
-        self.values.truncate(start);
+        self.top = start;
         self.keys.truncate(keys_from);
         Some(members)
     }
 
     /// After `[`.
     fn array(&mut self) -> Option<()> {
-        let start = self.values.len();
+        let start = self.top;
         self.skip_space();
         if self.peek()? == b']' {
             self.pos += 1;
-            self.values.push(Node::Array(Vec::new()));
-            return Some(());
+            return self.put(Node::Array(Vec::new()));
         }
         loop {
             self.value()?;
@@ -244,9 +272,12 @@ impl<'a> Reader<'a> {
             }
         }
         self.pos += 1;
-        let items = self.values.drain(start..).collect();
-        self.values.push(Node::Array(items));
-        Some(())
+        let items = self.values[start..self.top]
+            .iter_mut()
+            .map(|item| std::mem::replace(item, Node::Null))
+            .collect();
+        self.top = start;
+        self.put(Node::Array(items))
     }
 
     /// A string at `"`: a slice of the body unless it holds an escape.
@@ -387,15 +418,12 @@ impl<'a> Reader<'a> {
         if plain && !int.is_empty() && !leading_zero && int.len() <= 18 && !negative_zero {
             // At most 18 digits: fits an i64 with its sign.
             let n: i64 = int.parse().ok()?;
-            self.values
-                .push(Node::Number(Number::from(if negative { -n } else { n })));
-            return Some(());
+            return self.put(Node::Number(Number::from(if negative { -n } else { n })));
         }
         let Value::Number(n) = serde_json::from_str::<Value>(token).ok()? else {
             return None;
         };
-        self.values.push(Node::Number(n));
-        Some(())
+        self.put(Node::Number(n))
     }
 }
 
@@ -559,6 +587,14 @@ mod tests {
             let found = ends_run(u64::from_le_bytes(word));
             let at = (found != 0).then(|| (found.trailing_zeros() / 8) as usize);
             prop_assert_eq!(at, first);
+        }
+
+        #[test]
+        fn heads_order_keys_as_their_bytes(a in "\\PC{0,12}", b in "\\PC{0,12}") {
+            // Heads that differ decide; equal heads leave it to the whole keys.
+            if head(&a) != head(&b) {
+                prop_assert_eq!(head(&a) < head(&b), a.as_bytes() < b.as_bytes());
+            }
         }
 
         #[test]
