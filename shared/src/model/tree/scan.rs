@@ -107,8 +107,7 @@ impl<'a> Reader<'a> {
         (self.peek()? == byte).then(|| self.pos += 1)
     }
 
-    /// Reads one value and pushes it onto `values`. Each kind pushes its own: a value built in
-    /// one place and pushed in another went through the stack, and stalled there too.
+    /// Reads one value and writes it onto `values` (see [`Reader::put`]), room made first.
     fn value(&mut self) -> Option<()> {
         if self.top == self.values.len() {
             self.grow();
