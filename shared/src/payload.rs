@@ -72,13 +72,13 @@ enum Body<'a> {
 
 /// A validated delivery of one of the three kinds.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Delivery {
-    Shipment(Box<ShipmentEvent>),
-    Returns(ReturnsDelivery),
+pub enum Delivery<'a> {
+    Shipment(Box<ShipmentEvent<'a>>),
+    Returns(ReturnsDelivery<'a>),
     Orders(OrdersDelivery),
 }
 
-impl Delivery {
+impl Delivery<'_> {
     pub fn kind(&self) -> Kind {
         match self {
             Delivery::Shipment(_) => Kind::Shipment,
@@ -196,7 +196,7 @@ fn take_key(map: &mut Map<String, Value>) -> Option<ApiKey> {
     }
 }
 
-impl Envelope<'_> {
+impl<'a> Envelope<'a> {
     /// The body without any `apiKey`, as a JSON object.
     pub fn body(&self) -> Map<String, Value> {
         match &self.body {
@@ -209,7 +209,8 @@ impl Envelope<'_> {
     }
 
     /// Validates the body as its kind.
-    pub fn validate(self, tz: Tz) -> Result<Delivery, Invalid> {
+    /// The delivery lends the text it holds from the body.
+    pub fn validate(self, tz: Tz) -> Result<Delivery<'a>, Invalid> {
         let (node, bytes) = match self.body {
             Body::Value(body) => return validate_value(self.kind, body, tz),
             Body::Tree { node, bytes } => (node, bytes),
@@ -236,7 +237,11 @@ impl Envelope<'_> {
     }
 }
 
-fn validate_value(kind: Kind, body: Map<String, Value>, tz: Tz) -> Result<Delivery, Invalid> {
+fn validate_value(
+    kind: Kind,
+    body: Map<String, Value>,
+    tz: Tz,
+) -> Result<Delivery<'static>, Invalid> {
     match kind {
         Kind::Shipment => shipment::validate(body, tz).map(|ev| Delivery::Shipment(Box::new(ev))),
         Kind::Return => returns::validate(body, tz).map(Delivery::Returns),

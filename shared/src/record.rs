@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 pub async fn shipment<S: Store>(
     store: &S,
     channel: &Channel,
-    ev: &ShipmentEvent,
+    ev: &ShipmentEvent<'_>,
     source: Source,
     now: DateTime<Utc>,
     history_days: u32,
@@ -37,7 +37,7 @@ mod tests {
     use crate::webhook::tests::run;
     use serde_json::{json, Value};
 
-    fn event(body: Value) -> ShipmentEvent {
+    fn event(body: Value) -> ShipmentEvent<'static> {
         crate::model::shipment::validate(
             body.as_object().cloned().unwrap_or_default(),
             crate::dates::rome(),

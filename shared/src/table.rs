@@ -396,7 +396,7 @@ impl ShipmentState {
             ev.status.detail,
             &date_utc,
         );
-        let reference = ev.model.reference.clone();
+        let reference = ev.model.reference.as_deref().map(str::to_owned);
         let (gsi1pk, gsi1sk) = crate::limits::index_keys(
             reference
                 .as_deref()
@@ -420,8 +420,8 @@ impl ShipmentState {
             date: ev.date_raw.clone(),
             ord: format!("{ord_utc}#{}#{change}", u8::from(ev.status.is_final)),
             date_utc,
-            place: ev.model.place.clone(),
-            courier_status: ev.model.courier_status.clone(),
+            place: ev.model.place.as_deref().map(str::to_owned),
+            courier_status: ev.model.courier_status.as_deref().map(str::to_owned),
             is_return: ev.model.is_return.unwrap_or(false),
             has_children: ev.model.has_children.unwrap_or(false),
             is_child: ev.model.is_child.unwrap_or(false),

@@ -286,7 +286,7 @@ impl<S: Store> Webhook<S> {
     async fn record(
         &self,
         channel: &Channel,
-        delivery: &Delivery,
+        delivery: &Delivery<'_>,
         now: DateTime<Utc>,
         facts: &mut Facts,
     ) -> Result<Recorded, Rejection> {

@@ -8,37 +8,43 @@
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 
-/// Reads text that may arrive as a string or a number; blank means absent.
-pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// Reads text that may arrive as a string or a number; blank means absent. As a `Cow`, text
+/// without an escape stays a slice of the body (the models that hold it borrow the body); as a
+/// `String`, it is copied.
+pub fn text<'de, D: Deserializer<'de>, T: From<Cow<'de, str>>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = Option<String>;
+        type Value = Option<Cow<'de, str>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a string or a number")
         }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)).filter(|v| !v.is_empty()))
+        }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(if v.is_empty() {
-                None
-            } else {
-                Some(v.to_owned())
-            })
+            Ok(Some(v)
+                .filter(|v| !v.is_empty())
+                .map(|v| Cow::Owned(v.to_owned())))
         }
         fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(if v.is_empty() { None } else { Some(v) })
+            Ok(Some(Cow::<str>::Owned(v)).filter(|v| !v.is_empty()))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -50,7 +56,7 @@ pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
             d.deserialize_any(V)
         }
     }
-    d.deserialize_any(V)
+    d.deserialize_any(V).map(|text| text.map(T::from))
 }
 
 /// Reads a 0/1 flag in any of the shapes Qapla' uses.

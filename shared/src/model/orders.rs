@@ -166,14 +166,11 @@ pub struct OrdersDelivery {
 }
 
 /// Reads and validates the `orders` of a body already told to be an orders delivery.
-pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Invalid> {
-    let orders = each(&body, "orders", |i, raw, model| {
-        one(i, EventId::of_content(raw), model, tz)
-    })?;
-    Ok(OrdersDelivery {
-        id: EventId::of_map(&body),
-        orders,
-    })
+pub fn validate(mut body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, Invalid> {
+    // The id is of the whole body: taken before `each` takes the orders out.
+    let id = EventId::of_map(&body);
+    let orders = each(&mut body, "orders", |i, id, model| one(i, id, model, tz))?;
+    Ok(OrdersDelivery { id, orders })
 }
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.

@@ -3,6 +3,7 @@
 use crate::model::wire_model;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 wire_model! {
@@ -10,22 +11,22 @@ wire_model! {
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
-pub struct Party {
-        pub name: Option<String>,
-        pub address: Option<String>,
-        pub city: Option<String>,
-        pub state: Option<String>,
-        pub post_code: Option<String>,
-        pub country: Option<String>,
-        pub email: Option<String>,
-        pub phone: Option<String>,
-        pub telephone: Option<String>,
+pub struct Party<'a> {
+        pub name: Option<Cow<'a, str>>,
+        pub address: Option<Cow<'a, str>>,
+        pub city: Option<Cow<'a, str>>,
+        pub state: Option<Cow<'a, str>>,
+        pub post_code: Option<Cow<'a, str>>,
+        pub country: Option<Cow<'a, str>>,
+        pub email: Option<Cow<'a, str>>,
+        pub phone: Option<Cow<'a, str>>,
+        pub telephone: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 }
 
-impl fmt::Debug for Party {
+impl fmt::Debug for Party<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Party")
             .field("country", &self.country)

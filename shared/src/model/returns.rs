@@ -11,6 +11,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 wire_model! {
@@ -18,19 +19,23 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
-pub struct ReturnShipment {
-        pub date: Option<String>,
-        pub reference: Option<String>,
+pub struct ReturnShipment<'a> {
+        pub date: Option<Cow<'a, str>>,
+        pub reference: Option<Cow<'a, str>>,
     #[serde(rename = "RMA")]
-    pub rma: Option<String>,
-        pub tracking_number: Option<String>,
-        pub courier: Option<CourierRef>,
-        pub parcels: Option<String>,
-        pub weight: Option<String>,
-        pub refund_method_code: Option<String>,
-        pub sender: Option<Party>,
-        pub consignee: Option<Party>,
-        pub rows: Option<Vec<ReturnRow>>,
+    pub rma: Option<Cow<'a, str>>,
+        pub tracking_number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub courier: Option<CourierRef<'a>>,
+        pub parcels: Option<Cow<'a, str>>,
+        pub weight: Option<Cow<'a, str>>,
+        pub refund_method_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub sender: Option<Party<'a>>,
+    #[serde(borrow)]
+    pub consignee: Option<Party<'a>>,
+    #[serde(borrow)]
+    pub rows: Option<Vec<ReturnRow<'a>>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -39,28 +44,31 @@ pub struct ReturnShipment {
 /// The courier of a return: an object `{code, name, icon}` or a plain code.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum CourierRef {
-    Code(String),
-    Object(CourierObject),
+pub enum CourierRef<'a> {
+    Code(Cow<'a, str>),
+    Object(CourierObject<'a>),
 }
 
 /// Told apart by the shape read, not as an untagged enum (which buffers the value whole before
 /// trying each variant).
-impl<'de> Deserialize<'de> for CourierRef {
+impl<'de: 'a, 'a> Deserialize<'de> for CourierRef<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = CourierRef;
+            type Value = CourierRef<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a courier code or object")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<CourierRef, E> {
-                Ok(CourierRef::Code(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CourierRef::Code(Cow::Borrowed(v)))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<CourierRef, E> {
-                Ok(CourierRef::Code(v))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CourierRef::Code(Cow::Owned(v.to_owned())))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CourierRef, A::Error> {
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CourierRef::Code(Cow::Owned(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 CourierObject::deserialize(MapAccessDeserializer::new(map)).map(CourierRef::Object)
             }
         }
@@ -71,19 +79,19 @@ impl<'de> Deserialize<'de> for CourierRef {
 wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct CourierObject {
-        pub code: Option<String>,
-        pub name: Option<String>,
-        pub icon: Option<String>,
+pub struct CourierObject<'a> {
+        pub code: Option<Cow<'a, str>>,
+        pub name: Option<Cow<'a, str>>,
+        pub icon: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 }
 
-impl CourierRef {
+impl CourierRef<'_> {
     pub fn code(&self) -> Option<&str> {
         match self {
-            CourierRef::Code(code) => Some(code.as_str()).filter(|c| !c.is_empty()),
+            CourierRef::Code(code) => Some(code.as_ref()).filter(|c| !c.is_empty()),
             CourierRef::Object(o) => o.code.as_deref(),
         }
     }
@@ -93,12 +101,12 @@ wire_model! {
 /// A product being returned.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ReturnRow {
-        pub sku: Option<String>,
-        pub name: Option<String>,
-        pub qty: Option<String>,
-        pub total: Option<String>,
-        pub reason: Option<String>,
+pub struct ReturnRow<'a> {
+        pub sku: Option<Cow<'a, str>>,
+        pub name: Option<Cow<'a, str>>,
+        pub qty: Option<Cow<'a, str>>,
+        pub total: Option<Cow<'a, str>>,
+        pub reason: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -106,7 +114,7 @@ pub struct ReturnRow {
 
 /// A validated return request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReturnRequest {
+pub struct ReturnRequest<'a> {
     /// The return's own key: its RMA, else its tracking number.
     pub key: String,
     /// Content id of this return (a redelivery has the same one).
@@ -115,46 +123,48 @@ pub struct ReturnRequest {
     pub tracking_number: Option<String>,
     pub courier: Option<String>,
     pub date_utc: Option<DateTime<Utc>>,
-    pub model: ReturnShipment,
+    pub model: ReturnShipment<'a>,
 }
 
 /// A validated returns delivery.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReturnsDelivery {
+pub struct ReturnsDelivery<'a> {
     /// The delivery id of the wrapped shape, else the content id of the whole body.
     pub id: EventId,
-    pub returns: Vec<ReturnRequest>,
+    pub returns: Vec<ReturnRequest<'a>>,
 }
 
 /// Reads and validates the `returnShipments` of a body already told to be a returns delivery.
 /// `body` is the whole object (wrapped or flat), with the API key taken out.
-pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery, Invalid> {
-    let (inner, given_id) = match body.get("webhookReturnShipments") {
-        Some(Value::Object(inner)) => {
-            let id = inner.get("id").and_then(|v| match v {
-                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            });
-            (inner, id)
-        }
+pub fn validate(mut body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery<'static>, Invalid> {
+    let given_id = match body.get("webhookReturnShipments") {
+        Some(Value::Object(inner)) => inner.get("id").and_then(|v| match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }),
         Some(_) => {
             return Err(Invalid::field("webhookReturnShipments", "not an object"));
         }
-        None => (&body, None),
+        None => None,
     };
-    let returns = each(inner, "returnShipments", |i, raw, model| {
-        one(i, EventId::of_content(raw), model, tz)
-    })?;
+    // The id is of the whole body: taken before `each` takes the returns out.
     let id = match given_id {
         Some(id) => EventId::given(&id),
         None => EventId::of_map(&body),
     };
+    let inner = match body.get_mut("webhookReturnShipments") {
+        Some(Value::Object(inner)) => inner,
+        _ => &mut body,
+    };
+    let returns = each(inner, "returnShipments", |i, id, model| {
+        one(i, id, model, tz)
+    })?;
     Ok(ReturnsDelivery { id, returns })
 }
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
-pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ReturnsDelivery> {
+pub fn validate_node<'a>(body: &Node<'a>, tz: Tz) -> Option<ReturnsDelivery<'a>> {
     const WRAPPED: &[&str] = &["webhookReturnShipments", "returnShipments"];
     let (inner, given_id, path) = match body.get("webhookReturnShipments") {
         Some(inner @ Node::Object(_)) => {
@@ -186,9 +196,9 @@ pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ReturnsDelivery> {
 fn one(
     i: usize,
     event_id: EventId,
-    model: ReturnShipment,
+    model: ReturnShipment<'_>,
     tz: Tz,
-) -> Result<ReturnRequest, Invalid> {
+) -> Result<ReturnRequest<'_>, Invalid> {
     let tracking_number = optional(&model.tracking_number);
     let key = optional(&model.rma)
         .or_else(|| tracking_number.clone())
@@ -263,7 +273,7 @@ mod tests {
         let d = validate(obj(json!({"returnShipments": [it]})), rome()).expect("valid");
         assert_eq!(d.returns[0].courier.as_deref(), Some("GLS"));
         assert_eq!(d.returns[0].key, "RT1");
-        let courier = |v: Value| serde_json::from_value::<ReturnShipment>(json!({"courier": v}));
+        let courier = |v: Value| ReturnShipment::deserialize(json!({"courier": v}));
         assert_eq!(courier(json!(null)).map(|r| r.courier).ok(), Some(None));
         for bad in [json!(5), json!(true), json!(["BRT"])] {
             assert!(courier(bad.clone()).is_err(), "{bad}");

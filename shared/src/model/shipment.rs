@@ -10,38 +10,42 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 wire_model! {
 /// A shipment status delivery as Qapla' sends it (the API key already taken out).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
-pub struct Shipment {
-        pub tracking_number: Option<String>,
+pub struct Shipment<'a> {
+        pub tracking_number: Option<Cow<'a, str>>,
     #[serde(rename = "return")]
     pub is_return: Option<bool>,
         pub has_children: Option<bool>,
         pub is_child: Option<bool>,
-        pub courier: Option<String>,
-        pub reference: Option<String>,
-        pub date: Option<String>,
-        pub courier_status: Option<String>,
-        pub place: Option<String>,
+        pub courier: Option<Cow<'a, str>>,
+        pub reference: Option<Cow<'a, str>>,
+        pub date: Option<Cow<'a, str>>,
+        pub courier_status: Option<Cow<'a, str>>,
+        pub place: Option<Cow<'a, str>>,
     #[serde(rename = "qaplaStatusID")]
-    pub qapla_status_id: Option<String>,
-        pub qapla_status: Option<String>,
+    pub qapla_status_id: Option<Cow<'a, str>>,
+        pub qapla_status: Option<Cow<'a, str>>,
     /// An array; a single object is read as a list of one.
-    #[serde(deserialize_with = "crate::model::flex::one_or_many")]
-    pub status_details: Option<Vec<StatusDetail>>,
-        pub custom1: Option<String>,
-        pub custom2: Option<String>,
-        pub custom3: Option<String>,
+    #[serde(borrow, deserialize_with = "crate::model::flex::one_or_many")]
+    pub status_details: Option<Vec<StatusDetail<'a>>>,
+        pub custom1: Option<Cow<'a, str>>,
+        pub custom2: Option<Cow<'a, str>>,
+        pub custom3: Option<Cow<'a, str>>,
     /// 1.3: products shipped.
-        pub rows: Option<Vec<Row>>,
+    #[serde(borrow)]
+    pub rows: Option<Vec<Row<'a>>>,
     /// 1.3: parcels.
-        pub parcels: Option<Vec<Parcel>>,
+    #[serde(borrow)]
+    pub parcels: Option<Vec<Parcel<'a>>>,
     /// 1.3: the recipient (personal data).
-        pub consignee: Option<Party>,
+    #[serde(borrow)]
+    pub consignee: Option<Party<'a>>,
     /// Fields this model does not name, kept as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -52,9 +56,9 @@ wire_model! {
 /// One entry of `statusDetails`: `{"id": 1, "detail": "ON HOLD"}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct StatusDetail {
-        pub id: Option<String>,
-        pub detail: Option<String>,
+pub struct StatusDetail<'a> {
+        pub id: Option<Cow<'a, str>>,
+        pub detail: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -65,24 +69,24 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
-pub struct Row {
-        pub id: Option<String>,
-        pub sku: Option<String>,
-        pub name: Option<String>,
-        pub price: Option<String>,
-        pub total: Option<String>,
-        pub qty: Option<String>,
-        pub weight: Option<String>,
-        pub url: Option<String>,
-        pub image_url: Option<String>,
+pub struct Row<'a> {
+        pub id: Option<Cow<'a, str>>,
+        pub sku: Option<Cow<'a, str>>,
+        pub name: Option<Cow<'a, str>>,
+        pub price: Option<Cow<'a, str>>,
+        pub total: Option<Cow<'a, str>>,
+        pub qty: Option<Cow<'a, str>>,
+        pub weight: Option<Cow<'a, str>>,
+        pub url: Option<Cow<'a, str>>,
+        pub image_url: Option<Cow<'a, str>>,
         pub is_returnable: Option<bool>,
-        pub notes: Option<String>,
-        pub customs_code: Option<String>,
-        pub net_weight: Option<String>,
-        pub origin_country: Option<String>,
-        pub unit_of_measurement: Option<String>,
+        pub notes: Option<Cow<'a, str>>,
+        pub customs_code: Option<Cow<'a, str>>,
+        pub net_weight: Option<Cow<'a, str>>,
+        pub origin_country: Option<Cow<'a, str>>,
+        pub unit_of_measurement: Option<Cow<'a, str>>,
     #[serde(rename = "parcelID")]
-    pub parcel_id: Option<String>,
+    pub parcel_id: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -93,14 +97,14 @@ wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
-pub struct Parcel {
-        pub box_code: Option<String>,
-        pub weight: Option<String>,
-        pub length: Option<String>,
-        pub width: Option<String>,
-        pub height: Option<String>,
-        pub origin_country: Option<String>,
-        pub content: Option<String>,
+pub struct Parcel<'a> {
+        pub box_code: Option<Cow<'a, str>>,
+        pub weight: Option<Cow<'a, str>>,
+        pub length: Option<Cow<'a, str>>,
+        pub width: Option<Cow<'a, str>>,
+        pub height: Option<Cow<'a, str>>,
+        pub origin_country: Option<Cow<'a, str>>,
+        pub content: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -126,7 +130,7 @@ impl Version {
 
 /// A validated shipment status change.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ShipmentEvent {
+pub struct ShipmentEvent<'a> {
     pub id: EventId,
     pub version: Version,
     pub tracking_number: String,
@@ -135,10 +139,10 @@ pub struct ShipmentEvent {
     /// The date as Qapla' sent it (local time, no zone).
     pub date_raw: String,
     pub date_utc: DateTime<Utc>,
-    pub model: Shipment,
+    pub model: Shipment<'a>,
 }
 
-impl Shipment {
+impl Shipment<'_> {
     pub fn version(&self) -> Version {
         if self.rows.is_some() || self.parcels.is_some() || self.consignee.is_some() {
             Version::V1_3
@@ -150,7 +154,7 @@ impl Shipment {
 
 /// Validates a shipments delivery (its body without the API key): what the receiver needs is
 /// there, and the status is mapped. The event id is the content id of the body.
-pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent, Invalid> {
+pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent<'static>, Invalid> {
     let id = EventId::of_map(&body);
     let model =
         serde_path_to_error::deserialize::<_, Shipment>(Value::Object(body)).map_err(|e| {
@@ -163,12 +167,12 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent, Inval
 }
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
-pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<ShipmentEvent> {
+pub fn validate_node<'a>(body: &Node<'a>, tz: Tz) -> Option<ShipmentEvent<'a>> {
     let model = Shipment::deserialize(body).ok()?;
     checked(body.event_id(), model, tz).ok()
 }
 
-fn checked(id: EventId, model: Shipment, tz: Tz) -> Result<ShipmentEvent, Invalid> {
+fn checked(id: EventId, model: Shipment<'_>, tz: Tz) -> Result<ShipmentEvent<'_>, Invalid> {
     let tracking_number = identifier(
         required(&model.tracking_number, "trackingNumber")?,
         "trackingNumber",
@@ -186,7 +190,7 @@ fn checked(id: EventId, model: Shipment, tz: Tz) -> Result<ShipmentEvent, Invali
         .and_then(|d| d.id.as_deref())
         .map(|raw| parse_id(raw, "statusDetails[0].id"))
         .transpose()?;
-    let detail_text = detail.and_then(|d| d.detail.clone());
+    let detail_text = detail.and_then(|d| d.detail.as_deref()).map(str::to_owned);
     let status = Status::map(
         status_id,
         detail_id,
@@ -223,7 +227,7 @@ mod tests {
 
     use crate::dates::rome;
 
-    fn parse(v: Value) -> Result<ShipmentEvent, Invalid> {
+    fn parse(v: Value) -> Result<ShipmentEvent<'static>, Invalid> {
         validate(v.as_object().cloned().unwrap_or_default(), rome())
     }
 
@@ -404,10 +408,7 @@ mod tests {
             with(base(), "rows", json!({"sku": "A"})),
             with(base(), "trackingNumber", json!(["A"])),
         ] {
-            assert!(
-                serde_json::from_value::<Shipment>(bad.clone()).is_err(),
-                "{bad}"
-            );
+            assert!(Shipment::deserialize(bad.clone()).is_err(), "{bad}");
         }
     }
 

@@ -14,7 +14,7 @@
 mod scan;
 
 use crate::identity::EventId;
-use serde::de::value::BorrowedStrDeserializer;
+use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 use serde_json::Number;
@@ -183,8 +183,9 @@ fn write_str(s: &Cow<'_, str>, out: &mut Vec<u8>) {
 }
 
 /// The typed models read from a tree as they would from the same `Value`, with `apiKey` left out
-/// at every level (as the `Value` path takes it out before).
-impl<'de, 'a: 'de> Deserializer<'de> for &'de Node<'a> {
+/// at every level (as the `Value` path takes it out before). Text without an escape is lent for
+/// as long as the body: a model may keep it without a copy, and outlive the tree.
+impl<'de> Deserializer<'de> for &Node<'de> {
     type Error = serde_json::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
@@ -192,7 +193,8 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de Node<'a> {
             Node::Null => visitor.visit_unit(),
             Node::Bool(b) => visitor.visit_bool(*b),
             Node::Number(n) => n.deserialize_any(visitor),
-            Node::String(s) => visitor.visit_borrowed_str(s),
+            Node::String(Cow::Borrowed(s)) => visitor.visit_borrowed_str(s),
+            Node::String(Cow::Owned(s)) => visitor.visit_str(s),
             Node::Array(items) => visitor.visit_seq(Items(items.iter())),
             Node::Object(members) => visitor.visit_map(Members {
                 members: members.iter(),
@@ -222,12 +224,12 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de Node<'a> {
     }
 }
 
-struct Items<'de, 'a>(std::slice::Iter<'de, Node<'a>>);
+struct Items<'n, 'a>(std::slice::Iter<'n, Node<'a>>);
 
-impl<'de, 'a: 'de> SeqAccess<'de> for Items<'de, 'a> {
+impl<'n, 'a> SeqAccess<'a> for Items<'n, 'a> {
     type Error = serde_json::Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
+    fn next_element_seed<T: DeserializeSeed<'a>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Self::Error> {
@@ -239,15 +241,15 @@ impl<'de, 'a: 'de> SeqAccess<'de> for Items<'de, 'a> {
     }
 }
 
-struct Members<'de, 'a> {
-    members: std::slice::Iter<'de, (Cow<'a, str>, Node<'a>)>,
-    value: Option<&'de Node<'a>>,
+struct Members<'n, 'a> {
+    members: std::slice::Iter<'n, (Cow<'a, str>, Node<'a>)>,
+    value: Option<&'n Node<'a>>,
 }
 
-impl<'de, 'a: 'de> MapAccess<'de> for Members<'de, 'a> {
+impl<'n, 'a> MapAccess<'a> for Members<'n, 'a> {
     type Error = serde_json::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
+    fn next_key_seed<K: DeserializeSeed<'a>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Self::Error> {
@@ -256,14 +258,16 @@ impl<'de, 'a: 'de> MapAccess<'de> for Members<'de, 'a> {
                 continue;
             }
             self.value = Some(value);
-            return seed
-                .deserialize(BorrowedStrDeserializer::new(key.as_ref()))
-                .map(Some);
+            return match key {
+                Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
+                Cow::Owned(key) => seed.deserialize(StrDeserializer::new(key)),
+            }
+            .map(Some);
         }
         Ok(None)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(
+    fn next_value_seed<V: DeserializeSeed<'a>>(
         &mut self,
         seed: V,
     ) -> Result<V::Value, Self::Error> {
@@ -279,7 +283,7 @@ impl<'de, 'a: 'de> MapAccess<'de> for Members<'de, 'a> {
 /// wherever that one would refuse (then it says why).
 /// `ids` are the entries' content ids, from [`Node::canonical`].
 pub fn each<'a, M: de::Deserialize<'a>, R>(
-    body: &'a Node<'_>,
+    body: &Node<'a>,
     field: &str,
     ids: Vec<EventId>,
     mut validate: impl FnMut(usize, EventId, M) -> Option<R>,

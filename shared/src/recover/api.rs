@@ -299,8 +299,8 @@ impl ApiShipment {
     /// Every dated status this shipment holds (its history and its current status), as the
     /// events a webhook would have made, oldest first, each once. Entries without a date, or
     /// that the webhook's rules refuse, are returned apart with their reason.
-    pub fn events(&self, tz: Tz) -> (Vec<ShipmentEvent>, Vec<Invalid>) {
-        let mut events: Vec<ShipmentEvent> = Vec::new();
+    pub fn events(&self, tz: Tz) -> (Vec<ShipmentEvent<'static>>, Vec<Invalid>) {
+        let mut events: Vec<ShipmentEvent<'static>> = Vec::new();
         let mut refused = Vec::new();
         let history = self.tracking_history.as_deref().unwrap_or_default();
         for status in history.iter().chain(self.status.as_ref()) {
