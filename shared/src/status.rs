@@ -5,6 +5,7 @@
 //! name Qapla' sent.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// How serious a status is for the merchant. Ordered: `Info < Warning < Exception`.
@@ -103,7 +104,7 @@ pub struct Status {
     /// The detail text Qapla' sent; informative only, it varies by language and over time.
     pub detail_text: Option<String>,
     /// The table's name, or the label Qapla' sent for an id the table does not know.
-    pub name: String,
+    pub name: Cow<'static, str>,
     pub known: bool,
     pub is_final: bool,
     pub severity: Severity,
@@ -117,9 +118,9 @@ impl Status {
                 // A detail missing from the table keeps its text so nothing is lost from the name.
                 let name = match (known.detail, detail, detail_text.as_deref()) {
                     (None, Some(_), Some(text)) if !text.is_empty() => {
-                        format!("{} / {}", known.name, text)
+                        Cow::Owned(format!("{} / {}", known.name, text))
                     }
-                    _ => known.name.to_owned(),
+                    _ => Cow::Borrowed(known.name),
                 };
                 Status {
                     id,
@@ -135,11 +136,11 @@ impl Status {
                 id,
                 detail,
                 detail_text,
-                name: if sent_name.trim().is_empty() {
+                name: Cow::Owned(if sent_name.trim().is_empty() {
                     format!("STATUS {id}")
                 } else {
                     sent_name.trim().to_owned()
-                },
+                }),
                 known: false,
                 is_final: false,
                 severity: Severity::Info,

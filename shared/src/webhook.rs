@@ -292,9 +292,9 @@ impl<S: Store> Webhook<S> {
     ) -> Result<Recorded, Rejection> {
         let recorded = match delivery {
             Delivery::Shipment(ev) => {
-                facts.courier = Some(ev.courier.clone());
-                facts.tracking = Some(ev.tracking_number.clone());
-                facts.status = Some(ev.status.name.clone());
+                facts.courier = Some(ev.courier.to_string());
+                facts.tracking = Some(ev.tracking_number.to_string());
+                facts.status = Some(ev.status.name.to_string());
                 let days = self.settings.history_days;
                 crate::record::shipment(&self.store, channel, ev, Source::Webhook, now, days)
                     .await?

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Why the content of a delivery is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +68,22 @@ pub fn required(value: &Option<impl AsRef<str>>, field: &'static str) -> Result<
     optional(value).ok_or(Invalid::Missing(field))
 }
 
+/// [`required`] for text the body may lend: trimmed, and still lent where it was.
+pub fn required_text<'a>(
+    value: &Option<Cow<'a, str>>,
+    field: &'static str,
+) -> Result<Cow<'a, str>, Invalid> {
+    let text = match value {
+        Some(Cow::Borrowed(lent)) => Cow::Borrowed(lent.trim()),
+        Some(Cow::Owned(owned)) => Cow::Owned(owned.trim().to_owned()),
+        None => return Err(Invalid::Missing(field)),
+    };
+    match text.is_empty() {
+        true => Err(Invalid::Missing(field)),
+        false => Ok(text),
+    }
+}
+
 /// A text field that may be absent: blank counts as absent; trimmed.
 pub fn optional(value: &Option<impl AsRef<str>>) -> Option<String> {
     trimmed(value).map(str::to_owned)
@@ -82,10 +99,10 @@ pub fn trimmed(value: &Option<impl AsRef<str>>) -> Option<&str> {
 
 /// A value that names a shipment, return or order and so becomes part of a table key: not blank,
 /// no `#` (the key separator), no control character, at most 256 bytes.
-pub fn identifier(value: String, field: impl Into<String>) -> Result<String, Invalid> {
-    let ok = !value.is_empty()
-        && value.len() <= 256
-        && !value.chars().any(|c| c == '#' || c.is_control());
+pub fn identifier<S: AsRef<str>>(value: S, field: impl Into<String>) -> Result<S, Invalid> {
+    let text = value.as_ref();
+    let ok =
+        !text.is_empty() && text.len() <= 256 && !text.chars().any(|c| c == '#' || c.is_control());
     if ok {
         Ok(value)
     } else {
@@ -259,7 +276,7 @@ mod tests {
 
     #[test]
     fn identifiers() {
-        assert!(identifier("JD0146000031".into(), "t").is_ok());
+        assert!(identifier("JD0146000031", "t").is_ok());
         for bad in ["", "A#B", "D\u{1}L", &"x".repeat(257)] {
             assert!(identifier(bad.to_owned(), "t").is_err(), "{bad:?}");
         }

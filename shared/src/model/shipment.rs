@@ -4,7 +4,7 @@
 use crate::identity::EventId;
 use crate::model::party::Party;
 use crate::model::tree::Node;
-use crate::model::{date, identifier, required, trimmed, wire_model, Invalid};
+use crate::model::{date, identifier, required_text, trimmed, wire_model, Invalid};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -133,11 +133,11 @@ impl Version {
 pub struct ShipmentEvent<'a> {
     pub id: EventId,
     pub version: Version,
-    pub tracking_number: String,
-    pub courier: String,
+    pub tracking_number: Cow<'a, str>,
+    pub courier: Cow<'a, str>,
     pub status: Status,
     /// The date as Qapla' sent it (local time, no zone).
-    pub date_raw: String,
+    pub date_raw: Cow<'a, str>,
     pub date_utc: DateTime<Utc>,
     pub model: Shipment<'a>,
 }
@@ -174,10 +174,10 @@ pub fn validate_node<'a>(body: &Node<'a>, tz: Tz) -> Option<ShipmentEvent<'a>> {
 
 fn checked(id: EventId, model: Shipment<'_>, tz: Tz) -> Result<ShipmentEvent<'_>, Invalid> {
     let tracking_number = identifier(
-        required(&model.tracking_number, "trackingNumber")?,
+        required_text(&model.tracking_number, "trackingNumber")?,
         "trackingNumber",
     )?;
-    let courier = identifier(required(&model.courier, "courier")?, "courier")?;
+    let courier = identifier(required_text(&model.courier, "courier")?, "courier")?;
     let status_id = parse_id(
         trimmed(&model.qapla_status_id).ok_or(Invalid::Missing("qaplaStatusID"))?,
         "qaplaStatusID",
@@ -197,7 +197,7 @@ fn checked(id: EventId, model: Shipment<'_>, tz: Tz) -> Result<ShipmentEvent<'_>
         detail_text,
         model.qapla_status.as_deref().unwrap_or_default(),
     );
-    let date_raw = required(&model.date, "date")?;
+    let date_raw = required_text(&model.date, "date")?;
     let date_utc = date(&date_raw, "date", tz)?;
     Ok(ShipmentEvent {
         id,

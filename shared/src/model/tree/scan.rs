@@ -28,8 +28,9 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Node<'_>> {
         pos: 0,
         depth: 0,
         // Room for a small delivery: growing these showed in profiles; and at most 1 KiB each,
-        // which glibc serves without consolidating its free lists first.
-        values: vec![Node::Null; 32],
+        // which glibc serves without consolidating its free lists first. Written slot by slot:
+        // `vec![Node::Null; 32]` cloned the first slot into the others, through `Node::clone`.
+        values: std::iter::repeat_with(|| Node::Null).take(32).collect(),
         top: 0,
         keys: Vec::with_capacity(32),
         order: Vec::new(),
