@@ -279,7 +279,8 @@ impl<'a> Reader<'a> {
         for (slot, (i, key)) in order.iter_mut().zip(keys.iter().enumerate()) {
             *slot = (head(key), i);
         }
-        order.sort_unstable();
+        // By head alone: equal heads are put in order below, by their whole keys.
+        order.sort_unstable_by_key(|&(head, _)| head);
         let mut run = 0;
         while run < order.len() {
             let head = order[run].0;
