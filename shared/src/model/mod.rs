@@ -270,6 +270,17 @@ mod tests {
         assert_eq!(required(&some(" A1 "), "f"), Ok("A1".to_owned()));
         assert_eq!(required(&some("  "), "f"), Err(Invalid::Missing("f")));
         assert_eq!(required(&None::<String>, "f"), Err(Invalid::Missing("f")));
+        let lent = |s: &'static str| Some(Cow::Borrowed(s));
+        assert!(matches!(
+            required_text(&lent(" A1 "), "f"),
+            Ok(Cow::Borrowed("A1"))
+        ));
+        assert_eq!(
+            required_text(&Some(Cow::Owned(" A\"1 ".to_owned())), "f"),
+            Ok(Cow::<str>::Owned("A\"1".to_owned()))
+        );
+        assert_eq!(required_text(&lent(" "), "f"), Err(Invalid::Missing("f")));
+        assert_eq!(required_text(&None, "f"), Err(Invalid::Missing("f")));
         assert_eq!(optional(&some(" x")), Some("x".to_owned()));
         assert_eq!(optional(&some("")), None);
     }
