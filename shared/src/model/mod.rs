@@ -101,8 +101,14 @@ pub fn trimmed(value: &Option<impl AsRef<str>>) -> Option<&str> {
 /// no `#` (the key separator), no control character, at most 256 bytes.
 pub fn identifier<S: AsRef<str>>(value: S, field: impl Into<String>) -> Result<S, Invalid> {
     let text = value.as_ref();
-    let ok =
-        !text.is_empty() && text.len() <= 256 && !text.chars().any(|c| c == '#' || c.is_control());
+    // By bytes where the text is ASCII (a tracking number, a courier code): decoding characters
+    // showed in profiles.
+    let refused = |c: char| c == '#' || c.is_control();
+    let clean = match text.is_ascii() {
+        true => !text.bytes().any(|b| refused(char::from(b))),
+        false => !text.chars().any(refused),
+    };
+    let ok = !text.is_empty() && text.len() <= 256 && clean;
     if ok {
         Ok(value)
     } else {
