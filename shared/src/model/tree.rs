@@ -19,9 +19,18 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::forward_to_deserialize_any;
 use serde_json::Number;
 use std::borrow::Cow;
+use std::cell::Cell;
 
 /// The key that authenticates a delivery: never part of a model's fields nor of an id.
 const API_KEY: &str = "apiKey";
+
+thread_local! {
+    /// The buffer [`Node::event_id`] writes the canonical text into.
+    static CANONICAL: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A larger buffer (a large body's) is not kept past its call.
+const KEPT_CANONICAL: usize = 16 * 1024;
 
 /// A JSON value whose keys and strings borrow the body where they hold no escape.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,83 +64,95 @@ impl<'a> Node<'a> {
     /// The content id of this value, as [`EventId::of_content`] gives it for the same JSON:
     /// SHA-256 of its canonical form (keys sorted, no whitespace, no `apiKey`).
     pub fn event_id(&self) -> EventId {
-        let mut canonical = Vec::with_capacity(512);
-        self.write_canonical(&mut canonical);
-        EventId::of_canonical(&canonical)
+        self.canonical(&[]).id()
     }
 
     /// The canonical text of this value with where each entry of the array at `path` (keys of
     /// nested objects) sits in it: an entry's canonical form is a span of its container's, so one
     /// text gives the ids of both. No entries where there is no array at `path`.
     pub fn canonical(&self, path: &[&str]) -> Canonical {
-        let mut text = Vec::with_capacity(1024);
+        // The buffer is kept per thread between calls: allocating and freeing it cost 1% of a
+        // small shipment's reading and validation.
+        let mut text = CANONICAL.take();
         let mut spans = Vec::new();
-        self.write_recording(path, &mut text, &mut spans);
-        Canonical { text, spans }
+        let end = self.write_recording(path, &mut text, 0, &mut spans);
+        Canonical { text, end, spans }
     }
 
-    fn write_recording(&self, path: &[&str], out: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) {
+    fn write_recording(
+        &self,
+        path: &[&str],
+        out: &mut Vec<u8>,
+        at: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> usize {
         match (self, path.split_first()) {
             (Node::Array(items), None) => {
-                out.push(b'[');
+                let mut at = put(out, at, b"[");
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        at = put(out, at, b",");
                     }
-                    let start = out.len();
-                    item.write_canonical(out);
-                    spans.push((start, out.len()));
+                    let start = at;
+                    at = item.write_canonical(out, at);
+                    spans.push((start, at));
                 }
-                out.push(b']');
+                put(out, at, b"]")
             }
             (Node::Object(members), Some((first, rest))) => {
-                write_object(members, out, |key, value, out| match key == *first {
-                    true => value.write_recording(rest, out, spans),
-                    false => value.write_canonical(out),
-                });
+                write_object(members, out, at, |key, value, out, at| {
+                    match key == *first {
+                        true => value.write_recording(rest, out, at, spans),
+                        false => value.write_canonical(out, at),
+                    }
+                })
             }
-            _ => self.write_canonical(out),
+            _ => self.write_canonical(out, at),
         }
     }
 
-    fn write_canonical(&self, out: &mut Vec<u8>) {
+    /// Writes the canonical text at `at` of `out`; where it ends.
+    fn write_canonical(&self, out: &mut Vec<u8>, at: usize) -> usize {
         match self {
-            Node::Null => out.extend_from_slice(b"null"),
-            Node::Bool(true) => out.extend_from_slice(b"true"),
-            Node::Bool(false) => out.extend_from_slice(b"false"),
-            // Writing into a vector cannot fail; serde_json's own writer keeps the text the
-            // `Value` path hashes (its number forms).
-            Node::Number(n) => {
-                let _ = serde_json::to_writer(&mut *out, n);
-            }
-            Node::String(s) => write_str(s, out),
+            Node::Null => put(out, at, b"null"),
+            Node::Bool(true) => put(out, at, b"true"),
+            Node::Bool(false) => put(out, at, b"false"),
+            Node::Number(n) => match n.as_i64() {
+                // The same digits serde_json writes, without its serializer around them.
+                Some(int) => put(out, at, itoa::Buffer::new().format(int).as_bytes()),
+                // serde_json's own writer keeps the text the `Value` path hashes (its forms).
+                None => put_with(out, at, |out| serde_json::to_writer(out, n)),
+            },
+            Node::String(s) => write_str(s, out, at),
             Node::Array(items) => {
-                out.push(b'[');
+                let mut at = put(out, at, b"[");
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        at = put(out, at, b",");
                     }
-                    item.write_canonical(out);
+                    at = item.write_canonical(out, at);
                 }
-                out.push(b']');
+                put(out, at, b"]")
             }
-            Node::Object(members) => {
-                write_object(members, out, |_, value, out| value.write_canonical(out));
-            }
+            Node::Object(members) => write_object(members, out, at, |_, value, out, at| {
+                value.write_canonical(out, at)
+            }),
         }
     }
 }
 
 /// A value's canonical text and the spans of its entries in it (see [`Node::canonical`]).
 pub struct Canonical {
+    /// The text is `text[..end]`: see [`put`].
     text: Vec<u8>,
+    end: usize,
     spans: Vec<(usize, usize)>,
 }
 
 impl Canonical {
     /// The content id of the whole value.
     pub fn id(&self) -> EventId {
-        EventId::of_canonical(&self.text)
+        EventId::of_canonical(&self.text[..self.end])
     }
 
     /// The content id of each entry.
@@ -143,43 +164,81 @@ impl Canonical {
     }
 }
 
+/// The buffer goes back to its thread for the next text.
+impl Drop for Canonical {
+    fn drop(&mut self) {
+        if self.text.len() <= KEPT_CANONICAL {
+            CANONICAL.set(std::mem::take(&mut self.text));
+        }
+    }
+}
+
 /// An object's canonical form: its members but `apiKey`, in their (sorted) order, each value
 /// written by `value`.
 fn write_object<'n, 'a: 'n>(
     members: &'n [(Cow<'a, str>, Node<'a>)],
     out: &mut Vec<u8>,
-    mut value: impl FnMut(&str, &'n Node<'a>, &mut Vec<u8>),
-) {
-    out.push(b'{');
+    at: usize,
+    mut value: impl FnMut(&str, &'n Node<'a>, &mut Vec<u8>, usize) -> usize,
+) -> usize {
+    let mut at = put(out, at, b"{");
     let mut first = true;
     for (key, node) in members.iter().filter(|(k, _)| k != API_KEY) {
         if !first {
-            out.push(b',');
+            at = put(out, at, b",");
         }
         first = false;
-        write_str(key, out);
-        out.push(b':');
-        value(key, node, out);
+        at = write_str(key, out, at);
+        at = put(out, at, b":");
+        at = value(key, node, out, at);
     }
-    out.push(b'}');
+    put(out, at, b"}")
 }
 
 /// A string as serde_json writes it. One borrowed from the body held no escape there, so it has
 /// no quote, backslash or control character (JSON forbids them unescaped) and nothing to escape.
 // The `Cow` itself, not a `&str`: whether the text was borrowed is what tells.
 #[allow(clippy::ptr_arg)]
-fn write_str(s: &Cow<'_, str>, out: &mut Vec<u8>) {
+fn write_str(s: &Cow<'_, str>, out: &mut Vec<u8>, at: usize) -> usize {
     match s {
         Cow::Borrowed(plain) => {
-            out.push(b'"');
-            out.extend_from_slice(plain.as_bytes());
-            out.push(b'"');
+            let at = put(out, at, b"\"");
+            let at = put(out, at, plain.as_bytes());
+            put(out, at, b"\"")
         }
-        // Writing into a vector cannot fail.
-        Cow::Owned(text) => {
-            let _ = serde_json::to_writer(&mut *out, text.as_str());
-        }
+        Cow::Owned(text) => put_with(out, at, |out| serde_json::to_writer(out, text.as_str())),
     }
+}
+
+/// Writes `bytes` at `at` of `out`; where they end. The canonical text is written over a buffer
+/// longer than it, its end carried in registers (arguments and results): kept as the vector's
+/// length instead, each piece waited on the length the piece before had just stored. Carried
+/// here, a small shipment's id took 8 to 11% less time.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, at: usize, bytes: &[u8]) -> usize {
+    let end = at + bytes.len();
+    if end > out.len() {
+        grow(out, end);
+    }
+    out[at..end].copy_from_slice(bytes);
+    end
+}
+
+#[cold]
+fn grow(out: &mut Vec<u8>, end: usize) {
+    out.resize(end.max(256) * 2, 0);
+}
+
+/// Writes at `at` what `write` appends to a vector (a writer into a vector cannot fail).
+#[cold]
+fn put_with(
+    out: &mut Vec<u8>,
+    at: usize,
+    write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> usize {
+    out.truncate(at);
+    let _ = write(out);
+    out.len()
 }
 
 /// The typed models read from a tree as they would from the same `Value`, with `apiKey` left out
@@ -224,6 +283,17 @@ impl<'de> Deserializer<'de> for &Node<'de> {
     }
 }
 
+/// Hands `key` to a map key's seed, lent where the body lends it.
+fn key<'a, K: DeserializeSeed<'a>>(
+    key: &Cow<'a, str>,
+    seed: K,
+) -> Result<K::Value, serde_json::Error> {
+    match key {
+        Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
+        Cow::Owned(key) => seed.deserialize(StrDeserializer::new(key)),
+    }
+}
+
 struct Items<'n, 'a>(std::slice::Iter<'n, Node<'a>>);
 
 impl<'n, 'a> SeqAccess<'a> for Items<'n, 'a> {
@@ -241,12 +311,14 @@ impl<'n, 'a> SeqAccess<'a> for Items<'n, 'a> {
     }
 }
 
-struct Members<'n, 'a> {
-    members: std::slice::Iter<'n, (Cow<'a, str>, Node<'a>)>,
+struct Members<'n, 'a: 'n, I: Iterator<Item = &'n (Cow<'a, str>, Node<'a>)>> {
+    members: I,
     value: Option<&'n Node<'a>>,
 }
 
-impl<'n, 'a> MapAccess<'a> for Members<'n, 'a> {
+impl<'n, 'a: 'n, I: Iterator<Item = &'n (Cow<'a, str>, Node<'a>)>> MapAccess<'a>
+    for Members<'n, 'a, I>
+{
     type Error = serde_json::Error;
 
     fn next_key_seed<K: DeserializeSeed<'a>>(
@@ -258,11 +330,7 @@ impl<'n, 'a> MapAccess<'a> for Members<'n, 'a> {
                 continue;
             }
             self.value = Some(value);
-            return match key {
-                Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
-                Cow::Owned(key) => seed.deserialize(StrDeserializer::new(key)),
-            }
-            .map(Some);
+            return self::key(key, seed).map(Some);
         }
         Ok(None)
     }
