@@ -32,13 +32,13 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Node<'_>> {
         values: scratch.values,
         top: 0,
         keys: scratch.keys,
-        order: Vec::new(),
+        order: scratch.order,
     };
     reader.value()?;
     reader.skip_space();
     (reader.pos == text.len() && reader.top == 1).then_some(())?;
     let root = std::mem::replace(reader.values.first_mut()?, Node::Null);
-    SCRATCH.set(Scratch::kept(reader.values, reader.keys));
+    SCRATCH.set(Scratch::kept(reader.values, reader.keys, reader.order));
     Some(root)
 }
 
@@ -48,6 +48,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Node<'_>> {
 struct Scratch {
     values: Vec<Node<'static>>,
     keys: Vec<Cow<'static, str>>,
+    order: Vec<(u64, usize)>,
 }
 
 thread_local! {
@@ -67,13 +68,18 @@ impl Scratch {
                 .take(Self::SLOTS)
                 .collect(),
             keys: Vec::with_capacity(Self::SLOTS),
+            order: Vec::with_capacity(Self::SLOTS),
         }
     }
 
     /// The stacks of a body read whole, for the next body. Each value slot holds `Null` again
     /// (every container took its values) and no key is left, so nothing borrowed from this body
     /// survives; collected in place, the vectors keep their memory.
-    fn kept(values: Vec<Node<'_>>, mut keys: Vec<Cow<'_, str>>) -> Option<Self> {
+    fn kept(
+        values: Vec<Node<'_>>,
+        mut keys: Vec<Cow<'_, str>>,
+        order: Vec<(u64, usize)>,
+    ) -> Option<Self> {
         if values.len() > Self::KEPT {
             return None;
         }
@@ -91,7 +97,11 @@ impl Scratch {
             .into_iter()
             .map(|key| Cow::Owned(key.into_owned()))
             .collect();
-        Some(Scratch { values, keys })
+        Some(Scratch {
+            values,
+            keys,
+            order,
+        })
     }
 }
 
@@ -136,7 +146,7 @@ struct Reader<'a> {
     top: usize,
     /// The keys of the objects being read, beside their values in `values`.
     keys: Vec<Cow<'a, str>>,
-    /// The sort order of an object too large for the stack (see [`Reader::sorted_members`]).
+    /// The sort order of the object being closed (see [`Reader::sorted_members`]).
     order: Vec<(u64, usize)>,
 }
 
@@ -266,19 +276,11 @@ impl<'a> Reader<'a> {
         let values = &mut self.values[start..self.top];
         let keys_from = self.keys.len() - values.len();
         let keys = &mut self.keys[keys_from..];
-        // On the stack for the objects of a delivery; only a larger one uses the heap.
-        let mut small = [(0u64, 0usize); 32];
-        let order = match keys.len() {
-            n if n <= small.len() => &mut small[..n],
-            n => {
-                self.order.clear();
-                self.order.resize(n, (0, 0));
-                &mut self.order[..]
-            }
-        };
-        for (slot, (i, key)) in order.iter_mut().zip(keys.iter().enumerate()) {
-            *slot = (head(key), i);
-        }
+        // Kept between objects and bodies: an array on the stack was zeroed for every object.
+        self.order.clear();
+        self.order
+            .extend(keys.iter().enumerate().map(|(i, key)| (head(key), i)));
+        let order = &mut self.order[..];
         // By head alone: equal heads are put in order below, by their whole keys.
         order.sort_unstable_by_key(|&(head, _)| head);
         let mut run = 0;
