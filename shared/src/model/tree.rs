@@ -283,17 +283,6 @@ impl<'de> Deserializer<'de> for &Node<'de> {
     }
 }
 
-/// Hands `key` to a map key's seed, lent where the body lends it.
-fn key<'a, K: DeserializeSeed<'a>>(
-    key: &Cow<'a, str>,
-    seed: K,
-) -> Result<K::Value, serde_json::Error> {
-    match key {
-        Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
-        Cow::Owned(key) => seed.deserialize(StrDeserializer::new(key)),
-    }
-}
-
 struct Items<'n, 'a>(std::slice::Iter<'n, Node<'a>>);
 
 impl<'n, 'a> SeqAccess<'a> for Items<'n, 'a> {
@@ -311,14 +300,12 @@ impl<'n, 'a> SeqAccess<'a> for Items<'n, 'a> {
     }
 }
 
-struct Members<'n, 'a: 'n, I: Iterator<Item = &'n (Cow<'a, str>, Node<'a>)>> {
-    members: I,
+struct Members<'n, 'a> {
+    members: std::slice::Iter<'n, (Cow<'a, str>, Node<'a>)>,
     value: Option<&'n Node<'a>>,
 }
 
-impl<'n, 'a: 'n, I: Iterator<Item = &'n (Cow<'a, str>, Node<'a>)>> MapAccess<'a>
-    for Members<'n, 'a, I>
-{
+impl<'n, 'a> MapAccess<'a> for Members<'n, 'a> {
     type Error = serde_json::Error;
 
     fn next_key_seed<K: DeserializeSeed<'a>>(
@@ -330,7 +317,11 @@ impl<'n, 'a: 'n, I: Iterator<Item = &'n (Cow<'a, str>, Node<'a>)>> MapAccess<'a>
                 continue;
             }
             self.value = Some(value);
-            return self::key(key, seed).map(Some);
+            return match key {
+                Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
+                Cow::Owned(key) => seed.deserialize(StrDeserializer::new(key)),
+            }
+            .map(Some);
         }
         Ok(None)
     }
