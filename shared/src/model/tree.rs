@@ -25,7 +25,7 @@ use std::cell::Cell;
 const API_KEY: &str = "apiKey";
 
 thread_local! {
-    /// The buffer [`Node::event_id`] writes the canonical text into.
+    /// The buffer [`Node::canonical`] writes into; its [`Canonical`] gives it back when dropped.
     static CANONICAL: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
