@@ -134,7 +134,8 @@ struct Known {
 }
 
 impl KnownOrders {
-    /// Fewer members sort faster than they are looked up; more are not kept.
+    /// A small object (a status detail's two members) sorts in a few steps and is not looked
+    /// up; a larger one than this is not kept. (The bounds are chosen, not measured.)
     const MEMBERS: std::ops::RangeInclusive<usize> = 8..=64;
     /// Enough for a delivery's kinds of objects (a return, its parties, its rows).
     const ENTRIES: usize = 4;
