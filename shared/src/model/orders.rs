@@ -2,7 +2,7 @@
 //! the courier, per the channel's setting, which the payload does not carry.
 
 use crate::identity::EventId;
-use crate::model::tree::{self, Node};
+use crate::model::tree::{self, FromNode, Node};
 use crate::model::{each, identifier, optional, optional_date, required, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -183,6 +183,13 @@ pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<OrdersDelivery> {
         id: canonical.id(),
         orders,
     })
+}
+
+/// Orders, already under their floor, are read from the tree through serde.
+impl<'a> FromNode<'a> for Order {
+    fn from_node(node: &Node<'a>) -> Option<Self> {
+        Order::deserialize(node).ok()
+    }
 }
 
 fn one(i: usize, event_id: EventId, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {

@@ -3,8 +3,8 @@
 
 use crate::identity::EventId;
 use crate::model::party::Party;
-use crate::model::tree::{self, Node};
-use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid};
+use crate::model::tree::{self, FromNode, Node};
+use crate::model::{each, identifier, optional, optional_date, tree_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::de::value::MapAccessDeserializer;
@@ -14,30 +14,32 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
-wire_model! {
+tree_model! {
 /// One return shipment as Qapla' sends it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-#[serde(rename_all = "camelCase")]
 pub struct ReturnShipment<'a> {
-        pub date: Option<Cow<'a, str>>,
-        pub reference: Option<Cow<'a, str>>,
+    #[serde(rename = "date")]
+    pub date: Option<Cow<'a, str>>,
+    #[serde(rename = "reference")]
+    pub reference: Option<Cow<'a, str>>,
     #[serde(rename = "RMA")]
     pub rma: Option<Cow<'a, str>>,
-        pub tracking_number: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(rename = "trackingNumber")]
+    pub tracking_number: Option<Cow<'a, str>>,
+    #[serde(rename = "courier", borrow)]
     pub courier: Option<CourierRef<'a>>,
-        pub parcels: Option<Cow<'a, str>>,
-        pub weight: Option<Cow<'a, str>>,
-        pub refund_method_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(rename = "parcels")]
+    pub parcels: Option<Cow<'a, str>>,
+    #[serde(rename = "weight")]
+    pub weight: Option<Cow<'a, str>>,
+    #[serde(rename = "refundMethodCode")]
+    pub refund_method_code: Option<Cow<'a, str>>,
+    #[serde(rename = "sender", borrow)]
     pub sender: Option<Party<'a>>,
-    #[serde(borrow)]
+    #[serde(rename = "consignee", borrow)]
     pub consignee: Option<Party<'a>>,
-    #[serde(borrow)]
+    #[serde(rename = "rows", borrow)]
     pub rows: Option<Vec<ReturnRow<'a>>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 }
 
@@ -76,16 +78,27 @@ impl<'de: 'a, 'a> Deserialize<'de> for CourierRef<'a> {
     }
 }
 
-wire_model! {
+tree_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
 pub struct CourierObject<'a> {
-        pub code: Option<Cow<'a, str>>,
-        pub name: Option<Cow<'a, str>>,
-        pub icon: Option<Cow<'a, str>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(rename = "code")]
+    pub code: Option<Cow<'a, str>>,
+    #[serde(rename = "name")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(rename = "icon")]
+    pub icon: Option<Cow<'a, str>>,
 }
+}
+
+/// A code or an object, as [`CourierRef`]'s `Deserialize` tells them apart.
+impl<'a> FromNode<'a> for Option<CourierRef<'a>> {
+    fn from_node(node: &Node<'a>) -> Option<Self> {
+        match node {
+            Node::Null => Some(None),
+            Node::String(code) => Some(Some(CourierRef::Code(code.clone()))),
+            object => CourierObject::from_node(object).map(|o| Some(CourierRef::Object(o))),
+        }
+    }
 }
 
 impl CourierRef<'_> {
@@ -97,18 +110,20 @@ impl CourierRef<'_> {
     }
 }
 
-wire_model! {
+tree_model! {
 /// A product being returned.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
 pub struct ReturnRow<'a> {
-        pub sku: Option<Cow<'a, str>>,
-        pub name: Option<Cow<'a, str>>,
-        pub qty: Option<Cow<'a, str>>,
-        pub total: Option<Cow<'a, str>>,
-        pub reason: Option<Cow<'a, str>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(rename = "sku")]
+    pub sku: Option<Cow<'a, str>>,
+    #[serde(rename = "name")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(rename = "qty")]
+    pub qty: Option<Cow<'a, str>>,
+    #[serde(rename = "total")]
+    pub total: Option<Cow<'a, str>>,
+    #[serde(rename = "reason")]
+    pub reason: Option<Cow<'a, str>>,
 }
 }
 

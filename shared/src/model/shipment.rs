@@ -3,8 +3,8 @@
 
 use crate::identity::EventId;
 use crate::model::party::Party;
-use crate::model::tree::Node;
-use crate::model::{date, identifier, required_text, trimmed, wire_model, Invalid};
+use crate::model::tree::{FromNode, Node};
+use crate::model::{date, identifier, required_text, tree_model, trimmed, Invalid};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,101 +12,121 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-wire_model! {
+tree_model! {
 /// A shipment status delivery as Qapla' sends it (the API key already taken out).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-#[serde(rename_all = "camelCase")]
 pub struct Shipment<'a> {
-        pub tracking_number: Option<Cow<'a, str>>,
+    #[serde(rename = "trackingNumber")]
+    pub tracking_number: Option<Cow<'a, str>>,
     #[serde(rename = "return")]
     pub is_return: Option<bool>,
-        pub has_children: Option<bool>,
-        pub is_child: Option<bool>,
-        pub courier: Option<Cow<'a, str>>,
-        pub reference: Option<Cow<'a, str>>,
-        pub date: Option<Cow<'a, str>>,
-        pub courier_status: Option<Cow<'a, str>>,
-        pub place: Option<Cow<'a, str>>,
+    #[serde(rename = "hasChildren")]
+    pub has_children: Option<bool>,
+    #[serde(rename = "isChild")]
+    pub is_child: Option<bool>,
+    #[serde(rename = "courier")]
+    pub courier: Option<Cow<'a, str>>,
+    #[serde(rename = "reference")]
+    pub reference: Option<Cow<'a, str>>,
+    #[serde(rename = "date")]
+    pub date: Option<Cow<'a, str>>,
+    #[serde(rename = "courierStatus")]
+    pub courier_status: Option<Cow<'a, str>>,
+    #[serde(rename = "place")]
+    pub place: Option<Cow<'a, str>>,
     #[serde(rename = "qaplaStatusID")]
     pub qapla_status_id: Option<Cow<'a, str>>,
-        pub qapla_status: Option<Cow<'a, str>>,
+    #[serde(rename = "qaplaStatus")]
+    pub qapla_status: Option<Cow<'a, str>>,
     /// An array; a single object is read as a list of one.
-    #[serde(borrow, deserialize_with = "crate::model::flex::one_or_many")]
+    #[serde(rename = "statusDetails", borrow, deserialize_with = "crate::model::flex::one_or_many")]
     pub status_details: Option<Vec<StatusDetail<'a>>>,
-        pub custom1: Option<Cow<'a, str>>,
-        pub custom2: Option<Cow<'a, str>>,
-        pub custom3: Option<Cow<'a, str>>,
+    #[serde(rename = "custom1")]
+    pub custom1: Option<Cow<'a, str>>,
+    #[serde(rename = "custom2")]
+    pub custom2: Option<Cow<'a, str>>,
+    #[serde(rename = "custom3")]
+    pub custom3: Option<Cow<'a, str>>,
     /// 1.3: products shipped.
-    #[serde(borrow)]
+    #[serde(rename = "rows", borrow)]
     pub rows: Option<Vec<Row<'a>>>,
     /// 1.3: parcels.
-    #[serde(borrow)]
+    #[serde(rename = "parcels", borrow)]
     pub parcels: Option<Vec<Parcel<'a>>>,
     /// 1.3: the recipient (personal data).
-    #[serde(borrow)]
+    #[serde(rename = "consignee", borrow)]
     pub consignee: Option<Party<'a>>,
-    /// Fields this model does not name, kept as sent.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 }
 
-wire_model! {
+tree_model! {
 /// One entry of `statusDetails`: `{"id": 1, "detail": "ON HOLD"}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
 pub struct StatusDetail<'a> {
-        pub id: Option<Cow<'a, str>>,
-        pub detail: Option<Cow<'a, str>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(rename = "id")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(rename = "detail")]
+    pub detail: Option<Cow<'a, str>>,
 }
 }
 
-wire_model! {
+tree_model! {
 /// A product row of a 1.3 shipment; numbers arrive as strings and are kept as text.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-#[serde(rename_all = "camelCase")]
 pub struct Row<'a> {
-        pub id: Option<Cow<'a, str>>,
-        pub sku: Option<Cow<'a, str>>,
-        pub name: Option<Cow<'a, str>>,
-        pub price: Option<Cow<'a, str>>,
-        pub total: Option<Cow<'a, str>>,
-        pub qty: Option<Cow<'a, str>>,
-        pub weight: Option<Cow<'a, str>>,
-        pub url: Option<Cow<'a, str>>,
-        pub image_url: Option<Cow<'a, str>>,
-        pub is_returnable: Option<bool>,
-        pub notes: Option<Cow<'a, str>>,
-        pub customs_code: Option<Cow<'a, str>>,
-        pub net_weight: Option<Cow<'a, str>>,
-        pub origin_country: Option<Cow<'a, str>>,
-        pub unit_of_measurement: Option<Cow<'a, str>>,
+    #[serde(rename = "id")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(rename = "sku")]
+    pub sku: Option<Cow<'a, str>>,
+    #[serde(rename = "name")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(rename = "price")]
+    pub price: Option<Cow<'a, str>>,
+    #[serde(rename = "total")]
+    pub total: Option<Cow<'a, str>>,
+    #[serde(rename = "qty")]
+    pub qty: Option<Cow<'a, str>>,
+    #[serde(rename = "weight")]
+    pub weight: Option<Cow<'a, str>>,
+    #[serde(rename = "url")]
+    pub url: Option<Cow<'a, str>>,
+    #[serde(rename = "imageUrl")]
+    pub image_url: Option<Cow<'a, str>>,
+    #[serde(rename = "isReturnable")]
+    pub is_returnable: Option<bool>,
+    #[serde(rename = "notes")]
+    pub notes: Option<Cow<'a, str>>,
+    #[serde(rename = "customsCode")]
+    pub customs_code: Option<Cow<'a, str>>,
+    #[serde(rename = "netWeight")]
+    pub net_weight: Option<Cow<'a, str>>,
+    #[serde(rename = "originCountry")]
+    pub origin_country: Option<Cow<'a, str>>,
+    #[serde(rename = "unitOfMeasurement")]
+    pub unit_of_measurement: Option<Cow<'a, str>>,
     #[serde(rename = "parcelID")]
     pub parcel_id: Option<Cow<'a, str>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 }
 
-wire_model! {
+tree_model! {
 /// A parcel of a 1.3 shipment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-#[serde(rename_all = "camelCase")]
 pub struct Parcel<'a> {
-        pub box_code: Option<Cow<'a, str>>,
-        pub weight: Option<Cow<'a, str>>,
-        pub length: Option<Cow<'a, str>>,
-        pub width: Option<Cow<'a, str>>,
-        pub height: Option<Cow<'a, str>>,
-        pub origin_country: Option<Cow<'a, str>>,
-        pub content: Option<Cow<'a, str>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(rename = "boxCode")]
+    pub box_code: Option<Cow<'a, str>>,
+    #[serde(rename = "weight")]
+    pub weight: Option<Cow<'a, str>>,
+    #[serde(rename = "length")]
+    pub length: Option<Cow<'a, str>>,
+    #[serde(rename = "width")]
+    pub width: Option<Cow<'a, str>>,
+    #[serde(rename = "height")]
+    pub height: Option<Cow<'a, str>>,
+    #[serde(rename = "originCountry")]
+    pub origin_country: Option<Cow<'a, str>>,
+    #[serde(rename = "content")]
+    pub content: Option<Cow<'a, str>>,
 }
 }
 
@@ -168,7 +188,7 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent<'stati
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
 pub fn validate_node<'a>(body: &Node<'a>, tz: Tz) -> Option<ShipmentEvent<'a>> {
-    let model = Shipment::deserialize(body).ok()?;
+    let model = Shipment::from_node(body)?;
     checked(body.event_id(), model, tz).ok()
 }
 

@@ -6,7 +6,7 @@
 //! keys and unescaped strings as slices of the body and an object as one vector, so reading it
 //! allocates little; duplicate keys are refused as it is read; the event id is SHA-256 of the same
 //! canonical JSON as [`EventId::of_content`] gives (so ids do not change); and the typed models
-//! deserialize from it directly. `apiKey` is invisible to both at every level.
+//! are read from it directly ([`FromNode`]). `apiKey` is invisible to both at every level.
 //!
 //! Anything this path refuses is read again by the `Value` path, whose answer stands: the
 //! rejection reasons and messages are that path's alone.
@@ -14,6 +14,7 @@
 mod scan;
 
 use crate::identity::EventId;
+use crate::model::flex;
 use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
@@ -22,7 +23,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 
 /// The key that authenticates a delivery: never part of a model's fields nor of an id.
-const API_KEY: &str = "apiKey";
+pub(crate) const API_KEY: &str = "apiKey";
 
 thread_local! {
     /// The buffer [`Node::canonical`] writes into; its [`Canonical`] gives it back when dropped.
@@ -283,6 +284,46 @@ impl<'de> Deserializer<'de> for &Node<'de> {
     }
 }
 
+/// A value the fast path reads straight from a tree: a [`crate::model::tree_model!`] or one of
+/// its fields' types. `None` where the value is not one it reads alike with serde (the `Value`
+/// path then reads the body, and its answer stands); it may refuse more than serde, never read
+/// differently.
+pub trait FromNode<'a>: Sized {
+    fn from_node(node: &Node<'a>) -> Option<Self>;
+}
+
+/// Text, through the very reader its serde attribute names ([`flex::text`]).
+impl<'a> FromNode<'a> for Option<Cow<'a, str>> {
+    #[inline]
+    fn from_node(node: &Node<'a>) -> Option<Self> {
+        flex::text(node).ok()
+    }
+}
+
+/// A flag, through [`flex::flag`].
+impl<'a> FromNode<'a> for Option<bool> {
+    #[inline]
+    fn from_node(node: &Node<'a>) -> Option<Self> {
+        flex::flag(node).ok()
+    }
+}
+
+/// A list: an array, or `null` for none. A single entry standing for a list (which
+/// [`flex::one_or_many`] reads) is refused.
+impl<'a, T: FromNode<'a>> FromNode<'a> for Option<Vec<T>> {
+    fn from_node(node: &Node<'a>) -> Option<Self> {
+        match node {
+            Node::Null => Some(None),
+            Node::Array(items) => items
+                .iter()
+                .map(T::from_node)
+                .collect::<Option<_>>()
+                .map(Some),
+            _ => None,
+        }
+    }
+}
+
 struct Items<'n, 'a>(std::slice::Iter<'n, Node<'a>>);
 
 impl<'n, 'a> SeqAccess<'a> for Items<'n, 'a> {
@@ -341,7 +382,7 @@ impl<'n, 'a> MapAccess<'a> for Members<'n, 'a> {
 /// position and content id, to `validate`: the fast twin of [`crate::model::each`]. `None`
 /// wherever that one would refuse (then it says why).
 /// `ids` are the entries' content ids, from [`Node::canonical`].
-pub fn each<'a, M: de::Deserialize<'a>, R>(
+pub fn each<'a, M: FromNode<'a>, R>(
     body: &Node<'a>,
     field: &str,
     ids: Vec<EventId>,
@@ -360,7 +401,7 @@ pub fn each<'a, M: de::Deserialize<'a>, R>(
         if !matches!(raw, Node::Object(_)) {
             return None;
         }
-        let model = M::deserialize(raw).ok()?;
+        let model = M::from_node(raw)?;
         read.push(validate(i, id, model)?);
     }
     Some(read)
