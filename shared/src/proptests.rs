@@ -71,6 +71,8 @@ fn field_name() -> impl Strategy<Value = String> {
             "isReturnable",
             "boxCode",
             "country",
+            "customerName",
+            "isPOD",
         ])
         .prop_map(str::to_owned),
         "[a-zA-Z]{1,8}",
@@ -277,6 +279,13 @@ proptest! {
             return Ok(());
         };
         same_model::<Shipment>(&node, &v)?;
+        if let (Some(Value::Array(orders)), Some(Node::Array(nodes))) =
+            (v.get("orders"), node.get("orders"))
+        {
+            for (order, order_node) in orders.iter().zip(nodes) {
+                same_model::<crate::model::orders::Order>(order_node, order)?;
+            }
+        }
         let returns = ["/webhookReturnShipments/returnShipments", "/returnShipments"];
         for list in returns {
             let (Some(Value::Array(entries)), Some(Node::Array(nodes))) =

@@ -72,32 +72,9 @@ pub(crate) use wire_model;
 /// 3 to 7% less time (paired bench runs). serde still reads the `Value` path and writes the model.
 /// The property tests hold the two readers to the same model.
 macro_rules! tree_model {
-    (
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident<$lt:lifetime> {
-            $(
-                $(#[doc = $doc:literal])*
-                #[serde(rename = $wire:literal $(, $($attr:tt)+)?)]
-                $field_vis:vis $field:ident: $ty:ty,
-            )*
-        }
-    ) => {
-        $crate::model::wire_model! {
-        $(#[$meta])*
-        #[serde(default)]
-        $vis struct $name<$lt> {
-            $(
-                $(#[doc = $doc])*
-                #[serde(rename = $wire $(, $($attr)+)?)]
-                $field_vis $field: $ty,
-            )*
-            /// Fields this model does not name, kept as sent.
-            #[serde(flatten)]
-            pub extra: serde_json::Map<String, serde_json::Value>,
-        }
-        }
-
-        impl<$lt> $crate::model::tree::FromNode<$lt> for $name<$lt> {
+    // The readers of a model whose type is `$model`, its text lent for `$lt`.
+    (@read $lt:lifetime, $model:ty, $($wire:literal => $field:ident),*) => {
+        impl<$lt> $crate::model::tree::FromNode<$lt> for $model {
             fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
                 let $crate::model::tree::Node::Object(members) = node else {
                     return None;
@@ -118,14 +95,41 @@ macro_rules! tree_model {
         }
 
         /// Absent where the body has `null`, as serde reads an `Option`.
-        impl<$lt> $crate::model::tree::FromNode<$lt> for Option<$name<$lt>> {
+        impl<$lt> $crate::model::tree::FromNode<$lt> for Option<$model> {
             fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
                 match node {
                     $crate::model::tree::Node::Null => Some(None),
-                    _ => <$name as $crate::model::tree::FromNode>::from_node(node).map(Some),
+                    _ => <$model as $crate::model::tree::FromNode>::from_node(node).map(Some),
                 }
             }
         }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident $(<$lt:lifetime>)? {
+            $(
+                $(#[doc = $doc:literal])*
+                #[serde(rename = $wire:literal $(, $($attr:tt)+)?)]
+                $field_vis:vis $field:ident: $ty:ty,
+            )*
+        }
+    ) => {
+        $crate::model::wire_model! {
+        $(#[$meta])*
+        #[serde(default)]
+        $vis struct $name $(<$lt>)? {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $wire $(, $($attr)+)?)]
+                $field_vis $field: $ty,
+            )*
+            /// Fields this model does not name, kept as sent.
+            #[serde(flatten)]
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+        }
+
+        $crate::model::tree_model!(@read 'a, $name $(<$lt>)?, $($wire => $field),*);
     };
 }
 pub(crate) use tree_model;

@@ -3,7 +3,9 @@
 
 use crate::identity::EventId;
 use crate::model::tree::{self, FromNode, Node};
-use crate::model::{each, identifier, optional, optional_date, required, wire_model, Invalid};
+use crate::model::{
+    each, identifier, optional, optional_date, required, tree_model, wire_model, Invalid,
+};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -43,41 +45,58 @@ pub struct Order {
 }
 }
 
-wire_model! {
+tree_model! {
 /// An [`Order`] as read: the customer's fields side by side with the others, then moved into
 /// `Customer`. Read through a second `flatten`, every field of an order went through serde's
 /// buffered form first.
 #[derive(Default, Deserialize)]
-#[serde(default)]
-#[serde(rename_all = "camelCase")]
 struct OrderWire {
-        reference: Option<String>,
-        order_date: Option<String>,
-        ship_date: Option<String>,
-        courier: Option<String>,
-        tracking_number: Option<String>,
+    #[serde(rename = "reference")]
+    reference: Option<String>,
+    #[serde(rename = "orderDate")]
+    order_date: Option<String>,
+    #[serde(rename = "shipDate")]
+    ship_date: Option<String>,
+    #[serde(rename = "courier")]
+    courier: Option<String>,
+    #[serde(rename = "trackingNumber")]
+    tracking_number: Option<String>,
     #[serde(rename = "return")]
     is_return: Option<bool>,
-        return_tracking_number: Option<String>,
-        weight: Option<String>,
-        parcels: Option<String>,
-        length: Option<String>,
-        width: Option<String>,
-        height: Option<String>,
-        amount: Option<String>,
+    #[serde(rename = "returnTrackingNumber")]
+    return_tracking_number: Option<String>,
+    #[serde(rename = "weight")]
+    weight: Option<String>,
+    #[serde(rename = "parcels")]
+    parcels: Option<String>,
+    #[serde(rename = "length")]
+    length: Option<String>,
+    #[serde(rename = "width")]
+    width: Option<String>,
+    #[serde(rename = "height")]
+    height: Option<String>,
+    #[serde(rename = "amount")]
+    amount: Option<String>,
     #[serde(rename = "isPOD")]
     is_pod: Option<bool>,
-        notes: Option<String>,
-        customer_name: Option<String>,
-        customer_address: Option<String>,
-        customer_city: Option<String>,
-        customer_state: Option<String>,
-        customer_zip: Option<String>,
-        customer_country: Option<String>,
-        customer_telephone: Option<String>,
-        customer_email: Option<String>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
+    #[serde(rename = "notes")]
+    notes: Option<String>,
+    #[serde(rename = "customerName")]
+    customer_name: Option<String>,
+    #[serde(rename = "customerAddress")]
+    customer_address: Option<String>,
+    #[serde(rename = "customerCity")]
+    customer_city: Option<String>,
+    #[serde(rename = "customerState")]
+    customer_state: Option<String>,
+    #[serde(rename = "customerZip")]
+    customer_zip: Option<String>,
+    #[serde(rename = "customerCountry")]
+    customer_country: Option<String>,
+    #[serde(rename = "customerTelephone")]
+    customer_telephone: Option<String>,
+    #[serde(rename = "customerEmail")]
+    customer_email: Option<String>,
 }
 }
 
@@ -185,10 +204,10 @@ pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<OrdersDelivery> {
     })
 }
 
-/// Orders, already under their floor, are read from the tree through serde.
+/// Read as serde reads it: an [`OrderWire`], its customer's fields then moved into `Customer`.
 impl<'a> FromNode<'a> for Order {
     fn from_node(node: &Node<'a>) -> Option<Self> {
-        Order::deserialize(node).ok()
+        OrderWire::from_node(node).map(Order::from)
     }
 }
 

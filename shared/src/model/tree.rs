@@ -323,6 +323,14 @@ impl<'a> FromNode<'a> for Option<Cow<'a, str>> {
     }
 }
 
+/// Text copied, for the models that keep `String`s (the orders'), through [`flex::text`].
+impl<'a> FromNode<'a> for Option<String> {
+    #[inline]
+    fn from_node(node: &Node<'a>) -> Option<Self> {
+        flex::text(node).ok()
+    }
+}
+
 /// A flag, through [`flex::flag`].
 impl<'a> FromNode<'a> for Option<bool> {
     #[inline]
