@@ -69,7 +69,7 @@ pub(crate) use wire_model;
 /// [`tree::FromNode`], which reads the shapes its serde attributes read, alike, and refuses the
 /// rest. Through serde's derive instead (whose `flatten` keeps the unknown fields), reading a 1.2
 /// shipment's model took a tenth of its whole reading and validation; read here, the whole took
-/// 3 to 4% less time, and 50 orders 7% (paired bench runs). serde still reads the `Value` path and
+/// 3 to 5% less time, and 50 orders 6 to 7% (paired bench runs). serde still reads the `Value` path and
 /// writes the models; the property tests hold the two readers to the same model.
 macro_rules! tree_model {
     // The readers of a model whose type is `$model`, its text lent for `$lt`.
