@@ -177,7 +177,7 @@ pub(crate) fn read_value(bytes: &[u8]) -> Result<Envelope<'_>, Unreadable> {
 
 /// Removes `apiKey` from every object nested in a value: only the top level and the returns
 /// wrapper authenticate, and a key anywhere else must not be stored or published either.
-fn drop_keys(value: &mut Value) {
+pub(crate) fn drop_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.remove("apiKey");

@@ -147,20 +147,6 @@ fn object_pointers(v: &Value, at: String, found: &mut Vec<String>) {
     }
 }
 
-/// `v` without `apiKey` at any level, as the `Value` path reads a body.
-fn without_keys(v: &Value) -> Value {
-    match v {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| *k != "apiKey")
-                .map(|(k, item)| (k.clone(), without_keys(item)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_keys).collect()),
-        other => other.clone(),
-    }
-}
-
 /// A model read from a tree is the model serde reads from the same JSON, wherever the tree reader
 /// does not refuse it.
 fn same_model<'a, M>(node: &Node<'a>, value: &Value) -> Result<(), TestCaseError>
@@ -168,8 +154,11 @@ where
     M: FromNode<'a> + Deserialize<'a> + PartialEq + std::fmt::Debug,
 {
     if let Some(from_tree) = M::from_node(node) {
-        let from_value = M::deserialize(without_keys(value));
-        prop_assert_eq!(Some(from_tree), from_value.ok(), "{}", value);
+        // Without `apiKey` at any level, as the `Value` path reads a body.
+        let mut value = value.clone();
+        payload::drop_keys(&mut value);
+        let from_value = M::deserialize(value);
+        prop_assert_eq!(Some(from_tree), from_value.ok());
     }
     Ok(())
 }

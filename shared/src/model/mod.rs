@@ -69,24 +69,27 @@ pub(crate) use wire_model;
 /// [`tree::FromNode`], which reads the shapes its serde attributes read, alike, and refuses the
 /// rest. Through serde's derive instead (whose `flatten` keeps the unknown fields), reading a 1.2
 /// shipment's model took a tenth of its whole reading and validation; read here, the whole took
-/// 3 to 5% less time, and 50 orders 6 to 7% (paired bench runs). serde still reads the `Value` path and
-/// writes the models; the property tests hold the two readers to the same model.
+/// 3 to 5% less time, and 50 orders 6 to 7% (paired bench runs). serde still reads the `Value`
+/// path and writes the models; the property tests hold the two readers to the same model.
 macro_rules! tree_model {
     // The readers of a model whose type is `$model`, its text lent for `$lt`.
     (@read $lt:lifetime, $model:ty, $($wire:literal => $field:ident),*) => {
         impl<$lt> $crate::model::tree::FromNode<$lt> for $model {
             fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
-                let $crate::model::tree::Node::Object(members) = node else {
+                use $crate::model::tree::{FromNode, Node};
+                let Node::Object(members) = node else {
                     return None;
                 };
                 let mut model = Self::default();
                 for (key, value) in members {
                     match key.as_ref() {
-                        $($wire => model.$field = $crate::model::tree::FromNode::from_node(value)?,)*
+                        $($wire => model.$field = FromNode::from_node(value)?,)*
                         $crate::model::tree::API_KEY => {}
                         _ => {
-                            let value = <serde_json::Value as serde::Deserialize>::deserialize(value);
-                            model.extra.insert(key.as_ref().to_owned(), value.ok()?);
+                            let value =
+                                <serde_json::Value as serde::Deserialize>::deserialize(value);
+                            let value = value.ok()?;
+                            model.extra.insert(key.as_ref().to_owned(), value);
                         }
                     }
                 }

@@ -226,7 +226,8 @@ fn put(out: &mut Vec<u8>, at: usize, bytes: &[u8]) -> usize {
 }
 
 /// `dst.copy_from_slice(src)`, short ones without a call to `memcpy`: a small shipment's
-/// canonical text is some thirty pieces of 1 to 20 bytes. Two overlapping words cover 8 to 16.
+/// canonical text is some thirty pieces of 1 to 20 bytes. Two overlapping words (or half-words)
+/// cover 4 to 16 bytes.
 #[inline(always)]
 fn copy(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
