@@ -35,6 +35,8 @@ REQUEST_TIME = "01/Mar/2026:12:00:00 +0000"
 LOCAL_ENDPOINT = "http://host.docker.internal:5050"
 # Under sam local invoke, env.local.json allows any sender (QAPLA_ALLOWED_SOURCES=any), so the
 # foreign sender is let in, and its body, the in-transit delivery again, is a duplicate.
+# The bucket `make sam-local` creates beside the table.
+LOCAL_BUCKET = "qapla-webhooks-archive"
 SAM_LOCAL = {"shipments/foreign-ip.json": {"status": 200, "outcome": "duplicate"}}
 
 
@@ -113,6 +115,13 @@ def proxy_event(name, kind, body, source_ip=QAPLA_SENDER):
     }
 
 
+def misrouted_order():
+    """The orders fixture's first order as an order of its own."""
+    orders = fixture("orders")
+    first = {**orders["orders"][0], "reference": "ORD-10471", "trackingNumber": "JD0146000077"}
+    return {**orders, "orders": [first]}
+
+
 def cases():
     """(event path under events/, function, body, source ip, status, outcome) in replay order:
     the outcomes are those of replaying the events in this order against an empty table."""
@@ -133,8 +142,12 @@ def cases():
          '{"trackingNumber": "JD0146000031", ', QAPLA_SENDER, 400, "rejected:not_json"),
         ("shipments/foreign-ip.json", "shipments",
          compact(in_transit), FOREIGN_SENDER, 403, "rejected:foreign_sender"),
-        ("shipments/wrong-kind.json", "shipments",
-         compact(fixture("orders")), QAPLA_SENDER, 400, "rejected:wrong_kind"),
+        # Qapla's (a known key), but a date no calendar has: answered OK, kept in the quarantine.
+        ("shipments/invalid-date.json", "shipments",
+         compact({**in_transit, "date": "0000-00-00 00:00:00"}), QAPLA_SENDER, 200, "quarantined:invalid"),
+        # An orders delivery sent to the shipments URL (a URL pasted into the wrong field of
+        # Qapla's panel): recorded as the order it is.
+        ("shipments/wrong-kind.json", "shipments", compact(misrouted_order()), QAPLA_SENDER, 200, "stored"),
         ("returns/wrapped.json", "returns", compact(fixture("returns-wrapped")), QAPLA_SENDER, 200, "stored"),
         ("returns/flat.json", "returns", compact(fixture("returns-flat")), QAPLA_SENDER, 200, "stored"),
         ("orders/created.json", "orders", compact(fixture("orders")), QAPLA_SENDER, 200, "stored"),
@@ -153,14 +166,16 @@ def env_local():
         "QAPLA_MAX_BODY_BYTES": "1048576",
         "QAPLA_HISTORY_DAYS": "400",
         "QAPLA_RETURN_ORDER_DAYS": "400",
-        # Empty: the local store has no archive bucket, so the sample events (all small) need none.
-        "BUCKET_NAME": "",
+        # The local store's bucket: quarantined and deferred deliveries are kept there.
+        "BUCKET_NAME": LOCAL_BUCKET,
         "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
     }
     return {
         "ShipmentsFunction": dict(webhook),
         "ReturnsFunction": dict(webhook),
         "OrdersFunction": dict(webhook),
+        # The inbox drain: the webhooks' own pipeline over the same table and bucket.
+        "DrainFunction": dict(webhook),
         "NotifierFunction": {
             "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:qapla-webhooks",
             "QAPLA_TIMEZONE": "Europe/Rome",

@@ -8,6 +8,7 @@
 //! under [`COMPRESSED_BYTES`], else gzipped in the archive with a pointer in the item
 //! (`payloadRef`). [`full_payload`] reads any of the three back.
 
+use crate::kind::Kind;
 use crate::limits;
 use crate::store::{Archive, StoreError};
 use crate::table::ShipmentHistory;
@@ -19,6 +20,8 @@ use std::io::{Read, Write};
 pub const PAYLOADS: &str = "payloads/";
 /// The key prefix of quarantined deliveries.
 pub const QUARANTINE: &str = "quarantine/";
+/// The key prefix of deliveries the table could not take, waiting to be recorded.
+pub const INBOX: &str = "inbox/";
 /// Largest payload, as JSON, kept as a map in its item.
 pub const INLINE_BYTES: usize = 16 * 1024;
 /// Largest compressed payload (base64) kept in its item: well under the 400 KB item limit, with
@@ -131,14 +134,45 @@ pub async fn full_payload<A: Archive>(item: &Value, archive: &A) -> Result<Value
     serde_json::from_slice(&gunzip(&compressed)?).map_err(|e| Unrecoverable::Corrupt(e.to_string()))
 }
 
-/// A delivery the store refused for good, kept whole (without its API key) for an operator.
+/// Where a kept delivery waits: the quarantine, for an operator (content that does not validate,
+/// or that the table refused for good), or the inbox, to be recorded by itself once the table
+/// answers again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Place {
+    Quarantine,
+    Inbox,
+}
+
+impl Place {
+    /// Its key prefix in the archive.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Place::Quarantine => QUARANTINE,
+            Place::Inbox => INBOX,
+        }
+    }
+
+    /// `quarantine` or `inbox`.
+    pub fn as_str(self) -> &'static str {
+        self.prefix().trim_end_matches('/')
+    }
+}
+
+/// A delivery of a known channel kept whole (without any API key) in the archive, with what an
+/// operator or the drain needs to record it later through the same path.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Quarantined {
-    /// `shipments`, `returns` or `orders`.
-    pub webhook: &'static str,
+pub struct Kept {
+    pub place: Place,
+    /// What the body is (`shipments`, `returns` or `orders`), or, where it says nothing a
+    /// webhook would, the endpoint it came to: its retention follows it (template.yaml).
+    pub webhook: Kind,
+    /// The endpoint it came to.
+    pub endpoint: Kind,
     pub channel: String,
+    /// When Qapla' delivered it (ISO 8601, UTC); a later recording keeps this time.
     pub received_at: String,
-    /// The store's reason, by its error code.
+    /// Why it is kept: the field's path and the shape expected, or the store's error code;
+    /// never a value of the body.
     pub reason: String,
     /// The content id of the body.
     pub id: String,
@@ -146,18 +180,51 @@ pub struct Quarantined {
     pub body: Value,
 }
 
-impl Quarantined {
-    /// Its key: by webhook and day of receipt, then its content id, so a redelivery lands on the
-    /// same object.
+/// A kept object that cannot be read back as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a kept delivery: {0}")]
+pub struct NotKept(pub String);
+
+impl Kept {
+    /// A body kept in `place` at `received_at`, its id its content's.
+    pub fn new(
+        place: Place,
+        webhook: Kind,
+        endpoint: Kind,
+        channel: &str,
+        received_at: &chrono::DateTime<chrono::Utc>,
+        reason: String,
+        body: serde_json::Map<String, Value>,
+    ) -> Kept {
+        Kept {
+            place,
+            webhook,
+            endpoint,
+            channel: channel.to_owned(),
+            received_at: crate::dates::iso(received_at),
+            id: crate::identity::EventId::of_map(&body).to_string(),
+            reason,
+            body: Value::Object(body),
+        }
+    }
+
+    /// Its key: by place, kind and day of receipt, then its content id, so a redelivery lands
+    /// on the same object.
     pub fn key(&self) -> String {
         let day = self.received_at.get(..10).unwrap_or("unknown");
-        format!("{QUARANTINE}{}/{day}/{}.json", self.webhook, self.id)
+        format!(
+            "{}{}/{day}/{}.json",
+            self.place.prefix(),
+            self.webhook.as_str(),
+            self.id
+        )
     }
 
     /// The object: one JSON document with the facts and the body.
     pub fn bytes(&self) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!({
-            "webhook": self.webhook,
+            "webhook": self.webhook.as_str(),
+            "endpoint": self.endpoint.as_str(),
             "channel": self.channel,
             "receivedAt": self.received_at,
             "reason": self.reason,
@@ -165,6 +232,43 @@ impl Quarantined {
             "body": self.body,
         }))
         .unwrap_or_default()
+    }
+
+    /// Reads an object of `place` back.
+    pub fn read(place: Place, bytes: &[u8]) -> Result<Kept, NotKept> {
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| NotKept(e.to_string()))?;
+        let text = |name: &str| -> Result<String, NotKept> {
+            doc.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| NotKept(format!("no {name}")))
+        };
+        let kind = |name: &str| -> Result<Kind, NotKept> {
+            let t = text(name)?;
+            Kind::parse(&t).ok_or_else(|| NotKept(format!("{name} is not a webhook")))
+        };
+        let webhook = kind("webhook")?;
+        Ok(Kept {
+            place,
+            webhook,
+            // Quarantined before the endpoint was written down: the endpoint was the kind.
+            endpoint: kind("endpoint").unwrap_or(webhook),
+            channel: text("channel")?,
+            received_at: text("receivedAt")?,
+            reason: text("reason").unwrap_or_default(),
+            id: text("id")?,
+            body: match doc.get("body") {
+                Some(body @ Value::Object(_)) => body.clone(),
+                _ => return Err(NotKept("no body".into())),
+            },
+        })
+    }
+
+    /// When it was received; `None` if its text is not an instant.
+    pub fn received(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.received_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
     }
 }
 
@@ -290,18 +394,38 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn quarantine_keys_by_webhook_day_and_content() {
-        let q = Quarantined {
-            webhook: "orders",
-            channel: "shop-it".into(),
-            received_at: "2026-03-02T08:41:10Z".into(),
-            reason: "ValidationException".into(),
-            id: "abc".into(),
-            body: json!({"orders": []}),
-        };
-        assert_eq!(q.key(), "quarantine/orders/2026-03-02/abc.json");
-        let doc: Value = serde_json::from_slice(&q.bytes()).expect("json");
-        assert_eq!(doc["body"], json!({"orders": []}));
-        assert_eq!(doc["reason"], json!("ValidationException"));
+    fn kept_keys_by_place_kind_day_and_content_and_read_back() {
+        for (place, prefix) in [(Place::Quarantine, "quarantine/"), (Place::Inbox, "inbox/")] {
+            let q = Kept {
+                place,
+                webhook: Kind::Order,
+                endpoint: Kind::Shipment,
+                channel: "shop-it".into(),
+                received_at: "2026-03-02T08:41:10Z".into(),
+                reason: "ValidationException".into(),
+                id: "abc".into(),
+                body: json!({"orders": []}),
+            };
+            assert_eq!(q.key(), format!("{prefix}orders/2026-03-02/abc.json"));
+            let doc: Value = serde_json::from_slice(&q.bytes()).expect("json");
+            assert_eq!(doc["body"], json!({"orders": []}));
+            assert_eq!(doc["reason"], json!("ValidationException"));
+            assert_eq!(Kept::read(place, &q.bytes()), Ok(q.clone()));
+            assert!(q.received().is_some());
+        }
+        for bad in [
+            &b"{}"[..],
+            b"[]",
+            b"nope",
+            br#"{"webhook":"x","channel":"c","receivedAt":"t","id":"i","body":{}}"#,
+        ] {
+            assert!(Kept::read(Place::Inbox, bad).is_err());
+        }
+        // An object kept before the endpoint was written down.
+        let old = br#"{"webhook":"orders","channel":"c","receivedAt":"2026-03-02T08:41:10Z","reason":"r","id":"i","body":{"orders":[]}}"#;
+        assert_eq!(
+            Kept::read(Place::Quarantine, old).map(|k| k.endpoint),
+            Ok(Kind::Order)
+        );
     }
 }

@@ -7,15 +7,21 @@
 //! - in the spring gap (a local time that never happens) the time is read with the offset in force
 //!   just before the gap, so 02:30 becomes 03:30 summer time, as a clock that missed the change would.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// Why a date could not be read.
+/// Why a date could not be read. Its text names the shape expected, never the value, which ends up
+/// in logs and in the reason a quarantined delivery is kept with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} is not a date of the form YYYY-MM-DD HH:MM:SS")]
+#[error("not a date of the form YYYY-MM-DD HH:MM:SS between the years 1 and 9999")]
 pub struct BadDate {
+    /// The value's first 40 characters, for the caller that may show it.
     pub value: String,
 }
+
+/// The years a date may fall in once in UTC: their ISO 8601 text has four digits, so items sort
+/// by it as by time; before or after, chrono could not always place the instant either.
+const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
 /// Parses a time zone name such as `Europe/Rome` from the compiled-in database.
 pub fn zone(name: &str) -> Option<Tz> {
@@ -30,7 +36,7 @@ pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
     };
     let s = value.trim();
     if let Some(naive) = plain(s) {
-        return Ok(resolve(naive, tz));
+        return resolve(naive, tz).ok_or_else(bad);
     }
     let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
@@ -41,7 +47,7 @@ pub fn to_utc(value: &str, tz: Tz) -> Result<DateTime<Utc>, BadDate> {
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
         })
         .map_err(|_| bad())?;
-    Ok(resolve(naive, tz))
+    resolve(naive, tz).ok_or_else(bad)
 }
 
 /// The form Qapla' sends nearly always, `YYYY-MM-DD HH:MM:SS` (or with a `T`), read without
@@ -71,17 +77,27 @@ fn plain(s: &str) -> Option<NaiveDateTime> {
     )
 }
 
-fn resolve(naive: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
-    match tz.from_local_datetime(&naive) {
+/// The UTC instant of a local time in `tz`; `None` where it falls outside [`YEARS`]. Every step is
+/// checked: at chrono's own limits an unchecked day's arithmetic panics.
+fn resolve(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
+    if !YEARS.contains(&naive.year()) {
+        return None;
+    }
+    let utc = match tz.from_local_datetime(&naive) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
         LocalResult::None => {
             // The offset in force a day before is the one before the gap (gaps last hours).
-            let before = naive - chrono::Duration::days(1);
+            let before = naive.checked_sub_signed(chrono::Duration::days(1))?;
             let offset = tz.offset_from_utc_datetime(&before).fix();
-            (naive - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+            naive
+                .checked_sub_signed(chrono::Duration::seconds(i64::from(
+                    offset.local_minus_utc(),
+                )))?
+                .and_utc()
         }
-    }
+    };
+    YEARS.contains(&utc.year()).then_some(utc)
 }
 
 /// The UTC instant as ISO 8601 with a `Z`, the form stored and sorted on.
@@ -127,7 +143,7 @@ mod tests {
             assert_eq!(
                 to_utc(s, rome()).ok(),
                 chrono
-                    .map(|n| resolve(n, rome()))
+                    .and_then(|n| resolve(n, rome()))
                     .or_else(|| to_utc(s, rome()).ok()),
                 "{s}"
             );
@@ -183,8 +199,64 @@ mod tests {
             "2026-03-02 25:00:00",
             "02/03/2026 09:41:07",
             "2026-03-02 09:41:07+01:00",
+            "0000-00-00 00:00:00",
+            "0000-01-01 00:30:00",
+            "-262143-01-01 00:00:00",
+            "+262142-12-31 23:59:59",
+            "10000-01-01 00:00:00",
+            "262142-12-31",
+            "2 marzo 2026",
         ] {
-            assert!(to_utc(input, rome()).is_err(), "{input:?}");
+            let err = to_utc(input, rome()).expect_err(input);
+            // The reason names the shape, never the value.
+            assert!(!input.trim().is_empty() || err.to_string().contains("YYYY"));
+            assert!(
+                input.len() < 4 || !err.to_string().contains(input),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_edges_of_the_years_kept() {
+        let cases = [
+            // Before 1893 Rome kept its mean solar time, 49 min 56 s ahead of UTC.
+            ("0001-01-01 01:00:00", Some("0001-01-01T00:10:04Z")),
+            ("0001-01-01 00:30:00", None),
+            ("9999-12-31 23:59:59", Some("9999-12-31T22:59:59Z")),
+        ];
+        for (input, expected) in cases {
+            let got = to_utc(input, rome()).ok().map(|t| iso(&t));
+            assert_eq!(got.as_deref(), expected, "{input}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text, of any length: an answer, never a panic.
+        #[test]
+        fn any_text_is_read_or_refused(s in "\\PC{0,80}") {
+            let _ = to_utc(&s, rome());
+        }
+
+        /// Any date chrono can hold, in any zone shape, in every form Qapla' is read in: a UTC
+        /// instant in the kept years, or a refusal.
+        #[test]
+        fn any_date_of_any_year_is_placed_or_refused(
+            days in i64::from(NaiveDate::MIN.num_days_from_ce())..=i64::from(NaiveDate::MAX.num_days_from_ce()),
+            secs in 0u32..86_400,
+            form in 0usize..5,
+            zone in proptest::sample::select(vec!["Europe/Rome", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"]),
+        ) {
+            let tz = super::zone(zone).expect("zone");
+            let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(days).unwrap_or(1))
+                .unwrap_or_default();
+            let t = date.and_time(chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, 0).unwrap_or_default());
+            let format = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M"][form];
+            let text = t.format(format).to_string();
+            if let Ok(utc) = to_utc(&text, tz) {
+                proptest::prop_assert!(YEARS.contains(&utc.year()), "{text}");
+                proptest::prop_assert_eq!(iso(&utc).len(), 20, "{}", text);
+            }
         }
     }
 }

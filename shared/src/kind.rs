@@ -18,6 +18,13 @@ impl Kind {
             Kind::Order => "orders",
         }
     }
+
+    /// The kind named by [`Kind::as_str`].
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    pub const ALL: [Kind; 3] = [Kind::Shipment, Kind::Return, Kind::Order];
 }
 
 impl fmt::Display for Kind {

@@ -152,6 +152,103 @@ fn key_of(value: &Node<'_>) -> Option<ApiKey> {
     }
 }
 
+/// A JSON object [`read`] refused as no webhook, or for a duplicate name, read anyway (a name given
+/// twice keeps its last value), so that a known key can still claim it: its key, and the body
+/// without any `apiKey`. `None` where it is no object, or where the duplicate is `apiKey` itself
+/// (which key counts would depend on the parser).
+pub fn lenient(bytes: &[u8], refusal: &Unreadable) -> Option<(Option<ApiKey>, Map<String, Value>)> {
+    match refusal {
+        Unreadable::UnknownKind => {}
+        Unreadable::DuplicateKey(name) if name != "apiKey" => {}
+        _ => return None,
+    }
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(bytes) else {
+        return None;
+    };
+    let mut key = take_key(&mut body);
+    if let Some(Value::Object(inner)) = body.get_mut("webhookReturnShipments") {
+        key = take_key(inner).or(key);
+    }
+    body.values_mut().for_each(drop_keys);
+    Some((key, body))
+}
+
+/// Where the entries of a returns or orders body are: the array.
+fn entries_of(kind: Kind, body: &mut Map<String, Value>) -> Option<&mut Vec<Value>> {
+    let (wrapped, field) = match kind {
+        Kind::Shipment => return None,
+        Kind::Order => (false, "orders"),
+        Kind::Return => (
+            matches!(body.get("webhookReturnShipments"), Some(Value::Object(_))),
+            "returnShipments",
+        ),
+    };
+    let holder = if wrapped {
+        body.get_mut("webhookReturnShipments")?.as_object_mut()?
+    } else {
+        body
+    };
+    match holder.get_mut(field) {
+        Some(Value::Array(list)) => Some(list),
+        _ => None,
+    }
+}
+
+/// A returns or orders body of several entries as one body per entry, each with the rest of the
+/// body (the wrapper, its delivery id) as it was, so that each can be validated, recorded or
+/// kept alone; with the entry's position. `None` for a shipment or a body of fewer than two.
+pub fn each_entry(
+    kind: Kind,
+    body: &Map<String, Value>,
+) -> Option<Vec<(usize, Map<String, Value>)>> {
+    let mut shell = body.clone();
+    let list = entries_of(kind, &mut shell)?;
+    if list.len() < 2 {
+        return None;
+    }
+    let list = std::mem::take(list);
+    Some(
+        list.into_iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let mut one = shell.clone();
+                if let Some(slot) = entries_of(kind, &mut one) {
+                    slot.push(entry);
+                }
+                (i, one)
+            })
+            .collect(),
+    )
+}
+
+/// A reason about a body of one entry, said of the entry at `position` of the whole body:
+/// `orders[0].date: …` becomes `orders[7].date: …`.
+pub fn at_position(kind: Kind, reason: &str, position: usize) -> String {
+    let field = match kind {
+        Kind::Order => "orders",
+        Kind::Return => "returnShipments",
+        Kind::Shipment => return reason.to_owned(),
+    };
+    let first = format!("{field}[0]");
+    match reason.find(&first) {
+        Some(at) => format!(
+            "{}{field}[{position}]{}",
+            &reason[..at],
+            &reason[at + first.len()..]
+        ),
+        None => format!("{field}[{position}]: {reason}"),
+    }
+}
+
+/// Validates a body read as a value tree (a kept body, an entry of one) as `kind`.
+pub fn validate_body(
+    kind: Kind,
+    body: Map<String, Value>,
+    tz: Tz,
+) -> Result<Delivery<'static>, Invalid> {
+    validate_value(kind, body, tz)
+}
+
 /// The `Value` path of [`read`]: the body as a `serde_json` value tree.
 pub(crate) fn read_value(bytes: &[u8]) -> Result<Envelope<'_>, Unreadable> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

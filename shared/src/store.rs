@@ -20,8 +20,6 @@ pub enum Recorded {
     Duplicate,
     /// Older than the shipment's state: history written, state kept.
     Stale,
-    /// Refused by the store for good: kept whole in the archive's quarantine instead.
-    Quarantined,
 }
 
 impl Recorded {
@@ -30,7 +28,6 @@ impl Recorded {
             Recorded::Stored => "stored",
             Recorded::Duplicate => "duplicate",
             Recorded::Stale => "stale",
-            Recorded::Quarantined => "quarantined",
         }
     }
 }
@@ -91,29 +88,88 @@ pub trait Archive: Send + Sync {
 
     /// The bytes under `key`, if any.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// The objects whose keys start with `prefix`, in key order, at most `limit`.
+    fn list(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Listed>, StoreError>> + Send;
+
+    /// Removes the object under `key`; nothing if there is none.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An object of the archive, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// When it was last written, where the archive says.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An archive in memory, for tests and the benchmarks.
+/// An object's bytes and when they were put.
+type Object = (Vec<u8>, chrono::DateTime<chrono::Utc>);
+
 #[derive(Debug, Default)]
 pub struct MemoryArchive {
-    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    objects: Mutex<BTreeMap<String, Object>>,
+    down: Mutex<bool>,
 }
 
 impl MemoryArchive {
     /// Every object, by key.
     pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
-        lock(&self.objects).clone()
+        lock(&self.objects)
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Makes every call fail as an unreachable bucket would, until set back.
+    pub fn set_down(&self, down: bool) {
+        *lock(&self.down) = down;
+    }
+
+    fn check_up(&self) -> Result<(), StoreError> {
+        if *lock(&self.down) {
+            Err(StoreError::Retryable("memory archive set down".into()))
+        } else {
+            Ok(())
+        }
     }
 }
 
 impl Archive for MemoryArchive {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        lock(&self.objects).insert(key.to_owned(), bytes);
+        self.check_up()?;
+        lock(&self.objects).insert(key.to_owned(), (bytes, chrono::Utc::now()));
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(lock(&self.objects).get(key).cloned())
+        self.check_up()?;
+        Ok(lock(&self.objects).get(key).map(|(v, _)| v.clone()))
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        self.check_up()?;
+        Ok(lock(&self.objects)
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, (_, at))| Listed {
+                key: k.clone(),
+                modified: Some(*at),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check_up()?;
+        lock(&self.objects).remove(key);
+        Ok(())
     }
 }
 
@@ -131,8 +187,14 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Makes every call fail as an unreachable store would, until set back.
+    /// Makes every call fail as an unreachable store would, the archive's too, until set back.
     pub fn set_down(&self, down: bool) {
+        *lock(&self.down) = down;
+        self.archive.set_down(down);
+    }
+
+    /// Makes the table's calls fail as an unreachable table would, while the archive answers.
+    pub fn set_table_down(&self, down: bool) {
         *lock(&self.down) = down;
     }
 
@@ -249,7 +311,6 @@ impl Store for MemoryStore {
     }
 
     async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.check_up()?;
         self.archive.put(key, bytes).await
     }
 }

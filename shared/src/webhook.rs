@@ -2,28 +2,41 @@
 //! method → body size → sender → parse → channel → kind → validate → record → answer,
 //! with one structured log line per request. [`Rejection`] is every way a request can get a KO,
 //! and [`Rejection::status`] the one place that maps it to the HTTP answer.
+//!
+//! Once a request has passed the sender check and carries a key of a configured channel, it is
+//! Qapla's, and it is answered OK and kept whatever is wrong with it: content that does not
+//! validate goes to the quarantine (in a body of many returns or orders, only the entries that do
+//! not), a delivery the table cannot take goes to the inbox, recorded later by [`drain`] through
+//! the same path. Only where neither the table nor the archive took it is the answer a KO (503):
+//! Qapla' disables a webhook after 100 failures, and a failure of ours must not spend them.
 
-use crate::archive::Quarantined;
+pub mod drain;
+
+use crate::archive::{Kept, Place};
 use crate::auth::{Allowlist, Channel, Channels};
 use crate::kind::Kind;
-use crate::model::Invalid;
-use crate::payload::{self, Delivery, Unreadable};
+use crate::model::{returns, Invalid};
+use crate::payload::{self, Delivery, Envelope, Unreadable};
 use crate::store::{Recorded, Store, StoreError};
 use crate::table::{Document, OrderItem, ReturnItem, Source};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
 /// Why a request gets a KO answer.
 ///
 /// Answer policy (Qapla' disables a webhook after 100 failures, so KO must be earned):
-/// - not a delivery at all (empty, not JSON, not an object, invalid content, wrong webhook): 400;
+/// - not a delivery at all (empty, not JSON, not an object): 400;
 /// - not Qapla's (no key, unknown key): 401; sender outside the allowlist: 403;
 /// - not a POST: 405; too large: 413;
-/// - our store failed, so a retry can help: 503;
-/// - the store refused the items for good: the delivery is quarantined whole and answered OK
-///   (outcome `quarantined`); only if even the quarantine refuses it: 500.
+/// - neither the table nor the archive could keep it, so a retry can help: 503.
+///
+/// A delivery of a known channel whose content does not validate, or that the table cannot take,
+/// is kept and answered OK ([`Outcome`]); [`Rejection::Invalid`] and [`Rejection::Store`] are
+/// what a re-ingestion ([`Mode::Retry`], [`Mode::Drain`]) reports instead of keeping it again.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
     #[error("method {0} is not allowed")]
@@ -40,12 +53,16 @@ pub enum Rejection {
     MissingKey,
     #[error("unknown API key")]
     UnknownKey,
-    #[error("a {found} delivery sent to the {expected} endpoint")]
-    WrongKind { expected: Kind, found: Kind },
     #[error("invalid: {0}")]
     Invalid(#[from] Invalid),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Neither the table nor the archive took the delivery.
+    #[error("kept nowhere: {store}; the archive: {archive}")]
+    Unkept {
+        store: StoreError,
+        archive: StoreError,
+    },
 }
 
 impl Rejection {
@@ -56,9 +73,9 @@ impl Rejection {
             Rejection::TooLarge { .. } => 413,
             Rejection::NoSource | Rejection::ForeignSender(_) => 403,
             Rejection::MissingKey | Rejection::UnknownKey => 401,
-            Rejection::Unreadable(_) | Rejection::WrongKind { .. } | Rejection::Invalid(_) => 400,
-            Rejection::Store(e) if e.is_retryable() => 503,
-            Rejection::Store(_) => 500,
+            Rejection::Unreadable(_) | Rejection::Invalid(_) => 400,
+            Rejection::Store(e) if !e.is_retryable() => 500,
+            Rejection::Store(_) | Rejection::Unkept { .. } => 503,
         }
     }
 
@@ -72,10 +89,9 @@ impl Rejection {
             Rejection::Unreadable(e) => e.code(),
             Rejection::MissingKey => "missing_key",
             Rejection::UnknownKey => "unknown_key",
-            Rejection::WrongKind { .. } => "wrong_kind",
             Rejection::Invalid(_) => "invalid",
-            Rejection::Store(e) if e.is_retryable() => "store",
-            Rejection::Store(_) => "store_refused",
+            Rejection::Store(e) if !e.is_retryable() => "store_refused",
+            Rejection::Store(_) | Rejection::Unkept { .. } => "store",
         }
     }
 
@@ -87,6 +103,51 @@ impl Rejection {
             format!("rejected:{}", self.code())
         }
     }
+}
+
+/// What became of a delivery of a known channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded in the table (stored, duplicate or stale).
+    Recorded(Recorded),
+    /// All or part of it kept in the quarantine, for the reason `code`; `recorded` says what
+    /// became of the entries that validated, where some did.
+    Quarantined {
+        code: &'static str,
+        kept: usize,
+        recorded: Option<Recorded>,
+    },
+    /// Kept in the inbox: the table could not take it; it is recorded once the table answers.
+    Deferred,
+}
+
+impl Outcome {
+    /// `stored`, `duplicate`, `stale`, `quarantined:<code>` or `deferred:store`.
+    pub fn as_string(&self) -> String {
+        match self {
+            Outcome::Recorded(r) => r.as_str().to_owned(),
+            Outcome::Quarantined { code, .. } => format!("quarantined:{code}"),
+            Outcome::Deferred => "deferred:store".to_owned(),
+        }
+    }
+}
+
+/// The quarantine's reason codes: content that does not validate; a JSON object of a known
+/// channel that is no webhook Qapla' sends, or that names a member twice; a delivery the table
+/// refused for good.
+pub const INVALID: &str = "invalid";
+pub const UNKNOWN_KIND: &str = "unknown_kind";
+pub const DUPLICATE_KEY: &str = "duplicate_key";
+pub const STORE_REFUSED: &str = "store_refused";
+
+/// How a delivery is taken in: from Qapla' (keep whatever cannot be recorded), from the inbox
+/// (the table may still be down: leave it there), or by an operator's retry of a quarantined one
+/// (report what is still wrong; keep nothing again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Deliver,
+    Drain,
+    Retry,
 }
 
 /// The answer body Qapla' reads: exactly `{"result":"OK"}` or `{"result":"KO"}`.
@@ -126,7 +187,8 @@ pub struct Request<'a> {
 pub struct Answer {
     pub status: u16,
     pub ok: bool,
-    /// `stored`, `duplicate`, `stale`, `quarantined`, `rejected:<reason>` or `failed:<reason>`.
+    /// `stored`, `duplicate`, `stale`, `quarantined:<code>`, `deferred:store`,
+    /// `rejected:<reason>` or `failed:<reason>`.
     pub outcome: String,
 }
 
@@ -146,14 +208,16 @@ pub struct Webhook<S> {
 
 /// What the log line says of a delivery; never the key, never consignee or customer data.
 #[derive(Debug, Default)]
-struct Facts {
+pub(crate) struct Facts {
     channel: Option<String>,
     courier: Option<String>,
     tracking: Option<String>,
     status: Option<String>,
     count: Option<usize>,
-    /// Why a delivery answered OK was quarantined: the store's refusal.
-    quarantined: Option<String>,
+    /// Why it was kept rather than recorded (the quarantine's reason, the store's error).
+    reason: Option<String>,
+    /// The kind of a delivery sent to another webhook's endpoint.
+    misrouted: Option<Kind>,
 }
 
 impl<S: Store> Webhook<S> {
@@ -171,10 +235,10 @@ impl<S: Store> Webhook<S> {
         let mut facts = Facts::default();
         let result = self.run(request, Utc::now(), &mut facts).await;
         let answer = match &result {
-            Ok(recorded) => Answer {
+            Ok(outcome) => Answer {
                 status: 200,
                 ok: true,
-                outcome: recorded.as_str().to_owned(),
+                outcome: outcome.as_string(),
             },
             Err(rejection) => Answer {
                 status: rejection.status(),
@@ -184,13 +248,19 @@ impl<S: Store> Webhook<S> {
         };
         let reason = match &result {
             Err(rejection) => Some(rejection.to_string()),
-            Ok(_) => facts.quarantined.take(),
+            Ok(_) => facts.reason.take(),
+        };
+        let quarantined = match &result {
+            Ok(Outcome::Quarantined { kept, .. }) => Some(*kept),
+            _ => None,
         };
         tracing::info!(
             webhook = self.endpoint.as_str(),
             status = answer.status,
             outcome = answer.outcome.as_str(),
             reason = reason.as_deref(),
+            misrouted = facts.misrouted.map(Kind::as_str),
+            quarantined,
             channel = facts.channel.as_deref(),
             courier = facts.courier.as_deref(),
             tracking_number = facts.tracking.as_deref(),
@@ -209,7 +279,7 @@ impl<S: Store> Webhook<S> {
         request: Request<'_>,
         now: DateTime<Utc>,
         facts: &mut Facts,
-    ) -> Result<Recorded, Rejection> {
+    ) -> Result<Outcome, Rejection> {
         if !request.method.eq_ignore_ascii_case("POST") {
             return Err(Rejection::Method(request.method.chars().take(16).collect()));
         }
@@ -224,57 +294,252 @@ impl<S: Store> Webhook<S> {
         if !self.settings.allowlist.allows(source) {
             return Err(Rejection::ForeignSender(source));
         }
-        let envelope = payload::read(request.body)?;
-        let key = envelope.key.as_ref().ok_or(Rejection::MissingKey)?;
+        let content = match payload::read(request.body) {
+            Ok(envelope) => Content::Read(envelope),
+            Err(refusal) => match payload::lenient(request.body, &refusal) {
+                Some((key, body)) => Content::Refused { refusal, key, body },
+                None => return Err(refusal.into()),
+            },
+        };
+        let key = content.key().ok_or(Rejection::MissingKey)?;
         let channel = self
             .settings
             .channels
             .authenticate(key)
             .ok_or(Rejection::UnknownKey)?;
         facts.channel = Some(channel.name.clone());
-        if envelope.kind != self.endpoint {
-            return Err(Rejection::WrongKind {
-                expected: self.endpoint,
-                found: envelope.kind,
-            });
+        if let Content::Read(envelope) = &content {
+            if envelope.kind != self.endpoint {
+                facts.misrouted = Some(envelope.kind);
+            }
         }
-        let delivery = envelope.validate(self.settings.timezone)?;
-        match self.record(channel, &delivery, now, facts).await {
-            Err(Rejection::Store(StoreError::Refused(reason))) => {
-                self.quarantine(request.body, channel, now, reason, facts)
+        let intake = Intake {
+            channel,
+            mode: Mode::Deliver,
+            endpoint: self.endpoint,
+            now,
+        };
+        self.ingest(&intake, content, request.body, facts).await
+    }
+
+    /// Records a kept delivery again through the same path, as `mode` says, at the time it was
+    /// first received: the drain's and the operator's retry.
+    pub async fn reingest(&self, kept: &Kept, mode: Mode) -> Result<Outcome, Rejection> {
+        let channel = self.settings.channels.get(&kept.channel).ok_or_else(|| {
+            Rejection::Invalid(Invalid::field(
+                "channel",
+                "not a channel of this deployment's configuration",
+            ))
+        })?;
+        let bytes = serde_json::to_vec(&kept.body).unwrap_or_default();
+        let content = match payload::read(&bytes) {
+            Ok(envelope) => Content::Read(envelope),
+            Err(refusal) => match payload::lenient(&bytes, &refusal) {
+                Some((key, body)) => Content::Refused { refusal, key, body },
+                None => return Err(refusal.into()),
+            },
+        };
+        let intake = Intake {
+            channel,
+            mode,
+            endpoint: kept.endpoint,
+            now: kept.received().unwrap_or_else(Utc::now),
+        };
+        let mut facts = Facts::default();
+        let result = self.ingest(&intake, content, &bytes, &mut facts).await;
+        tracing::info!(
+            webhook = kept.webhook.as_str(),
+            place = kept.place.as_str(),
+            object_id = kept.id.as_str(),
+            channel = kept.channel.as_str(),
+            outcome = match &result {
+                Ok(o) => o.as_string(),
+                Err(r) => r.outcome(),
+            }
+            .as_str(),
+            reason = match &result {
+                Err(r) => Some(r.to_string()),
+                Ok(_) => facts.reason.take(),
+            }
+            .as_deref(),
+            "reingest"
+        );
+        result
+    }
+
+    /// A delivery of `channel` from here on: validated and recorded, or kept.
+    async fn ingest(
+        &self,
+        intake: &Intake<'_>,
+        content: Content<'_>,
+        bytes: &[u8],
+        facts: &mut Facts,
+    ) -> Result<Outcome, Rejection> {
+        let envelope = match content {
+            Content::Read(envelope) => envelope,
+            Content::Refused { refusal, body, .. } => {
+                if intake.mode == Mode::Retry {
+                    return Err(refusal.into());
+                }
+                let code = match refusal {
+                    Unreadable::DuplicateKey(_) => DUPLICATE_KEY,
+                    _ => UNKNOWN_KIND,
+                };
+                let kept = intake.kept(
+                    Place::Quarantine,
+                    intake.endpoint,
+                    refusal.to_string(),
+                    body,
+                );
+                return self.keep(kept, code, None, facts).await;
+            }
+        };
+        let kind = envelope.kind;
+        match envelope.validate(self.settings.timezone) {
+            Ok(delivery) => self.record_or_keep(intake, &delivery, bytes, facts).await,
+            Err(_) if intake.mode == Mode::Retry => {
+                // The reason in the `Value` path's words, as a delivery would have been kept.
+                Err(self
+                    .whole(bytes)
+                    .and_then(|b| payload::validate_body(kind, b, self.settings.timezone).err())
+                    .unwrap_or(Invalid::field("body", "unreadable"))
+                    .into())
+            }
+            Err(invalid) => {
+                self.split_or_quarantine(intake, kind, invalid, bytes, facts)
                     .await
             }
-            other => other,
         }
     }
 
-    /// Keeps a delivery the store refused for good whole in the quarantine, so that it is not
-    /// lost and Qapla' does not retry it in vain. If the quarantine fails too, the refusal stands.
-    async fn quarantine(
+    /// The body without any key, as a value tree: for the rare paths that keep it.
+    fn whole(&self, bytes: &[u8]) -> Option<Map<String, Value>> {
+        payload::read(bytes).ok().map(|e| e.body())
+    }
+
+    /// Records a valid delivery; what the table refuses for good is quarantined, and where the
+    /// table cannot be reached, a delivery from Qapla' waits in the inbox.
+    async fn record_or_keep(
         &self,
-        body: &[u8],
-        channel: &Channel,
-        now: DateTime<Utc>,
-        reason: String,
+        intake: &Intake<'_>,
+        delivery: &Delivery<'_>,
+        bytes: &[u8],
         facts: &mut Facts,
-    ) -> Result<Recorded, Rejection> {
-        // The body was read once already; read again here, on this rare path, to keep it whole.
-        let kept = payload::read(body)?.body();
-        let entry = Quarantined {
-            webhook: self.endpoint.as_str(),
-            channel: channel.name.clone(),
-            received_at: crate::dates::iso(&now),
-            id: crate::identity::EventId::of_map(&kept).to_string(),
-            body: serde_json::Value::Object(kept),
-            reason,
+    ) -> Result<Outcome, Rejection> {
+        let error = match self
+            .record(intake.channel, delivery, intake.now, facts)
+            .await
+        {
+            Ok(recorded) => return Ok(Outcome::Recorded(recorded)),
+            Err(error) => error,
         };
-        match self.store.keep(&entry.key(), entry.bytes()).await {
-            Ok(()) => {
-                facts.quarantined = Some(entry.reason);
-                Ok(Recorded::Quarantined)
+        let place = match (&error, intake.mode) {
+            (StoreError::Refused(_), Mode::Deliver | Mode::Drain) => Place::Quarantine,
+            (StoreError::Retryable(_), Mode::Deliver) => Place::Inbox,
+            _ => return Err(error.into()),
+        };
+        let Some(body) = self.whole(bytes) else {
+            return Err(error.into());
+        };
+        let reason = match &error {
+            StoreError::Refused(reason) | StoreError::Retryable(reason) => reason.clone(),
+        };
+        let kept = intake.kept(place, delivery.kind(), reason, body);
+        match place {
+            Place::Quarantine => self.keep(kept, STORE_REFUSED, None, facts).await,
+            Place::Inbox => {
+                facts.reason = Some(error.to_string());
+                match self.store.keep(&kept.key(), kept.bytes()).await {
+                    Ok(()) => Ok(Outcome::Deferred),
+                    Err(archive) => Err(Rejection::Unkept {
+                        store: error,
+                        archive,
+                    }),
+                }
             }
-            Err(StoreError::Refused(_)) => Err(StoreError::Refused(entry.reason).into()),
-            Err(retryable) => Err(retryable.into()),
+        }
+    }
+
+    /// Content that does not validate: a body of several returns or orders is taken entry by
+    /// entry, the valid ones recorded as one delivery and each invalid one quarantined alone;
+    /// any other body is quarantined whole.
+    async fn split_or_quarantine(
+        &self,
+        intake: &Intake<'_>,
+        kind: Kind,
+        invalid: Invalid,
+        bytes: &[u8],
+        facts: &mut Facts,
+    ) -> Result<Outcome, Rejection> {
+        let Some(whole) = self.whole(bytes) else {
+            return Err(invalid.into());
+        };
+        let tz = self.settings.timezone;
+        let Some(entries) = payload::each_entry(kind, &whole) else {
+            let kept = intake.kept(Place::Quarantine, kind, invalid.to_string(), whole);
+            return self.keep(kept, INVALID, None, facts).await;
+        };
+        let mut valid = Vec::new();
+        let mut bad = Vec::new();
+        for (i, entry) in entries {
+            match payload::validate_body(kind, entry.clone(), tz) {
+                Ok(delivery) => valid.push(delivery),
+                Err(e) => bad.push((payload::at_position(kind, &e.to_string(), i), entry)),
+            }
+        }
+        let recorded = match merge(kind, &whole, valid) {
+            None => None,
+            Some(delivery) => match self.record_or_keep(intake, &delivery, bytes, facts).await? {
+                // The whole body waits in the inbox; its invalid entries are quarantined when
+                // it is drained, once.
+                Outcome::Deferred => return Ok(Outcome::Deferred),
+                Outcome::Recorded(r) => Some(r),
+                // Refused for good: the whole body is in the quarantine already.
+                quarantined @ Outcome::Quarantined { .. } => return Ok(quarantined),
+            },
+        };
+        let count = bad.len();
+        let mut reasons = Vec::with_capacity(count);
+        for (reason, entry) in bad {
+            let kept = intake.kept(Place::Quarantine, kind, reason.clone(), entry);
+            self.store
+                .keep(&kept.key(), kept.bytes())
+                .await
+                .map_err(|archive| Rejection::Unkept {
+                    store: StoreError::Refused(reason.clone()),
+                    archive,
+                })?;
+            reasons.push(reason);
+        }
+        facts.reason = Some(reasons.join("; "));
+        Ok(Outcome::Quarantined {
+            code: INVALID,
+            kept: count,
+            recorded,
+        })
+    }
+
+    /// Keeps a whole delivery in the quarantine.
+    async fn keep(
+        &self,
+        kept: Kept,
+        code: &'static str,
+        recorded: Option<Recorded>,
+        facts: &mut Facts,
+    ) -> Result<Outcome, Rejection> {
+        match self.store.keep(&kept.key(), kept.bytes()).await {
+            Ok(()) => {
+                facts.reason = Some(kept.reason);
+                Ok(Outcome::Quarantined {
+                    code,
+                    kept: 1,
+                    recorded,
+                })
+            }
+            Err(archive) => Err(Rejection::Unkept {
+                store: StoreError::Refused(kept.reason),
+                archive,
+            }),
         }
     }
 
@@ -289,15 +554,14 @@ impl<S: Store> Webhook<S> {
         delivery: &Delivery<'_>,
         now: DateTime<Utc>,
         facts: &mut Facts,
-    ) -> Result<Recorded, Rejection> {
-        let recorded = match delivery {
+    ) -> Result<Recorded, StoreError> {
+        match delivery {
             Delivery::Shipment(ev) => {
                 facts.courier = Some(ev.courier.to_string());
                 facts.tracking = Some(ev.tracking_number.to_string());
                 facts.status = Some(ev.status.name.to_string());
                 let days = self.settings.history_days;
-                crate::record::shipment(&self.store, channel, ev, Source::Webhook, now, days)
-                    .await?
+                crate::record::shipment(&self.store, channel, ev, Source::Webhook, now, days).await
             }
             Delivery::Returns(d) => {
                 facts.count = Some(d.returns.len());
@@ -305,7 +569,7 @@ impl<S: Store> Webhook<S> {
                 let docs = d.returns.iter().map(|r| {
                     Document::Return(ReturnItem::new(channel, &d.id, r, now).expiring(expires))
                 });
-                self.store.record_documents(&last_per_key(docs)).await?
+                self.store.record_documents(&last_per_key(docs)).await
             }
             Delivery::Orders(d) => {
                 facts.count = Some(d.orders.len());
@@ -316,21 +580,112 @@ impl<S: Store> Webhook<S> {
                         OrderItem::new(channel, channel.trigger, o, now).expiring(expires),
                     )
                 });
-                self.store.record_documents(&last_per_key(docs)).await?
+                self.store.record_documents(&last_per_key(docs)).await
             }
-        };
-        Ok(recorded)
+        }
+    }
+}
+
+/// Who a delivery is from and how it is taken in.
+struct Intake<'c> {
+    channel: &'c Channel,
+    mode: Mode,
+    /// The endpoint it came to.
+    endpoint: Kind,
+    /// When Qapla' delivered it.
+    now: DateTime<Utc>,
+}
+
+impl Intake<'_> {
+    /// A body of this delivery, to be kept in `place` as `kind`.
+    fn kept(&self, place: Place, kind: Kind, reason: String, body: Map<String, Value>) -> Kept {
+        Kept::new(
+            place,
+            kind,
+            self.endpoint,
+            &self.channel.name,
+            &self.now,
+            reason,
+            body,
+        )
+    }
+}
+
+/// A body as read: an envelope, or a JSON object [`payload::read`] refused that a key may still
+/// claim ([`payload::lenient`]).
+enum Content<'a> {
+    Read(Envelope<'a>),
+    Refused {
+        refusal: Unreadable,
+        key: Option<crate::auth::ApiKey>,
+        body: Map<String, Value>,
+    },
+}
+
+impl Content<'_> {
+    fn key(&self) -> Option<&crate::auth::ApiKey> {
+        match self {
+            Content::Read(envelope) => envelope.key.as_ref(),
+            Content::Refused { key, .. } => key.as_ref(),
+        }
+    }
+}
+
+/// The valid entries of a body as one delivery, under the whole body's delivery id; `None` if
+/// there are none.
+fn merge(
+    kind: Kind,
+    whole: &Map<String, Value>,
+    valid: Vec<Delivery<'static>>,
+) -> Option<Delivery<'static>> {
+    if valid.is_empty() {
+        return None;
+    }
+    match kind {
+        Kind::Shipment => valid.into_iter().next(),
+        Kind::Return => {
+            let id = returns::delivery_id(whole).ok()?;
+            let returns = valid
+                .into_iter()
+                .filter_map(|d| match d {
+                    Delivery::Returns(r) => Some(r.returns),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            Some(Delivery::Returns(returns::ReturnsDelivery { id, returns }))
+        }
+        Kind::Order => {
+            let id = crate::identity::EventId::of_map(whole);
+            let orders = valid
+                .into_iter()
+                .filter_map(|d| match d {
+                    Delivery::Orders(o) => Some(o.orders),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            Some(Delivery::Orders(crate::model::orders::OrdersDelivery {
+                id,
+                orders,
+            }))
+        }
     }
 }
 
 /// One document per item key, the last one a delivery holds: a body may list the same order
-/// twice, and one DynamoDB transaction cannot write an item twice.
+/// twice, and one DynamoDB transaction cannot write an item twice. One pass, by a map of each
+/// key's place.
 fn last_per_key(docs: impl Iterator<Item = Document>) -> Vec<Document> {
     let mut kept: Vec<Document> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
     for doc in docs {
-        match kept.iter_mut().find(|k| k.pk() == doc.pk()) {
-            Some(slot) => *slot = doc,
-            None => kept.push(doc),
+        match at.entry(doc.pk().to_owned()) {
+            std::collections::hash_map::Entry::Occupied(slot) => kept[*slot.get()] = doc,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kept.len());
+                kept.push(doc);
+            }
         }
     }
     kept
@@ -397,9 +752,6 @@ pub(crate) mod tests {
         let mut no_key: Value = serde_json::from_slice(shipment).expect("json");
         no_key.as_object_mut().map(|m| m.remove("apiKey"));
         let no_key = no_key.to_string();
-        let mut no_tracking: Value = serde_json::from_slice(shipment).expect("json");
-        no_tracking["trackingNumber"] = json!("");
-        let no_tracking = no_tracking.to_string();
         let big = vec![b' '; 5000];
         let cases: Vec<(Request, u16, &str)> = vec![
             (
@@ -432,8 +784,17 @@ pub(crate) mod tests {
             (post(b"[]"), 400, "rejected:not_object"),
             (post(no_key.as_bytes()), 401, "rejected:missing_key"),
             (post(wrong_key.as_bytes()), 401, "rejected:unknown_key"),
-            (post(fixtures::ORDERS.bytes()), 400, "rejected:wrong_kind"),
-            (post(no_tracking.as_bytes()), 400, "rejected:invalid"),
+            (
+                post(br#"{"apiKey":"a","apiKey":"b","orders":[]}"#),
+                400,
+                "rejected:duplicate_key",
+            ),
+            (
+                post(br#"{"apiKey":"not-a-key","unrelated":1}"#),
+                401,
+                "rejected:unknown_key",
+            ),
+            (post(br#"{"unrelated":1}"#), 401, "rejected:missing_key"),
         ];
         let hook = webhook(Kind::Shipment);
         for (request, status, outcome) in cases {
@@ -532,12 +893,12 @@ pub(crate) mod tests {
             (Rejection::UnknownKey, 401, "rejected:unknown_key"),
             (Unreadable::UnknownKind.into(), 400, "rejected:unknown_kind"),
             (
-                Rejection::WrongKind {
-                    expected: Kind::Shipment,
-                    found: Kind::Order,
+                Rejection::Unkept {
+                    store: StoreError::Retryable("down".into()),
+                    archive: StoreError::Retryable("down".into()),
                 },
-                400,
-                "rejected:wrong_kind",
+                503,
+                "failed:store",
             ),
             (
                 Invalid::Missing("trackingNumber").into(),
@@ -612,7 +973,7 @@ pub(crate) mod tests {
         let answer = run(hook.handle(post(body.as_bytes())));
         assert_eq!(
             (answer.status, answer.outcome.as_str(), answer.body()),
-            (200, "quarantined", r#"{"result":"OK"}"#)
+            (200, "quarantined:store_refused", r#"{"result":"OK"}"#)
         );
         assert!(hook.store.items().is_empty());
         let objects = hook.store.archive.objects();
@@ -631,13 +992,13 @@ pub(crate) mod tests {
         // Qapla's redelivery lands on the same object.
         assert_eq!(
             run(hook.handle(post(body.as_bytes()))).outcome,
-            "quarantined"
+            "quarantined:store_refused"
         );
         assert_eq!(hook.store.archive.objects().len(), 1);
     }
 
     #[test]
-    fn a_refusal_that_cannot_be_quarantined_stays_a_failure() {
+    fn a_refusal_that_cannot_be_quarantined_is_a_503() {
         let settings = fixtures::demo_config("t").settings;
         let mut body = fixtures::ORDERS.json();
         body["orders"][0]["notes"] = json!(crate::archive::tests::noise(500 * 1024));
@@ -660,7 +1021,7 @@ pub(crate) mod tests {
         let answer = run(hook.handle(post(body.to_string().as_bytes())));
         assert_eq!(
             (answer.status, answer.outcome.as_str()),
-            (500, "failed:store_refused")
+            (503, "failed:store")
         );
     }
 
@@ -720,5 +1081,293 @@ pub(crate) mod tests {
         assert_eq!(answer.outcome, "stored");
         assert_eq!(hook.store.items().len(), 250);
         assert_eq!(run(hook.handle(post(body.as_bytes()))).outcome, "duplicate");
+    }
+
+    /// A shipment of the demo channel with `edit` applied.
+    fn shipment_with(edit: impl FnOnce(&mut Value)) -> String {
+        let mut body = fixtures::SHIPMENT_EXCEPTION_STOCK.json();
+        edit(&mut body);
+        body.to_string()
+    }
+
+    /// The only object under `prefix`, read back.
+    fn only_kept(hook: &Webhook<MemoryStore>, prefix: &str) -> Kept {
+        let objects: Vec<(String, Vec<u8>)> = hook
+            .store
+            .archive
+            .objects()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect();
+        assert_eq!(
+            objects.len(),
+            1,
+            "{prefix}: {:?}",
+            objects.iter().map(|o| &o.0).collect::<Vec<_>>()
+        );
+        let place = if prefix.starts_with("inbox/") {
+            Place::Inbox
+        } else {
+            Place::Quarantine
+        };
+        Kept::read(place, &objects[0].1).expect("a kept delivery")
+    }
+
+    #[test]
+    fn content_of_a_known_channel_that_does_not_validate_is_quarantined_and_answered_ok() {
+        let cases: Vec<(&str, String, &str, &str)> = vec![
+            (
+                "zero date",
+                shipment_with(|b| b["date"] = json!("0000-00-00 00:00:00")),
+                "invalid",
+                "date: not a date",
+            ),
+            (
+                "date in words",
+                shipment_with(|b| b["date"] = json!("2 marzo 2026, 09:41")),
+                "invalid",
+                "date: not a date",
+            ),
+            (
+                "a date chrono cannot place",
+                shipment_with(|b| b["date"] = json!("-262143-01-01 00:00:00")),
+                "invalid",
+                "date: not a date",
+            ),
+            (
+                "a year of five digits",
+                shipment_with(|b| b["date"] = json!("+262142-12-31 23:59:59")),
+                "invalid",
+                "date: not a date",
+            ),
+            (
+                "status id not a number",
+                shipment_with(|b| b["qaplaStatusID"] = json!("SEI")),
+                "invalid",
+                "qaplaStatusID: not a status id",
+            ),
+            (
+                "statusDetails a bare string",
+                shipment_with(|b| b["statusDetails"] = json!("ON HOLD")),
+                "invalid",
+                "statusDetails",
+            ),
+            (
+                "'#' in a tracking number",
+                shipment_with(|b| b["trackingNumber"] = json!("JD01#46")),
+                "invalid",
+                "trackingNumber: holds",
+            ),
+            (
+                "no tracking number",
+                shipment_with(|b| {
+                    b.as_object_mut().map(|m| m.remove("trackingNumber"));
+                }),
+                "invalid",
+                "trackingNumber",
+            ),
+            (
+                "blank tracking number",
+                shipment_with(|b| b["trackingNumber"] = json!("  ")),
+                "invalid",
+                "trackingNumber",
+            ),
+            (
+                "no webhook at all",
+                json!({"apiKey": fixtures::DEMO_KEY, "hello": "world"}).to_string(),
+                "unknown_kind",
+                "not a Qapla' webhook",
+            ),
+            (
+                "a member named twice",
+                format!(
+                    r#"{{"apiKey":"{}","trackingNumber":"A","trackingNumber":"B","qaplaStatusID":"3"}}"#,
+                    fixtures::DEMO_KEY
+                ),
+                "duplicate_key",
+                "duplicate key",
+            ),
+        ];
+        for (name, body, code, reason) in cases {
+            let hook = webhook(Kind::Shipment);
+            let answer = run(hook.handle(post(body.as_bytes())));
+            assert_eq!(
+                (answer.status, answer.outcome.clone(), answer.body()),
+                (200, format!("quarantined:{code}"), r#"{"result":"OK"}"#),
+                "{name}"
+            );
+            assert!(hook.store.items().is_empty(), "{name}");
+            let kept = only_kept(&hook, "quarantine/shipments/");
+            assert!(kept.reason.contains(reason), "{name}: {}", kept.reason);
+            for value in [
+                "0000-00-00",
+                "marzo",
+                "262143",
+                "SEI",
+                "ON HOLD",
+                "JD01#46",
+                "world",
+            ] {
+                assert!(
+                    !kept.reason.contains(value),
+                    "{name}: the reason quotes the value: {}",
+                    kept.reason
+                );
+            }
+            let raw = String::from_utf8_lossy(
+                &hook
+                    .store
+                    .archive
+                    .objects()
+                    .into_values()
+                    .next()
+                    .unwrap_or_default(),
+            )
+            .into_owned();
+            assert!(
+                !raw.contains(fixtures::DEMO_KEY),
+                "{name}: the key was kept"
+            );
+            assert_eq!(kept.channel, fixtures::DEMO_CHANNEL, "{name}");
+            // Qapla's retry lands on the same object.
+            run(hook.handle(post(body.as_bytes())));
+            assert_eq!(hook.store.archive.objects().len(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_delivery_to_another_webhooks_endpoint_is_recorded_as_what_it_is() {
+        for (endpoint, body) in [
+            (Kind::Shipment, fixtures::ORDERS.bytes()),
+            (Kind::Order, fixtures::SHIPMENT_IN_TRANSIT.bytes()),
+            (Kind::Shipment, fixtures::RETURNS_WRAPPED.bytes()),
+        ] {
+            let hook = webhook(endpoint);
+            let right = webhook(payload::read(body).expect("read").kind);
+            let answer = run(hook.handle(post(body)));
+            assert_eq!(
+                (answer.status, answer.outcome.as_str()),
+                (200, "stored"),
+                "{endpoint}"
+            );
+            run(right.handle(post(body)));
+            assert_eq!(hook.store.items(), right.store.items(), "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn one_bad_order_among_thirty_is_quarantined_alone() {
+        let hook = full_size(Kind::Order);
+        let mut body = fixtures::many_orders(30);
+        body["orders"][17]["shipDate"] = json!("0000-00-00 00:00:00");
+        let body = body.to_string();
+        let answer = run(hook.handle(post(body.as_bytes())));
+        assert_eq!(
+            (answer.status, answer.outcome.as_str()),
+            (200, "quarantined:invalid")
+        );
+        assert_eq!(hook.store.items().len(), 29);
+        let kept = only_kept(&hook, "quarantine/orders/");
+        assert!(kept.reason.starts_with("orders[17]"), "{}", kept.reason);
+        let sent: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(kept.body["orders"], json!([sent["orders"][17]]));
+        // Redelivered: the 29 are duplicates, the bad one the same object.
+        let again = run(hook.handle(post(body.as_bytes())));
+        assert_eq!(again.outcome, "quarantined:invalid");
+        assert_eq!(hook.store.archive.objects().len(), 1);
+        assert_eq!(hook.store.items().len(), 29);
+    }
+
+    #[test]
+    fn one_bad_return_among_several_is_quarantined_alone_in_both_shapes() {
+        let wrapped = fixtures::RETURNS_WRAPPED.json();
+        let list = wrapped["webhookReturnShipments"]["returnShipments"].clone();
+        let mut two = list[0].clone();
+        two["RMA"] = json!("RMA-2");
+        let mut bad = list[0].clone();
+        bad["RMA"] = json!("RMA#3");
+        let entries = json!([list[0], two, bad]);
+        let mut wrapped_body = wrapped.clone();
+        wrapped_body["webhookReturnShipments"]["returnShipments"] = entries.clone();
+        let flat_body = json!({"apiKey": fixtures::DEMO_KEY, "returnShipments": entries});
+        for body in [wrapped_body, flat_body] {
+            let hook = webhook(Kind::Return);
+            let answer = run(hook.handle(post(body.to_string().as_bytes())));
+            assert_eq!(answer.outcome, "quarantined:invalid", "{body}");
+            assert_eq!(hook.store.items().len(), 2, "{body}");
+            let kept = only_kept(&hook, "quarantine/returns/");
+            assert!(
+                kept.reason.starts_with("returnShipments[2]"),
+                "{}",
+                kept.reason
+            );
+        }
+    }
+
+    #[test]
+    fn a_quarantined_delivery_is_retried_once_its_cause_is_fixed() {
+        let hook = webhook(Kind::Shipment);
+        let body = shipment_with(|b| b["date"] = json!("2026-03-02 9.41"));
+        run(hook.handle(post(body.as_bytes())));
+        let mut kept = only_kept(&hook, "quarantine/");
+        // Still invalid: said, nothing kept again, nothing recorded.
+        let still = run(hook.reingest(&kept, Mode::Retry));
+        assert!(matches!(still, Err(Rejection::Invalid(_))), "{still:?}");
+        assert!(hook.store.items().is_empty());
+        kept.body["date"] = json!("2026-03-02 09:41:00");
+        let fixed = run(hook.reingest(&kept, Mode::Retry)).expect("recorded");
+        assert_eq!(fixed, Outcome::Recorded(Recorded::Stored));
+        assert_eq!(hook.store.items().len(), 2);
+    }
+
+    #[test]
+    fn the_orders_dedupe_keeps_the_last_of_each_key_in_first_seen_order() {
+        let hook = full_size(Kind::Order);
+        let channel = hook
+            .settings
+            .channels
+            .get(fixtures::DEMO_CHANNEL)
+            .expect("demo")
+            .clone();
+        let body = fixtures::many_orders(4)
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let Ok(Delivery::Orders(d)) =
+            payload::validate_body(Kind::Order, body, crate::dates::rome())
+        else {
+            panic!("orders")
+        };
+        let now = Utc::now();
+        let docs = |picks: &[(usize, &str)]| {
+            picks
+                .iter()
+                .map(|(i, tracking)| {
+                    let mut o = d.orders[*i].clone();
+                    o.tracking_number = Some((*tracking).to_owned());
+                    Document::Order(OrderItem::new(&channel, channel.trigger, &o, now))
+                })
+                .collect::<Vec<_>>()
+        };
+        let got = last_per_key(
+            docs([(0, "a"), (1, "b"), (0, "c"), (2, "d"), (1, "e")].as_slice()).into_iter(),
+        );
+        let expected = docs(&[(0, "c"), (1, "e"), (2, "d")]);
+        assert_eq!(
+            got.iter().map(|d| d.pk().to_owned()).collect::<Vec<_>>(),
+            expected
+                .iter()
+                .map(|d| d.pk().to_owned())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            got.iter()
+                .map(|d| d.event_id().as_str().to_owned())
+                .collect::<Vec<_>>(),
+            expected
+                .iter()
+                .map(|d| d.event_id().as_str().to_owned())
+                .collect::<Vec<_>>()
+        );
     }
 }

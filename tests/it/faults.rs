@@ -247,26 +247,6 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
             400,
         ),
         (
-            "unknown kind",
-            shipment_event(&json!({"apiKey": DEMO_KEY, "hello": "world"}).to_string()),
-            400,
-        ),
-        (
-            "orders to shipments",
-            shipment_event(&fixture("orders").to_string()),
-            400,
-        ),
-        (
-            "returns to shipments",
-            shipment_event(&fixture("returns-wrapped").to_string()),
-            400,
-        ),
-        (
-            "shipment to orders",
-            event(Kind::Order, &good.to_string(), QAPLA_IP),
-            400,
-        ),
-        (
             "wrong key",
             shipment_event(&edit(&good, |v| v["apiKey"] = json!(WRONG_KEY))),
             401,
@@ -303,15 +283,6 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
             400,
         ),
         (
-            "duplicate nested key",
-            shipment_event(
-                &good
-                    .to_string()
-                    .replacen("\"sku\":", "\"sku\":\"A\",\"sku\":", 1),
-            ),
-            400,
-        ),
-        (
             "foreign sender",
             event(Kind::Shipment, &good.to_string(), "198.51.100.23"),
             403,
@@ -325,57 +296,10 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
         ("no source address", no_source.to_string(), 403),
         ("GET", method("GET"), 405),
         ("PUT", method("PUT"), 405),
-        (
-            "tracking number as list",
-            shipment_event(&edit(&good, |v| v["trackingNumber"] = json!(["A"]))),
-            400,
-        ),
-        (
-            "status id as object",
-            shipment_event(&edit(&good, |v| v["qaplaStatusID"] = json!({"id": 6}))),
-            400,
-        ),
-        (
-            "statusDetails as text",
-            shipment_event(&edit(&good, |v| v["statusDetails"] = json!("ON HOLD"))),
-            400,
-        ),
-        (
-            "flag out of range",
-            shipment_event(&edit(&good, |v| v["return"] = json!(7))),
-            400,
-        ),
-        (
-            "rows as object",
-            shipment_event(&edit(&good, |v| v["rows"] = json!({"sku": "A"}))),
-            400,
-        ),
-        (
-            "date in another format",
-            shipment_event(&edit(&good, |v| v["date"] = json!("04/03/2026 11:02"))),
-            400,
-        ),
-        (
-            "separator in tracking",
-            shipment_event(&edit(&good, |v| v["trackingNumber"] = json!("JD#1"))),
-            400,
-        ),
-        (
-            "control character in courier",
-            shipment_event(&edit(&good, |v| v["courier"] = json!("DH\u{7}L"))),
-            400,
-        ),
-        (
-            "no returns",
-            event(
-                Kind::Return,
-                &json!({"apiKey": DEMO_KEY, "returnShipments": []}).to_string(),
-                QAPLA_IP,
-            ),
-            400,
-        ),
     ];
-    assert!(cases.len() >= 30);
+    // Content of a known channel that does not validate is answered OK and kept instead: see
+    // `budget`.
+    assert!(cases.len() >= 20);
     for (name, request, status) in &cases {
         let kind = match serde_json::from_str::<Value>(request)
             .ok()

@@ -195,7 +195,7 @@ async fn a_permanent_refusal_is_quarantined_answered_ok_and_counted() {
     let got = invoke(&hook, &event(Kind::Order, &text, QAPLA_IP)).await;
     assert_eq!(
         (got.status, got.outcome.as_str(), got.body.as_str()),
-        (200, "quarantined", r#"{"result":"OK"}"#)
+        (200, "quarantined:store_refused", r#"{"result":"OK"}"#)
     );
     assert!(scan(&direct, &table).await.is_empty());
     let kept = keys(&s3, &bucket, "quarantine/orders/").await;
@@ -223,7 +223,7 @@ async fn a_permanent_refusal_is_quarantined_answered_ok_and_counted() {
         .as_str()
         .is_some_and(|r| r.starts_with("ValidationException")));
 
-    // The line the metric filter counts: {$.outcome = "quarantined"}, with its reason.
+    // The line the metric filter counts: {$.outcome = "quarantined*"}, with its reason.
     let text_logs =
         String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     let lines: Vec<Value> = text_logs
@@ -232,7 +232,7 @@ async fn a_permanent_refusal_is_quarantined_answered_ok_and_counted() {
         .filter(|l| l["message"] == json!("delivery"))
         .collect();
     assert_eq!(lines.len(), 1, "{text_logs}");
-    assert_eq!(lines[0]["outcome"], json!("quarantined"));
+    assert_eq!(lines[0]["outcome"], json!("quarantined:store_refused"));
     assert_eq!(lines[0]["status"], json!(200));
     assert!(lines[0]["reason"]
         .as_str()

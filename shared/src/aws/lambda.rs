@@ -145,6 +145,46 @@ pub async fn serve_webhook(kind: Kind) -> Result<(), Error> {
     .await
 }
 
+/// The drain's pipeline: the webhooks' own, over the stack's table and bucket (`BUCKET_NAME` is
+/// required: the inbox is in it).
+pub async fn drain_from_env() -> Result<Webhook<DynamoStore>, Error> {
+    let webhook = webhook_from_env(Kind::Shipment).await?;
+    if webhook.store.archive().is_none() {
+        return Err(fail_config(crate::config::ConfigError {
+            var: crate::config::BUCKET_NAME,
+            reason: "the inbox drain needs the archive bucket".into(),
+        }));
+    }
+    Ok(webhook)
+}
+
+/// Runs the inbox drain on its schedule. The scheduler's event carries nothing it needs; the
+/// answer is the run's summary, whose log line the template's inbox alarm reads.
+pub async fn serve_drain() -> Result<(), Error> {
+    init_logging();
+    let webhook = Arc::new(drain_from_env().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let webhook = Arc::clone(&webhook);
+            async move {
+                // Room for one more delivery's store calls and the answer.
+                let reserve = 2 * crate::aws::dynamo::bounded_timeouts()
+                    .operation_timeout()
+                    .unwrap_or_default()
+                    + Duration::from_secs(1);
+                let deadline = deadline_with(&event.context, reserve).map(|d| d.at - d.reserve);
+                let Some(archive) = webhook.store.archive() else {
+                    return Err(Error::from("no archive bucket"));
+                };
+                let summary =
+                    webhook::drain::run(&webhook, archive, chrono::Utc::now(), deadline).await;
+                Ok::<_, Error>(summary)
+            }
+        },
+    ))
+    .await
+}
+
 /// The longest one publish may take, its retries included: the notifier starts a publish only
 /// while this much time (and a second to answer) is left before the invocation's deadline.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,7 +1,7 @@
 //! The archive on an S3 bucket of the stack: payloads too large for a table item, and the
 //! quarantine. The bucket itself is private, encrypted and expires objects (template.yaml).
 
-use crate::store::{Archive, StoreError};
+use crate::store::{Archive, Listed, StoreError};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -79,5 +79,51 @@ impl Archive for S3Archive {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
             Err(err) => Err(classify(err)),
         }
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        let mut listed = Vec::new();
+        let mut token = None;
+        while listed.len() < limit {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .max_keys(
+                    i32::try_from(limit - listed.len())
+                        .unwrap_or(1000)
+                        .min(1000),
+                )
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            listed.extend(page.contents().iter().filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_owned(),
+                    modified: o
+                        .last_modified()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),
+                })
+            }));
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        listed.truncate(limit);
+        Ok(listed)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 }

@@ -152,6 +152,20 @@ pub struct ReturnsDelivery<'a> {
 /// Reads and validates the `returnShipments` of a body already told to be a returns delivery.
 /// `body` is the whole object (wrapped or flat), with the API key taken out.
 pub fn validate(mut body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery<'static>, Invalid> {
+    let id = delivery_id(&body)?;
+    let inner = match body.get_mut("webhookReturnShipments") {
+        Some(Value::Object(inner)) => inner,
+        _ => &mut body,
+    };
+    let returns = each(inner, "returnShipments", |i, id, model| {
+        one(i, id, model, tz)
+    })?;
+    Ok(ReturnsDelivery { id, returns })
+}
+
+/// The id of a returns delivery: the one Qapla' gave the wrapped shape, else the content id of
+/// the whole body (`body` without the API key).
+pub fn delivery_id(body: &Map<String, Value>) -> Result<EventId, Invalid> {
     let given_id = match body.get("webhookReturnShipments") {
         Some(Value::Object(inner)) => inner.get("id").and_then(|v| match v {
             Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
@@ -163,19 +177,10 @@ pub fn validate(mut body: Map<String, Value>, tz: Tz) -> Result<ReturnsDelivery<
         }
         None => None,
     };
-    // The id is of the whole body: taken before `each` takes the returns out.
-    let id = match given_id {
+    Ok(match given_id {
         Some(id) => EventId::given(&id),
-        None => EventId::of_map(&body),
-    };
-    let inner = match body.get_mut("webhookReturnShipments") {
-        Some(Value::Object(inner)) => inner,
-        _ => &mut body,
-    };
-    let returns = each(inner, "returnShipments", |i, id, model| {
-        one(i, id, model, tz)
-    })?;
-    Ok(ReturnsDelivery { id, returns })
+        None => EventId::of_map(body),
+    })
 }
 
 /// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.

@@ -236,7 +236,7 @@ fn parse_id(raw: &str, field: &'static str) -> Result<u32, Invalid> {
     // Numbers may arrive as JSON floats ("6.0" after a float round trip): accept integral ones.
     let int = raw.strip_suffix(".0").unwrap_or(raw);
     int.parse::<u32>()
-        .map_err(|_| Invalid::field(field, format!("{raw:?} is not a status id")))
+        .map_err(|_| Invalid::field(field, "not a status id (an integer)"))
 }
 
 #[cfg(test)]

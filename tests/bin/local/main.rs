@@ -27,6 +27,8 @@ use std::process::ExitCode;
 /// The names a local run gives the table and the topic (as `events/env.local.json` does).
 const TABLE: &str = "qapla-webhooks";
 const TOPIC: &str = "qapla-webhooks";
+/// The archive bucket of quarantined and deferred deliveries (as `events/env.local.json` names it).
+const BUCKET: &str = "qapla-webhooks-archive";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -54,8 +56,9 @@ async fn local() -> Result<bool, String> {
     let endpoint = moto.endpoint();
     let sdk = stack::sdk(&endpoint).await;
     let subscribers = stack::create_local_stack(&sdk, TABLE, TOPIC).await;
+    integration_tests::archive::create_bucket(&endpoint, BUCKET).await;
     println!(
-        "local: moto (DynamoDB, streams, SNS, SQS) on {endpoint}; table, topic and queues created from template.yaml"
+        "local: moto (DynamoDB, streams, SNS, SQS, S3) on {endpoint}; table, bucket, topic and queues created from template.yaml"
     );
 
     let fake = recovery::prepare(&sdk).await?;
@@ -175,6 +178,7 @@ mod demo {
             ("AWS_ACCESS_KEY_ID", "local"),
             ("AWS_SECRET_ACCESS_KEY", "local"),
             ("TABLE_NAME", TABLE),
+            ("BUCKET_NAME", BUCKET),
             ("QAPLA_CHANNELS", &qapla::fixtures::demo_channels()),
             ("QAPLA_ALLOWED_SOURCES", &senders.join(",")),
             ("TOPIC_ARN", topic_arn),

@@ -41,6 +41,8 @@ pub async fn prepare(check: bool) -> Result<bool, String> {
     })?;
     let sdk = stack::sdk(&moto.endpoint()).await;
     let subscribers = stack::create_local_stack(&sdk, &table, &topic).await;
+    let bucket = env.shared("BUCKET_NAME")?;
+    integration_tests::archive::create_bucket(&moto.endpoint(), &bucket).await;
     if subscribers.topic_arn != topic_arn {
         return Err(format!(
             "the local topic is {}, but {ENV_FILE} gives the notifier {topic_arn}",
@@ -48,7 +50,7 @@ pub async fn prepare(check: bool) -> Result<bool, String> {
         ));
     }
     println!(
-        "sam-local: moto (DynamoDB, streams, SNS, SQS) on {bind}:{port}; table {table}, topic {topic} and its queues created from template.yaml"
+        "sam-local: moto (DynamoDB, streams, SNS, SQS, S3) on {bind}:{port}; table {table}, bucket {bucket}, topic {topic} and its queues created from template.yaml"
     );
     if !bind.is_loopback() {
         println!(
