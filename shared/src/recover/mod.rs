@@ -377,13 +377,15 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
         };
         let key = match key {
             None => return Err(ended(Outcome::Skipped, Vec::new())),
-            Some(key) if !channel.holds(key) => return Err(ended(
-                Outcome::Failed,
-                vec![
+            Some(key) if !channel.holds(key) => {
+                return Err(ended(
+                    Outcome::Failed,
+                    vec![
                     "the stored key is not the channel's: its digest differs from QAPLA_CHANNELS"
                         .into(),
                 ],
-            )),
+                ))
+            }
             Some(key) => key,
         };
         Ok(Session {
@@ -717,7 +719,7 @@ fn unreadable(
         outcome = UNREADABLE,
         call = call.name,
         entry = unread.entry.as_str(),
-        reason = unread.reason.as_str(),
+        reason = unquoted(&unread.reason).as_str(),
         qapla_id = qapla_id.as_deref(),
         tracking_number = tracking.as_deref(),
         "{UNREADABLE_LINE}"
@@ -755,6 +757,29 @@ fn log(s: &ChannelSummary) {
         errors = (!errors.is_empty()).then_some(errors.as_str()),
         "{LOG_LINE}"
     );
+}
+
+/// A reason with each quoted literal left out: the webhook's rules quote what they refuse (a
+/// status id that is not one), and here it could be any text of the entry.
+fn unquoted(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut chars = reason.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            let mut escaped = false;
+            for c in chars.by_ref() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            out.push_str("…\"");
+        }
+    }
+    out
 }
 
 /// The run's line: how many channels ended each way, and which were cut by the deadline (they

@@ -638,3 +638,23 @@ fn unreadable_entries_say_where_and_why_without_their_values() {
         assert!(!unread.reason.is_empty());
     }
 }
+
+#[test]
+fn a_logged_reason_quotes_no_value() {
+    let cases = [
+        (
+            r#"qaplaStatusID: "Mario Rossi" is not a status id"#,
+            r#"qaplaStatusID: "…" is not a status id"#,
+        ),
+        (r#"a "quoted \" escape" then "two""#, r#"a "…" then "…""#),
+        (
+            "missing dateISO or qaplaStatus.id",
+            "missing dateISO or qaplaStatus.id",
+        ),
+        (r#"unclosed "Via Roma"#, r#"unclosed "…""#),
+        ("", ""),
+    ];
+    for (reason, logged) in cases {
+        assert_eq!(unquoted(reason), logged, "{reason}");
+    }
+}
