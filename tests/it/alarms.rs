@@ -276,3 +276,725 @@ fn returns_and_orders_expire_and_the_reference_index_holds_no_payload() {
         );
     }
 }
+
+/// CloudWatch Logs' JSON filter patterns, as far as the template writes them: `{ … }` around
+/// comparisons of `$.field` with a quoted text or a number, joined by `&&` (binding tighter) and
+/// `||`, grouped by parentheses. Types are strict, as in CloudWatch: `"403"` matches the text
+/// only, `403` the number only.
+mod pattern {
+    use serde_json::Value;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Token {
+        Open,
+        Close,
+        And,
+        Or,
+        Field(String),
+        Op(&'static str),
+        Text(String),
+        Number(f64),
+    }
+
+    fn tokens(pattern: &str) -> Vec<Token> {
+        let inner = pattern
+            .trim()
+            .strip_prefix('{')
+            .and_then(|p| p.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("not a JSON filter pattern: {pattern}"));
+        let chars: Vec<char> = inner.chars().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let rest: String = chars[i..].iter().take(2).collect();
+            match chars[i] {
+                c if c.is_whitespace() => i += 1,
+                '(' => {
+                    out.push(Token::Open);
+                    i += 1;
+                }
+                ')' => {
+                    out.push(Token::Close);
+                    i += 1;
+                }
+                _ if rest == "&&" => {
+                    out.push(Token::And);
+                    i += 2;
+                }
+                _ if rest == "||" => {
+                    out.push(Token::Or);
+                    i += 2;
+                }
+                _ if [">=", "<=", "!="].contains(&rest.as_str()) => {
+                    out.push(Token::Op(match rest.as_str() {
+                        ">=" => ">=",
+                        "<=" => "<=",
+                        _ => "!=",
+                    }));
+                    i += 2;
+                }
+                '=' | '>' | '<' => {
+                    out.push(Token::Op(match chars[i] {
+                        '=' => "=",
+                        '>' => ">",
+                        _ => "<",
+                    }));
+                    i += 1;
+                }
+                '"' => {
+                    let end = chars[i + 1..]
+                        .iter()
+                        .position(|&c| c == '"')
+                        .unwrap_or_else(|| panic!("unclosed text in {pattern}"));
+                    out.push(Token::Text(chars[i + 1..i + 1 + end].iter().collect()));
+                    i += end + 2;
+                }
+                '$' => {
+                    let end = chars[i..]
+                        .iter()
+                        .position(|&c| !(c.is_alphanumeric() || "$._".contains(c)))
+                        .unwrap_or(chars.len() - i);
+                    let path: String = chars[i..i + end].iter().collect();
+                    let field = path
+                        .strip_prefix("$.")
+                        .unwrap_or_else(|| panic!("{path} in {pattern}"));
+                    out.push(Token::Field(field.to_owned()));
+                    i += end;
+                }
+                c if c.is_ascii_digit() || c == '-' => {
+                    let end = chars[i..]
+                        .iter()
+                        .position(|&c| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                        .unwrap_or(chars.len() - i);
+                    let number: String = chars[i..i + end].iter().collect();
+                    out.push(Token::Number(number.parse().expect("a number")));
+                    i += end;
+                }
+                other => panic!("{other:?} in {pattern}: not a form the template uses"),
+            }
+        }
+        out
+    }
+
+    struct Parser<'a> {
+        tokens: Vec<Token>,
+        at: usize,
+        line: &'a Value,
+    }
+
+    impl Parser<'_> {
+        fn next(&mut self) -> Option<Token> {
+            let t = self.tokens.get(self.at).cloned();
+            self.at += 1;
+            t
+        }
+
+        fn peek(&self) -> Option<&Token> {
+            self.tokens.get(self.at)
+        }
+
+        fn or(&mut self) -> bool {
+            let mut value = self.and();
+            while self.peek() == Some(&Token::Or) {
+                self.at += 1;
+                value |= self.and();
+            }
+            value
+        }
+
+        fn and(&mut self) -> bool {
+            let mut value = self.term();
+            while self.peek() == Some(&Token::And) {
+                self.at += 1;
+                value &= self.term();
+            }
+            value
+        }
+
+        fn term(&mut self) -> bool {
+            match self.next() {
+                Some(Token::Open) => {
+                    let value = self.or();
+                    assert_eq!(self.next(), Some(Token::Close), "unbalanced parentheses");
+                    value
+                }
+                Some(Token::Field(field)) => {
+                    let Some(Token::Op(op)) = self.next() else {
+                        panic!("no operator after $.{field}");
+                    };
+                    let found = self.line.get(&field);
+                    match self.next() {
+                        Some(Token::Text(text)) => {
+                            let equal = found.and_then(Value::as_str) == Some(text.as_str());
+                            match op {
+                                "=" => equal,
+                                "!=" => found.is_some() && !equal,
+                                _ => panic!("{op} on a text"),
+                            }
+                        }
+                        Some(Token::Number(n)) => {
+                            let Some(v) = found
+                                .and_then(Value::as_f64)
+                                .filter(|_| found.is_some_and(Value::is_number))
+                            else {
+                                return false;
+                            };
+                            match op {
+                                "=" => v == n,
+                                "!=" => v != n,
+                                ">" => v > n,
+                                ">=" => v >= n,
+                                "<" => v < n,
+                                _ => v <= n,
+                            }
+                        }
+                        other => panic!("{other:?} after $.{field} {op}"),
+                    }
+                }
+                other => panic!("{other:?} where a comparison starts"),
+            }
+        }
+    }
+
+    /// Whether CloudWatch would count `line` under `pattern`.
+    pub fn matches(pattern: &str, line: &Value) -> bool {
+        let mut parser = Parser {
+            tokens: tokens(pattern),
+            at: 0,
+            line,
+        };
+        let value = parser.or();
+        assert_eq!(
+            parser.at,
+            parser.tokens.len(),
+            "trailing tokens in {pattern}"
+        );
+        value
+    }
+}
+
+#[test]
+fn the_filter_patterns_are_read_as_cloudwatch_reads_them() {
+    let line = serde_json::json!({"message": "recover", "outcome": "failed", "status": "403",
+        "code": 503, "changes": 2});
+    let cases = [
+        (r#"{ $.status = "403" }"#, true),
+        ("{ $.status = 403 }", false),
+        ("{ $.code >= 500 }", true),
+        ("{ $.code = 500 }", false),
+        (r#"{ $.code = "503" }"#, false),
+        (r#"{ $.message = "recover" && $.changes > 0 }"#, true),
+        (r#"{ $.message = "recover" && $.changes > 2 }"#, false),
+        (
+            r#"{ ($.outcome = "done") || ($.outcome = "failed") }"#,
+            true,
+        ),
+        (
+            r#"{ ($.outcome = "done") || ($.outcome = "skipped") }"#,
+            false,
+        ),
+        (
+            r#"{ $.outcome = "x" || $.message = "recover" && $.code = 503 }"#,
+            true,
+        ),
+        (
+            r#"{ ($.outcome = "x" || $.message = "recover") && $.code = 1 }"#,
+            false,
+        ),
+        (r#"{ $.missing = "recover" }"#, false),
+        (r#"{ $.outcome != "done" }"#, true),
+    ];
+    for (p, want) in cases {
+        assert_eq!(pattern::matches(p, &line), want, "{p}");
+    }
+}
+
+/// The metrics `line` feeds through the filters of `group`: (metric, dimensions as the line
+/// gives them).
+fn metrics_of(group: &str, line: &serde_json::Value) -> Vec<(String, Vec<(String, String)>)> {
+    of_type("AWS::Logs::MetricFilter")
+        .into_iter()
+        .filter(|(_, f)| reference(&f["Properties"]["LogGroupName"]) == Some(group))
+        .filter(|(_, f)| {
+            pattern::matches(
+                text(&f["Properties"]["FilterPattern"], "FilterPattern"),
+                line,
+            )
+        })
+        .flat_map(|(_, f)| {
+            list(&f["Properties"]["MetricTransformations"], "transformations").to_vec()
+        })
+        .map(|t| {
+            let dimensions = t["Dimensions"]
+                .as_sequence()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    let key = text(&d["Key"], "Key").to_owned();
+                    let field = text(&d["Value"], "Value");
+                    let field = field.strip_prefix("$.").expect("a field of the line");
+                    let value = line[field].as_str().unwrap_or_default().to_owned();
+                    (key, value)
+                })
+                .collect();
+            (text(&t["MetricName"], "MetricName").to_owned(), dimensions)
+        })
+        .collect()
+}
+
+/// The alarm on a metric with these dimensions (`Dimensions` of `Name`/`Value`, none if empty).
+fn alarm_on(metric: &str, dimensions: &[(String, String)]) -> (&'static str, &'static Value) {
+    let found: Vec<_> = of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| {
+            let p = &a["Properties"];
+            let dims: Vec<(String, String)> = p["Dimensions"]
+                .as_sequence()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    (
+                        text(&d["Name"], "Name").to_owned(),
+                        text(&d["Value"], "Value").to_owned(),
+                    )
+                })
+                .collect();
+            p["Namespace"].as_str() == Some("QaplaWebhooks")
+                && p["MetricName"].as_str() == Some(metric)
+                && dims == dimensions
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one alarm on {metric} {dimensions:?}");
+    found[0]
+}
+
+/// An alarm that fires on a single count within `within` seconds.
+fn fires_on_one(alarm: &Value, within: u64) {
+    let p = &alarm["Properties"];
+    assert_eq!(text(&p["Statistic"], "Statistic"), "Sum");
+    assert!(p["Period"].as_u64().is_some_and(|s| s <= within), "{p:?}");
+    assert_eq!(p["Threshold"].as_f64(), Some(1.0));
+    assert_eq!(
+        text(&p["ComparisonOperator"], "ComparisonOperator"),
+        "GreaterThanOrEqualToThreshold"
+    );
+    assert_eq!(p["EvaluationPeriods"].as_u64(), Some(1));
+    assert_eq!(
+        text(&p["TreatMissingData"], "TreatMissingData"),
+        "notBreaching"
+    );
+}
+
+/// The filters an alarm's metric comes from (those of `group` only, if given) exist before it
+/// (DependsOn).
+fn depends_on_its_filters(id: &str, alarm: &Value, metric: &str, group: Option<&str>) {
+    let filters: Vec<&str> = of_type("AWS::Logs::MetricFilter")
+        .into_iter()
+        .filter(|(_, f)| {
+            group.is_none_or(|g| reference(&f["Properties"]["LogGroupName"]) == Some(g))
+        })
+        .filter(|(_, f)| {
+            list(&f["Properties"]["MetricTransformations"], "transformations")
+                .iter()
+                .any(|t| t["MetricName"].as_str() == Some(metric))
+        })
+        .map(|(fid, _)| fid)
+        .collect();
+    let depends: Vec<&str> = match &alarm["DependsOn"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Sequence(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    for f in &filters {
+        assert!(depends.contains(f), "{id} does not depend on {f}");
+    }
+    assert!(!filters.is_empty(), "no filter feeds {metric}");
+}
+
+/// An access log line as API Gateway writes it with the template's format, for a request it
+/// answered with `status` (`errorType` the gateway response, empty when the function answered).
+fn access_line(status: &str, error_type: &str) -> serde_json::Value {
+    let setting = &template::resource("WebhookApi")["Properties"]["AccessLogSetting"];
+    let format: serde_json::Value =
+        serde_json::from_str(text(&setting["Format"], "Format")).expect("a JSON format");
+    let line: serde_json::Map<String, serde_json::Value> = format
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(name, variable)| {
+            let value = match variable.as_str().unwrap_or_default() {
+                "$context.status" => status,
+                "$context.error.responseType" => error_type,
+                "$context.identity.sourceIp" => "203.0.113.9",
+                "$context.httpMethod" => "POST",
+                "$context.resourcePath" => "/webhooks/shipments",
+                _ => "-",
+            };
+            (name.clone(), serde_json::Value::from(value))
+        })
+        .collect();
+    serde_json::Value::Object(line)
+}
+
+/// The lines the code logged while `f` ran, as JSON.
+async fn logged<F: std::future::Future<Output = ()>>(f: F) -> Vec<serde_json::Value> {
+    let logs = crate::faults::capture_logs();
+    f.await;
+    let text =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+        .collect()
+}
+
+const WEBHOOK_GROUPS: [(qapla::Kind, &str); 3] = [
+    (qapla::Kind::Shipment, "ShipmentsLogGroup"),
+    (qapla::Kind::Return, "ReturnsLogGroup"),
+    (qapla::Kind::Order, "OrdersLogGroup"),
+];
+
+/// A valid delivery of each webhook, with the demo channel's key.
+fn good_body(kind: qapla::Kind) -> String {
+    let fixture = match kind {
+        qapla::Kind::Shipment => &qapla::fixtures::SHIPMENT_IN_TRANSIT,
+        qapla::Kind::Return => &qapla::fixtures::RETURNS_FLAT,
+        qapla::Kind::Order => &qapla::fixtures::ORDERS,
+    };
+    fixture.json().to_string()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_single_403_alarms_whether_the_resource_policy_or_the_function_refused_it() {
+    use crate::events::{event, QAPLA_IP};
+    // The resource policy's refusal and a path that does not exist: the access log only.
+    for error_type in ["ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN", ""] {
+        let metrics = metrics_of("ApiAccessLogGroup", &access_line("403", error_type));
+        assert_eq!(
+            metrics,
+            [("ForbiddenRequests".to_owned(), vec![])],
+            "{error_type}"
+        );
+    }
+    for status in ["200", "401", "400", "503"] {
+        assert!(
+            metrics_of("ApiAccessLogGroup", &access_line(status, "")).is_empty(),
+            "{status}"
+        );
+    }
+    // The function's own check, as its real handler logs it.
+    let endpoint = crate::moto::shared().endpoint();
+    for (kind, group) in WEBHOOK_GROUPS {
+        let hook = crate::delivery::webhook(kind, &endpoint, "unused").await;
+        for (source, outcome) in [
+            ("203.0.113.9", "rejected:foreign_sender"),
+            ("not-an-ip", "rejected:no_source"),
+        ] {
+            let lines = logged(async {
+                let got =
+                    crate::delivery::invoke(&hook, &event(kind, &good_body(kind), source)).await;
+                assert_eq!((got.status, got.outcome.as_str()), (403, outcome));
+            })
+            .await;
+            let delivery: Vec<_> = lines
+                .iter()
+                .filter(|l| l["message"] == "delivery")
+                .collect();
+            assert_eq!(delivery.len(), 1, "{lines:?}");
+            assert_eq!(
+                metrics_of(group, delivery[0]),
+                [("ForbiddenRequests".to_owned(), vec![])],
+                "{group} {outcome}"
+            );
+        }
+        // A stranger with Qapla's address but no known key is another alarm's.
+        let lines = logged(async {
+            let body = good_body(kind).replace(qapla::fixtures::DEMO_KEY, "not-a-key");
+            let got = crate::delivery::invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
+            assert_eq!(got.status, 401);
+        })
+        .await;
+        let delivery = lines
+            .iter()
+            .find(|l| l["message"] == "delivery")
+            .expect("line");
+        let metrics: Vec<String> = metrics_of(group, delivery)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert_eq!(metrics, ["UnknownKeyRefusals"], "{group}");
+    }
+    let (id, alarm) = alarm_on("ForbiddenRequests", &[]);
+    fires_on_one(alarm, 300);
+    depends_on_its_filters(id, alarm, "ForbiddenRequests", None);
+}
+
+#[test]
+fn a_single_429_of_the_stage_throttle_alarms() {
+    // API Gateway's throttle answers before any function: the access log is the one witness.
+    assert_eq!(
+        metrics_of("ApiAccessLogGroup", &access_line("429", "THROTTLED")),
+        [("ThrottledRequests".to_owned(), vec![])]
+    );
+    let settings = list(
+        &template::resource("WebhookApi")["Properties"]["MethodSettings"],
+        "MethodSettings",
+    );
+    assert_eq!(
+        reference(&settings[0]["ThrottlingRateLimit"]),
+        Some("ThrottleRateLimit")
+    );
+    assert_eq!(
+        reference(&settings[0]["ThrottlingBurstLimit"]),
+        Some("ThrottleBurstLimit")
+    );
+    let (id, alarm) = alarm_on("ThrottledRequests", &[]);
+    fires_on_one(alarm, 300);
+    depends_on_its_filters(id, alarm, "ThrottledRequests", None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
+    use crate::events::{event, QAPLA_IP};
+    let endpoint = crate::moto::shared().endpoint();
+    let client = crate::stack::dynamo(&endpoint).await;
+    let table = crate::stack::unique_table("heartbeat");
+    crate::stack::create_table(&client, &table).await;
+    let silence = &template::template()["Parameters"]["SilenceHours"];
+    assert_eq!(text(&silence["Type"], "Type"), "Number");
+    assert_eq!(silence["Default"].as_u64(), Some(24));
+    assert!(silence["MinValue"].as_u64().is_some_and(|m| m >= 1));
+    for (kind, group) in WEBHOOK_GROUPS {
+        let hook = crate::delivery::webhook(kind, &endpoint, &table).await;
+        let lines = logged(async {
+            let got =
+                crate::delivery::invoke(&hook, &event(kind, &good_body(kind), QAPLA_IP)).await;
+            assert_eq!(got.status, 200, "{got:?}");
+        })
+        .await;
+        let delivery = lines
+            .iter()
+            .find(|l| l["message"] == "delivery")
+            .expect("line");
+        let metrics = metrics_of(group, delivery);
+        let dimensions = vec![("Webhook".to_owned(), kind.as_str().to_owned())];
+        assert_eq!(
+            metrics,
+            [("Deliveries".to_owned(), dimensions.clone())],
+            "{group}"
+        );
+        // A refused delivery is no sign of life.
+        let lines = logged(async {
+            let body = good_body(kind).replace(qapla::fixtures::DEMO_KEY, "not-a-key");
+            invoke_only(&hook, &event(kind, &body, QAPLA_IP)).await;
+        })
+        .await;
+        let refused = lines
+            .iter()
+            .find(|l| l["message"] == "delivery")
+            .expect("line");
+        assert!(
+            !metrics_of(group, refused)
+                .iter()
+                .any(|(m, _)| m == "Deliveries"),
+            "{group}"
+        );
+
+        let (id, alarm) = alarm_on("Deliveries", &dimensions);
+        depends_on_its_filters(id, alarm, "Deliveries", Some(group));
+        let p = &alarm["Properties"];
+        assert_eq!(text(&p["Statistic"], "Statistic"), "Sum");
+        assert_eq!(
+            text(&p["ComparisonOperator"], "ComparisonOperator"),
+            "LessThanThreshold"
+        );
+        assert_eq!(p["Threshold"].as_f64(), Some(1.0));
+        // Metric filters write nothing while no line matches: silence is missing data.
+        assert_eq!(
+            text(&p["TreatMissingData"], "TreatMissingData"),
+            "breaching"
+        );
+        let period = p["Period"].as_u64().expect("Period");
+        assert_eq!(
+            period, 3600,
+            "{id}: hours of silence count in hourly periods"
+        );
+        assert_eq!(
+            reference(&p["EvaluationPeriods"]),
+            Some("SilenceHours"),
+            "{id}"
+        );
+        assert_eq!(
+            reference(&p["DatapointsToAlarm"]),
+            Some("SilenceHours"),
+            "{id}"
+        );
+        // CloudWatch refuses an alarm whose periods span more than 7 days.
+        let most = silence["MaxValue"].as_u64().expect("MaxValue");
+        assert!(most * period <= 7 * 86_400, "{most} hours");
+    }
+}
+
+async fn invoke_only(hook: &qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>, event: &str) {
+    let got = crate::delivery::invoke(hook, event).await;
+    assert!(got.status >= 400, "{got:?}");
+}
+
+#[test]
+fn the_reconcilers_own_errors_and_timeouts_alarm() {
+    let alarms = alarms_on("AWS/Lambda", "Errors");
+    let reconciler: Vec<_> = alarms
+        .iter()
+        .filter(|(id, ..)| {
+            let dims = list(
+                &template::resource(id)["Properties"]["Dimensions"],
+                "Dimensions",
+            );
+            dims.iter().any(|d| {
+                d["Name"].as_str() == Some("FunctionName")
+                    && reference(&d["Value"]) == Some("ReconcilerFunction")
+            })
+        })
+        .collect();
+    assert_eq!(reconciler.len(), 1, "{alarms:?}");
+    let (id, stat, _, threshold) = reconciler[0];
+    assert_eq!((stat.as_str(), *threshold), ("Sum", 1.0));
+    let description = text(
+        &template::resource(id)["Properties"]["AlarmDescription"],
+        "AlarmDescription",
+    );
+    assert!(description.contains("timed out"), "{description}");
+}
+
+#[test]
+fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alarmed() {
+    use qapla::auth::{ApiKey, Channel, Channels, OrderTrigger};
+    use qapla::recover::memory::{scripted_shipment, ManualClock, MemoryQapla, Step};
+    use qapla::recover::{Clock, Mode, Outcome, Reconciler, Settings};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let start = chrono::Utc::now();
+    let clock = Arc::new(ManualClock::new(start));
+    let ticks = Arc::clone(&clock);
+    let qapla = MemoryQapla::new(Arc::new(move || ticks.elapsed()));
+    let store = qapla::store::MemoryStore::new();
+    let mut settings = Settings::new(qapla::dates::zone("Europe/Rome").expect("zone"), 400, 3);
+    settings.stop_margin = Duration::from_secs(1);
+    let local = |minutes_ago: i64| {
+        qapla::recover::plan::qapla_time(
+            start - chrono::Duration::minutes(minutes_ago),
+            qapla::dates::zone("Europe/Rome").expect("zone"),
+        )
+    };
+    // A busy channel: more shipments to fetch than a minute of Qapla's rate allows.
+    for n in 0..400u64 {
+        let steps = [Step::new(3, None, local(1 + n as i64 % 170))];
+        qapla.put_shipment(
+            "key-busy",
+            scripted_shipment(n, "DHL", &format!("B{n}"), "R", &steps, &[]),
+        );
+    }
+    // A channel with a shipment whose history holds an entry that cannot be read, next to the
+    // recipient's name (which must not reach the log).
+    let mut odd = scripted_shipment(
+        1,
+        "DHL",
+        "ODD1",
+        "R",
+        &[Step::new(3, None, local(30)), Step::new(4, None, local(20))],
+        &[],
+    );
+    odd["trackingHistory"][1]["qaplaStatus"] = serde_json::json!({"id": "Mario Rossi"});
+    odd["consignee"] = serde_json::json!({"name": "Mario Rossi", "address": "Via Roma 1"});
+    qapla.put_shipment("key-odd", odd);
+    let entry =
+        |name: &str, key: &str| Channel::entry(name, &ApiKey::new(key), OrderTrigger::Created);
+    let spec = [entry("busy", "key-busy"), entry("odd", "key-odd")].join(",");
+    let parsed = Channels::parse(&spec).expect("channels");
+    let channels: Vec<(Channel, Option<ApiKey>)> = [("busy", "key-busy"), ("odd", "key-odd")]
+        .into_iter()
+        .map(|(n, k)| {
+            (
+                parsed.get(n).expect("channel").clone(),
+                Some(ApiKey::new(k)),
+            )
+        })
+        .collect();
+    let reconciler = Reconciler {
+        api: &qapla,
+        store: &store,
+        clock: clock.as_ref(),
+        settings: &settings,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let lines = runtime.block_on(logged(async {
+        let got = reconciler
+            .run(&channels, Mode::Scheduled, Duration::from_secs(60))
+            .await;
+        let outcomes: Vec<Outcome> = got.channels.iter().map(|c| c.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Deadline, Outcome::Done], "{got:?}");
+        assert_eq!(got.channels[1].unreadable, 1, "{got:?}");
+    }));
+    let all = serde_json::to_string(&lines).expect("json");
+    for secret in ["key-busy", "key-odd", "Rossi", "Via Roma"] {
+        assert!(!all.contains(secret), "{secret} in the log: {all}");
+    }
+
+    let line = |message: &str, channel: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == message && l["channel"] == channel)
+            .unwrap_or_else(|| panic!("no {message} line of {channel}: {all}"))
+    };
+    let cut = line(qapla::recover::LOG_LINE, "busy");
+    assert_eq!(cut["outcome"], Outcome::Deadline.as_str());
+    let names = |line: &serde_json::Value| -> Vec<String> {
+        metrics_of("ReconcilerLogGroup", line)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
+    };
+    // The summary line also gives what the run recovered.
+    assert_eq!(
+        names(cut),
+        ["RecoveredChanges", "RecoverDeadlines"],
+        "{cut}"
+    );
+    let done = line(qapla::recover::LOG_LINE, "odd");
+    assert_eq!(names(done), ["RecoveredChanges"], "{done}");
+    let run = lines
+        .iter()
+        .find(|l| l["message"] == qapla::recover::RUN_LINE)
+        .expect("the run's line");
+    assert_eq!(run["deadline_channels"], "busy", "{run}");
+    assert!(metrics_of("ReconcilerLogGroup", run).is_empty(), "{run}");
+
+    let unread = line(qapla::recover::UNREADABLE_LINE, "odd");
+    assert_eq!(unread["outcome"], qapla::recover::UNREADABLE);
+    assert_eq!(unread["entry"], "trackingHistory[1]", "{unread}");
+    assert_eq!(unread["tracking_number"], "ODD1", "{unread}");
+    assert!(
+        unread["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{unread}"
+    );
+    assert_eq!(
+        metrics_of("ReconcilerLogGroup", unread),
+        [("RecoverUnreadable".to_owned(), vec![])]
+    );
+
+    let (id, alarm) = alarm_on("RecoverUnreadable", &[]);
+    fires_on_one(alarm, 3600);
+    depends_on_its_filters(id, alarm, "RecoverUnreadable", None);
+    // One run cut is a catch-up under way; cut in every hour for three, it is not catching up.
+    let (id, alarm) = alarm_on("RecoverDeadlines", &[]);
+    depends_on_its_filters(id, alarm, "RecoverDeadlines", None);
+    let p = &alarm["Properties"];
+    assert_eq!(p["Threshold"].as_f64(), Some(1.0));
+    let evaluations = p["EvaluationPeriods"].as_u64().expect("EvaluationPeriods");
+    assert!(evaluations > 1);
+    assert_eq!(p["DatapointsToAlarm"].as_u64(), Some(evaluations));
+}

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 /// The largest answer read: a window's listing or a shipment's history is far smaller.
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
-/// One request's limit, connection included.
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// One request's limit, connection included: under the run's stop margin, so that a call
+/// started just before a run stops, and hanging, ends before the function's timeout.
+const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The client could not be built (no trusted roots on the system, for one).
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +140,12 @@ impl QaplaApi for HttpQapla {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_ends_within_the_runs_stop_margin() {
+        let settings = crate::recover::Settings::new(crate::dates::rome(), 400, 24);
+        assert!(TIMEOUT < settings.stop_margin, "{TIMEOUT:?}");
+    }
 
     #[test]
     fn query_values_are_encoded() {

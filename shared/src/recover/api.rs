@@ -134,11 +134,29 @@ impl Attempt {
     }
 }
 
+/// An entry of an answer that could not be turned into an event: where it is in the answer
+/// (`shipments[3]`, `trackingHistory[2]`, `status`) and the shape that failed. Never its values:
+/// it is logged, and an entry may hold the recipient's name or address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub entry: String,
+    pub reason: String,
+}
+
+impl Unread {
+    fn new(entry: impl Into<String>, reason: impl Into<String>) -> Self {
+        Unread {
+            entry: entry.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The shipments of an answer, and those that could not be read (each with its reason).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Listing {
     pub shipments: Vec<ApiShipment>,
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<Unread>,
     /// The `count` Qapla' gave, if any (it may exceed what the answer lists).
     pub count: Option<u64>,
 }
@@ -210,9 +228,12 @@ pub fn read(call: Call, body: &[u8]) -> Result<Listing, BadAnswer> {
         ..Listing::default()
     };
     for (i, raw) in list.iter().enumerate() {
-        match ApiShipment::deserialize(raw) {
+        match serde_path_to_error::deserialize::<_, ApiShipment>(raw) {
             Ok(s) => listing.shipments.push(s),
-            Err(e) => listing.unreadable.push(format!("shipments[{i}]: {e}")),
+            Err(e) => listing.unreadable.push(Unread::new(
+                crate::model::path(&format!("shipments[{i}]"), &e),
+                crate::model::shape_only(&e.inner().to_string()),
+            )),
         }
     }
     Ok(listing)
@@ -298,14 +319,20 @@ impl ApiShipment {
 
     /// Every dated status this shipment holds (its history and its current status), as the
     /// events a webhook would have made, oldest first, each once. Entries without a date, or
-    /// that the webhook's rules refuse, are returned apart with their reason.
-    pub fn events(&self, tz: Tz) -> (Vec<ShipmentEvent<'static>>, Vec<Invalid>) {
+    /// that the webhook's rules refuse, are returned apart with where they are and why.
+    pub fn events(&self, tz: Tz) -> (Vec<ShipmentEvent<'static>>, Vec<Unread>) {
         let mut events: Vec<ShipmentEvent<'static>> = Vec::new();
         let mut refused = Vec::new();
         let history = self.tracking_history.as_deref().unwrap_or_default();
-        for status in history.iter().chain(self.status.as_ref()) {
+        let entries = (history.iter().enumerate())
+            .map(|(i, s)| (format!("trackingHistory[{i}]"), s))
+            .chain(self.status.as_ref().map(|s| ("status".to_owned(), s)));
+        for (entry, status) in entries {
             let Some(body) = self.webhook_body(status) else {
-                refused.push(Invalid::Missing("dateISO or qaplaStatus.id"));
+                refused.push(Unread::new(
+                    entry,
+                    Invalid::Missing("dateISO or qaplaStatus.id").to_string(),
+                ));
                 continue;
             };
             match shipment::validate(body, tz) {
@@ -319,7 +346,7 @@ impl ApiShipment {
                         events.push(ev);
                     }
                 }
-                Err(e) => refused.push(e),
+                Err(e) => refused.push(Unread::new(entry, e.to_string())),
             }
         }
         events.sort_by_key(|e| (e.date_utc, e.status.is_final));

@@ -20,7 +20,7 @@ pub mod plan;
 
 use crate::auth::{ApiKey, Channel};
 use crate::dates::iso;
-use crate::model::identifier;
+use crate::model::{identifier, Invalid};
 use crate::record;
 use crate::store::{Recorded, Store, StoreError};
 use crate::table::{self, ShipmentState, Source};
@@ -31,7 +31,7 @@ use pace::{Pace, TokenBucket};
 use plan::Window;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 
@@ -231,8 +231,10 @@ pub struct ChannelSummary {
     /// Qapla's failed webhook deliveries to us, seen in the fetched shipments' logs, dated
     /// inside the run's span.
     pub failed_deliveries: u32,
-    /// Shipments or history entries that could not be read (left out).
+    /// Shipments or history entries that could not be read (left out), each logged.
     pub unreadable: u32,
+    /// Time the channel's turns took in this run, in milliseconds.
+    pub busy_ms: u64,
     /// The checkpoint after the run, if it moved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
@@ -277,48 +279,116 @@ struct Session<'k> {
     channel: &'k Channel,
     key: &'k ApiKey,
     bucket: TokenBucket,
+    /// The end of the channel's current share of the run.
     deadline: Duration,
     summary: ChannelSummary,
     /// Failed deliveries already counted (shipment, status, date): windows overlap.
     attempts: HashSet<(String, String, String)>,
     /// The span of status times the run asks; failed deliveries dated in it are counted.
     span: (DateTime<Utc>, DateTime<Utc>),
+    /// What is left to ask, once read from the checkpoint: a channel given time again resumes
+    /// at the window it was cut in.
+    plan: Option<Plan>,
+    /// Done or failed: it gets no more time in this run.
+    ended: bool,
+}
+
+/// The windows left of a channel's run, the one under way first.
+struct Plan {
+    queue: VecDeque<Window>,
+    now: DateTime<Utc>,
+    advance: bool,
+}
+
+/// Where a window's processing went.
+enum Progress {
+    Processed,
+    Split(Window, Window),
 }
 
 impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
-    /// Runs every channel, one after the other, until `deadline` (on the clock's
-    /// [`Clock::elapsed`] scale), and logs one summary line per channel. A channel without a key
-    /// is skipped; one whose key fails does not stop the others.
+    /// Runs every channel until `deadline` (on the clock's [`Clock::elapsed`] scale), less the
+    /// stop margin, and logs one summary line per channel and one for the run. A channel without
+    /// a key is skipped; one whose key fails does not stop the others.
+    ///
+    /// Each channel gets a fair share of the time left: in turn, the time left divided by the
+    /// channels still to run in the round. A channel that finishes early leaves its rest to
+    /// those after it, and those cut by their share get the time still left in further rounds,
+    /// resuming where they stopped; so one busy channel cannot take a whole run from the others.
     pub async fn run(
         &self,
         channels: &[(Channel, Option<ApiKey>)],
         mode: Mode,
         deadline: Duration,
     ) -> Summary {
-        let mut summary = Summary::default();
-        for (channel, key) in channels {
-            let result = match key {
-                None => ChannelSummary {
-                    channel: channel.name.clone(),
-                    outcome: Outcome::Skipped,
-                    ..ChannelSummary::default()
-                },
-                Some(key) => self.channel(channel, key, mode, deadline).await,
+        let end = deadline.saturating_sub(self.settings.stop_margin);
+        let mut sessions: Vec<Result<Session<'_>, ChannelSummary>> = channels
+            .iter()
+            .map(|(channel, key)| self.session(channel, key.as_ref()))
+            .collect();
+        loop {
+            let mut open: Vec<&mut Session<'_>> = sessions
+                .iter_mut()
+                .filter_map(|s| s.as_mut().ok())
+                .filter(|s| !s.ended)
+                .collect();
+            let calls = |open: &[&mut Session<'_>]| -> u64 {
+                open.iter().map(|s| u64::from(s.summary.calls)).sum()
             };
-            log(&result);
-            summary.channels.push(result);
+            let before = calls(&open);
+            let sharing = open.len();
+            for (turn, session) in open.iter_mut().enumerate() {
+                let now = self.clock.elapsed();
+                let left = u32::try_from(sharing - turn).unwrap_or(u32::MAX);
+                session.deadline = now + end.saturating_sub(now) / left;
+                self.turn(session, mode).await;
+                session.summary.busy_ms += millis(self.clock.elapsed().saturating_sub(now));
+            }
+            // A round in which no channel could send a call would be repeated in vain.
+            if open.is_empty() || calls(&open) == before {
+                break;
+            }
         }
+        let summary = Summary {
+            channels: sessions
+                .into_iter()
+                .map(|s| s.map_or_else(|ended| ended, |s| s.summary))
+                .collect(),
+        };
+        for channel in &summary.channels {
+            log(channel);
+        }
+        log_run(&summary);
         summary
     }
 
-    async fn channel(
+    /// A channel ready to run, or the summary of one that ends before it starts: without a
+    /// key, or with a key that is not its own (never sent).
+    fn session<'k>(
         &self,
-        channel: &Channel,
-        key: &ApiKey,
-        mode: Mode,
-        deadline: Duration,
-    ) -> ChannelSummary {
-        let mut session = Session {
+        channel: &'k Channel,
+        key: Option<&'k ApiKey>,
+    ) -> Result<Session<'k>, ChannelSummary> {
+        let ended = |outcome: Outcome, errors: Vec<String>| ChannelSummary {
+            channel: channel.name.clone(),
+            outcome,
+            errors,
+            ..ChannelSummary::default()
+        };
+        let key = match key {
+            None => return Err(ended(Outcome::Skipped, Vec::new())),
+            Some(key) if !channel.holds(key) => {
+                return Err(ended(
+                    Outcome::Failed,
+                    vec![
+                    "the stored key is not the channel's: its digest differs from QAPLA_CHANNELS"
+                        .into(),
+                ],
+                ))
+            }
+            Some(key) => key,
+        };
+        Ok(Session {
             channel,
             key,
             bucket: TokenBucket::new(
@@ -326,38 +396,39 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
                 self.settings.pace.per_second,
                 self.clock.elapsed(),
             ),
-            deadline,
+            deadline: Duration::ZERO,
             summary: ChannelSummary {
                 channel: channel.name.clone(),
                 ..ChannelSummary::default()
             },
             attempts: HashSet::new(),
             span: (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC),
-        };
-        if !channel.holds(key) {
-            session.summary.outcome = Outcome::Failed;
-            session.summary.errors.push(
-                "the stored key is not the channel's: its digest differs from QAPLA_CHANNELS"
-                    .into(),
-            );
-            return session.summary;
-        }
-        match self.windows(&mut session, mode).await {
-            Ok(()) => session.summary.outcome = Outcome::Done,
+            plan: None,
+            ended: false,
+        })
+    }
+
+    /// One turn of a channel, until its windows are done, it fails, or its share is used.
+    async fn turn(&self, session: &mut Session<'_>, mode: Mode) {
+        match self.windows(session, mode).await {
+            Ok(()) => {
+                session.summary.outcome = Outcome::Done;
+                session.ended = true;
+            }
             Err(Stop::Deadline) => session.summary.outcome = Outcome::Deadline,
             Err(Stop::Failed(reason)) => {
                 session.summary.outcome = Outcome::Failed;
-                session.summary.errors.push(redact(&reason, key));
+                session.summary.errors.push(redact(&reason, session.key));
+                session.ended = true;
             }
         }
-        session.summary
     }
 
-    async fn windows(&self, session: &mut Session<'_>, mode: Mode) -> Result<(), Stop> {
+    /// The windows from the checkpoint (or the span asked) to now.
+    async fn plan(&self, session: &mut Session<'_>, mode: Mode) -> Result<Plan, Stop> {
         let settings = self.settings;
         let now = self.clock.now();
-        let name = session.channel.name.as_str();
-        let checkpoint = self.store.checkpoint(name).await?;
+        let checkpoint = self.store.checkpoint(&session.channel.name).await?;
         let (from, until, advance) = match mode {
             Mode::Scheduled => (
                 plan::start(checkpoint, now, settings.lookback, settings.overlap),
@@ -371,33 +442,74 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
             ),
         };
         session.span = (from, now);
-        let mut queue = plan::windows(from, until, settings.window);
-        while let Some(window) = queue.pop_front() {
-            let listing = self.list(session, window).await?;
-            let listed = listing.shipments.len().max(
-                listing
-                    .count
-                    .and_then(|c| usize::try_from(c).ok())
-                    .unwrap_or(0),
-            );
-            if listed >= settings.split_above {
-                if let Some((first, second)) = window.split(settings.min_window) {
-                    queue.push_front(second);
-                    queue.push_front(first);
-                    continue;
+        Ok(Plan {
+            queue: plan::windows(from, until, settings.window),
+            now,
+            advance,
+        })
+    }
+
+    async fn windows(&self, session: &mut Session<'_>, mode: Mode) -> Result<(), Stop> {
+        if session.plan.is_none() {
+            session.plan = Some(self.plan(session, mode).await?);
+        }
+        loop {
+            let next = session
+                .plan
+                .as_ref()
+                .and_then(|p| Some((*p.queue.front()?, p.now, p.advance)));
+            let Some((window, now, advance)) = next else {
+                return Ok(());
+            };
+            // The window stays first in the queue until processed: cut, it is asked again.
+            let step = self.window(session, window, now).await?;
+            let Some(plan) = session.plan.as_mut() else {
+                return Ok(());
+            };
+            plan.queue.pop_front();
+            match step {
+                Progress::Split(first, second) => {
+                    plan.queue.push_front(second);
+                    plan.queue.push_front(first);
+                }
+                Progress::Processed => {
+                    session.summary.windows += 1;
+                    if advance {
+                        let name = session.channel.name.as_str();
+                        self.store.advance(name, window.until, now).await?;
+                        session.summary.checkpoint = Some(iso(&window.until));
+                    }
                 }
             }
-            session.summary.unreadable += count(listing.unreadable.len());
-            for shipment in &listing.shipments {
-                self.shipment(session, shipment, window, now).await?;
-            }
-            session.summary.windows += 1;
-            if advance {
-                self.store.advance(name, window.until, now).await?;
-                session.summary.checkpoint = Some(iso(&window.until));
+        }
+    }
+
+    async fn window(
+        &self,
+        session: &mut Session<'_>,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<Progress, Stop> {
+        let settings = self.settings;
+        let listing = self.list(session, window).await?;
+        let listed = listing.shipments.len().max(
+            listing
+                .count
+                .and_then(|c| usize::try_from(c).ok())
+                .unwrap_or(0),
+        );
+        if listed >= settings.split_above {
+            if let Some((first, second)) = window.split(settings.min_window) {
+                return Ok(Progress::Split(first, second));
             }
         }
-        Ok(())
+        for unread in &listing.unreadable {
+            unreadable(session, TRACKING_BY_TIME_FRAME, unread, None);
+        }
+        for shipment in &listing.shipments {
+            self.shipment(session, shipment, window, now).await?;
+        }
+        Ok(Progress::Processed)
     }
 
     async fn list(&self, session: &mut Session<'_>, window: Window) -> Result<Listing, Stop> {
@@ -420,18 +532,26 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
     ) -> Result<(), Stop> {
         let tz = self.settings.timezone;
         session.summary.shipments_checked += 1;
-        let names = listed
-            .courier_code()
-            .zip(listed.tracking())
-            .and_then(|(c, t)| {
-                Some((
-                    identifier(c, "courier").ok()?,
-                    identifier(t, "trackingNumber").ok()?,
-                ))
-            });
-        let Some((courier, tracking)) = names else {
-            session.summary.unreadable += 1;
-            return Ok(());
+        let names = (|| {
+            let courier = listed.courier_code().ok_or(Invalid::Missing("courier"))?;
+            let tracking = listed
+                .tracking()
+                .ok_or(Invalid::Missing("trackingNumber"))?;
+            Ok::<_, Invalid>((
+                identifier(courier, "courier")?,
+                identifier(tracking, "trackingNumber")?,
+            ))
+        })();
+        let (courier, tracking) = match names {
+            Ok(names) => names,
+            Err(e) => {
+                let unread = api::Unread {
+                    entry: "shipment".into(),
+                    reason: e.to_string(),
+                };
+                unreadable(session, TRACKING_BY_TIME_FRAME, &unread, Some(listed));
+                return Ok(());
+            }
         };
         let pk = table::shipment_pk(&session.channel.name, &courier, &tracking);
         // Qapla' lists a shipment in a window when its status changed in it: if our state is its
@@ -454,7 +574,9 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
         };
         let fetched = self.call(session, GET_SHIPMENT, &query).await?;
         session.summary.shipments_fetched += 1;
-        session.summary.unreadable += count(fetched.unreadable.len());
+        for unread in &fetched.unreadable {
+            unreadable(session, GET_SHIPMENT, unread, Some(listed));
+        }
         let same = |s: &&api::ApiShipment| {
             s.tracking().as_deref() == Some(tracking.as_str())
                 && s.courier_code().is_none_or(|c| c == courier)
@@ -474,7 +596,9 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
                 }
             }
             let (events, refused) = shipment.events(tz);
-            session.summary.unreadable += count(refused.len());
+            for unread in &refused {
+                unreadable(session, GET_SHIPMENT, unread, Some(shipment));
+            }
             for ev in &events {
                 let recorded = record::shipment(
                     self.store,
@@ -502,20 +626,17 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
         query: &[(&'static str, String)],
     ) -> Result<Listing, Stop> {
         let pace = self.settings.pace;
-        let margin = self.settings.stop_margin;
         let mut attempt = 0;
         loop {
             loop {
                 let now = self.clock.elapsed();
                 match session.bucket.take(now) {
                     Ok(()) => break,
-                    Err(wait) if now + wait + margin >= session.deadline => {
-                        return Err(Stop::Deadline)
-                    }
+                    Err(wait) if now + wait >= session.deadline => return Err(Stop::Deadline),
                     Err(wait) => self.clock.sleep(wait).await,
                 }
             }
-            if self.clock.elapsed() + margin >= session.deadline {
+            if self.clock.elapsed() >= session.deadline {
                 return Err(Stop::Deadline);
             }
             session.summary.calls += 1;
@@ -545,7 +666,7 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
                         "qapla rate limited"
                     );
                     session.bucket.drain(self.clock.elapsed());
-                    if self.clock.elapsed() + wait + margin >= session.deadline {
+                    if self.clock.elapsed() + wait >= session.deadline {
                         return Err(Stop::Deadline);
                     }
                     self.clock.sleep(wait).await;
@@ -563,8 +684,46 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
     }
 }
 
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The message of a channel's summary line.
+pub const LOG_LINE: &str = "recover";
+/// The message of the line logged for each answer entry left out.
+pub const UNREADABLE_LINE: &str = "recover entry";
+/// The outcome of an entry left out.
+pub const UNREADABLE: &str = "unreadable";
+/// The message of the run's line, naming the channels cut by the deadline.
+pub const RUN_LINE: &str = "recover run";
+
+/// Counts and logs an answer entry that could not be turned into an event: the channel, the
+/// call, where the entry is and the shape that failed, and Qapla's id and the tracking number
+/// of its shipment where they are readable. Never a value of the entry: it may hold the
+/// recipient's personal data.
+fn unreadable(
+    session: &mut Session<'_>,
+    call: Call,
+    unread: &api::Unread,
+    shipment: Option<&api::ApiShipment>,
+) {
+    session.summary.unreadable += 1;
+    let qapla_id = shipment
+        .and_then(|s| s.id.clone())
+        .and_then(|id| identifier(id, "id").ok());
+    let tracking = shipment
+        .and_then(api::ApiShipment::tracking)
+        .and_then(|t| identifier(t, "trackingNumber").ok());
+    tracing::warn!(
+        channel = session.channel.name.as_str(),
+        outcome = UNREADABLE,
+        call = call.name,
+        entry = unread.entry.as_str(),
+        reason = unquoted(&unread.reason).as_str(),
+        qapla_id = qapla_id.as_deref(),
+        tracking_number = tracking.as_deref(),
+        "{UNREADABLE_LINE}"
+    );
 }
 
 /// Leaves the key out of a text that might quote it (an error echoing a request, say).
@@ -577,8 +736,8 @@ fn redact(text: &str, key: &ApiKey) -> String {
     }
 }
 
-/// The one log line of a channel's run; metric filters read `changes_recovered` and
-/// `failed_deliveries` from it.
+/// The one log line of a channel's run; metric filters read `changes_recovered`,
+/// `failed_deliveries` and the outcomes `failed` and `deadline` from it.
 fn log(s: &ChannelSummary) {
     let errors = s.errors.join("; ");
     tracing::info!(
@@ -593,9 +752,66 @@ fn log(s: &ChannelSummary) {
         changes_recovered = s.changes_recovered,
         failed_deliveries = s.failed_deliveries,
         unreadable = s.unreadable,
+        busy_ms = s.busy_ms,
         checkpoint = s.checkpoint.as_deref(),
         errors = (!errors.is_empty()).then_some(errors.as_str()),
-        "recover"
+        "{LOG_LINE}"
+    );
+}
+
+/// A reason with each quoted literal left out: the webhook's rules quote what they refuse (a
+/// status id that is not one), and here it could be any text of the entry.
+fn unquoted(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut chars = reason.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            let mut escaped = false;
+            for c in chars.by_ref() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            out.push_str("…\"");
+        }
+    }
+    out
+}
+
+/// The run's line: how many channels ended each way, and which were cut by the deadline (they
+/// resume from their checkpoint at the next run).
+fn log_run(summary: &Summary) {
+    let ended = |outcome: Outcome| {
+        summary
+            .channels
+            .iter()
+            .filter(move |c| c.outcome == outcome)
+    };
+    let deadline: Vec<&str> = ended(Outcome::Deadline)
+        .map(|c| c.channel.as_str())
+        .collect();
+    let outcome = if ended(Outcome::Failed).next().is_some() {
+        Outcome::Failed
+    } else if !deadline.is_empty() {
+        Outcome::Deadline
+    } else {
+        Outcome::Done
+    };
+    tracing::info!(
+        outcome = outcome.as_str(),
+        channels = summary.channels.len(),
+        done = ended(Outcome::Done).count(),
+        deadline = deadline.len(),
+        failed = ended(Outcome::Failed).count(),
+        skipped = ended(Outcome::Skipped).count(),
+        deadline_channels = (!deadline.is_empty())
+            .then(|| deadline.join(","))
+            .as_deref(),
+        "{RUN_LINE}"
     );
 }
 

@@ -455,3 +455,206 @@ fn invocations() {
         );
     }
 }
+
+/// Channels of their own keys, each with `shipments` changes in the last hours, all to fetch.
+fn busy_channels(rig: &Rig, names: &[(&str, u64)]) -> Vec<(Channel, Option<ApiKey>)> {
+    let entries: Vec<String> = names
+        .iter()
+        .map(|(name, _)| {
+            let key = ApiKey::new(format!("key-of-{name}"));
+            crate::auth::Channel::entry(name, &key, OrderTrigger::Created)
+        })
+        .collect();
+    let channels = Channels::parse(&entries.join(",")).expect("channels");
+    names
+        .iter()
+        .map(|&(name, shipments)| {
+            let key = format!("key-of-{name}");
+            rig.qapla.add_key(&key);
+            for n in 0..shipments {
+                let at = start() - chrono::Duration::seconds(20 * n as i64 + 1);
+                let steps = [Step::new(
+                    3,
+                    None,
+                    plan::qapla_time(at, crate::dates::rome()),
+                )];
+                rig.qapla.put_shipment(
+                    &key,
+                    scripted_shipment(n, "DHL", &format!("{name}-{n}"), "R", &steps, &[]),
+                );
+            }
+            let channel = channels.get(name).expect("channel").clone();
+            (channel, Some(ApiKey::new(key)))
+        })
+        .collect()
+}
+
+#[test]
+fn a_busy_channel_first_in_line_leaves_the_others_their_share_and_takes_what_they_leave() {
+    let mut rig = Rig::new();
+    rig.settings.lookback = chrono::Duration::hours(3);
+    // 600 shipments to fetch take 100 at once and then 250 s at 2 a second: more than the run.
+    let channels = busy_channels(&rig, &[("busy", 600), ("quiet", 10)]);
+    let run = Duration::from_secs(61);
+    let got = rig.run_for(&channels, Mode::Scheduled, run);
+    let (busy, quiet) = (&got.channels[0], &got.channels[1]);
+    assert_eq!(quiet.outcome, Outcome::Done, "{quiet:?}");
+    assert_eq!(quiet.changes_recovered, 10, "{quiet:?}");
+    assert_eq!(busy.outcome, Outcome::Deadline, "{busy:?}");
+    // Its first share was half the run (30 s, so 100 + 60 calls); the quiet channel needed
+    // almost none of its half, and the busy one had it in a second round.
+    assert!(busy.calls > 100 + 2 * 50, "{busy:?}");
+    assert!(busy.busy_ms >= 55_000, "{busy:?}");
+    let end = run - rig.settings.stop_margin;
+    assert!(
+        rig.clock.elapsed() <= end,
+        "{:?} past {end:?}",
+        rig.clock.elapsed()
+    );
+    assert_eq!(rig.qapla.usage("key-of-busy").overdrawn, 0);
+}
+
+#[test]
+fn channels_that_all_have_more_than_a_run_share_it_evenly() {
+    let mut rig = Rig::new();
+    rig.settings.lookback = chrono::Duration::hours(5);
+    let names = [("shop-a", 900), ("shop-b", 900), ("shop-c", 900)];
+    let channels = busy_channels(&rig, &names);
+    let run = Duration::from_secs(91);
+    let got = rig.run_for(&channels, Mode::Scheduled, run);
+    let third = (run - rig.settings.stop_margin).as_millis() as u64 / 3;
+    for c in &got.channels {
+        assert_eq!(c.outcome, Outcome::Deadline, "{c:?}");
+        assert!(c.changes_recovered > 0, "{c:?}");
+        assert!(
+            c.busy_ms.abs_diff(third) <= 1_000,
+            "{} had {} ms of a third of {third} ms",
+            c.channel,
+            c.busy_ms
+        );
+    }
+    // Each key's bucket is its own, and refills while the others run: at least its capacity
+    // and its rate over a third of the run each.
+    for c in &got.channels {
+        assert!(u64::from(c.calls) >= 100 + 2 * third / 1_000 - 2, "{c:?}");
+    }
+}
+
+#[test]
+fn a_channel_cut_in_a_round_resumes_at_its_window_and_records_nothing_twice() {
+    let mut rig = Rig::new();
+    rig.settings.lookback = chrono::Duration::hours(3);
+    let whole = Rig::new();
+    let channels = busy_channels(&rig, &[("busy", 300), ("quiet", 3)]);
+    let mut once = whole.settings.clone();
+    once.lookback = chrono::Duration::hours(3);
+    let alone = busy_channels(&whole, &[("busy", 300), ("quiet", 3)]);
+    let reconciler = Reconciler {
+        api: &whole.qapla,
+        store: &whole.store,
+        clock: whole.clock.as_ref(),
+        settings: &once,
+    };
+    let all = block_on(reconciler.run(&alone, Mode::Scheduled, Duration::from_secs(900)));
+    assert!(all.channels.iter().all(|c| c.outcome == Outcome::Done));
+    // Long enough for both in two rounds, short enough to cut the busy one in the first.
+    let got = rig.run_for(&channels, Mode::Scheduled, Duration::from_secs(200));
+    for (c, a) in got.channels.iter().zip(&all.channels) {
+        assert_eq!(c.outcome, Outcome::Done, "{c:?}");
+        assert_eq!(c.changes_recovered, a.changes_recovered, "{c:?}");
+        assert!(c.checkpoint.is_some(), "{c:?}");
+    }
+    assert_eq!(meaning(rig.store.items()), meaning(whole.store.items()));
+}
+
+#[test]
+fn entries_that_cannot_be_read_are_counted_and_the_rest_recorded() {
+    let rig = Rig::new();
+    // A life inside one window, so each shipment is listed and fetched once.
+    let steps: Vec<Step> = life()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Step::new(s.status, s.detail, format!("2026-03-05 09:1{i}:00")))
+        .collect();
+    let mut shipment = scripted_shipment(1, "DHL", "JD1", "R", &steps, &[]);
+    // A history entry at a time that does not exist, and one without a status id.
+    shipment["trackingHistory"][1]["dateISO"] = json!("2026-03-05 09:16:99");
+    shipment["trackingHistory"][2]["qaplaStatus"] = json!(null);
+    rig.qapla.put_shipment(KEY, shipment);
+    // A listed shipment whose tracking number is not an identifier.
+    let mut odd = scripted_shipment(2, "DHL", "JD2", "R", &steps, &[]);
+    odd["trackingNumber"] = json!("JD#2");
+    rig.qapla.put_shipment(KEY, odd);
+    let got = rig.run();
+    assert_eq!(got.outcome, Outcome::Done, "{got:?}");
+    assert_eq!(
+        (got.shipments_checked, got.shipments_fetched),
+        (2, 1),
+        "{got:?}"
+    );
+    assert_eq!(got.unreadable, 3, "{got:?}");
+    assert_eq!(got.changes_recovered, 6, "{got:?}");
+}
+
+#[test]
+fn unreadable_entries_say_where_and_why_without_their_values() {
+    let answer = json!({"trackingByTimeFrame": {"result": "OK", "shipments": [
+        {"id": "1", "trackingNumber": "T1", "courier": "DHL",
+         "status": "Mario Rossi, Via Roma 1"},
+        {"id": "2", "trackingNumber": "T2", "courier": "DHL"}
+    ]}});
+    let listing = api::read(TRACKING_BY_TIME_FRAME, answer.to_string().as_bytes()).expect("OK");
+    assert_eq!(listing.shipments.len(), 1);
+    let unread = &listing.unreadable[0];
+    assert_eq!(unread.entry, "shipments[0].status");
+    assert!(
+        unread.reason.starts_with("invalid type: string"),
+        "{unread:?}"
+    );
+    assert!(!format!("{unread:?}").contains("Rossi"), "{unread:?}");
+
+    // Unknown fields of an entry go into the webhook-shaped body: they must not reach a reason.
+    let shipment: api::ApiShipment = serde_json::from_value(json!({
+        "trackingNumber": "T1", "courier": "DHL",
+        "status": {"dateISO": "2026-01-03 10:00:00", "qaplaStatus": {"id": "x"},
+                   "recipient": "Mario Rossi"},
+        "trackingHistory": [
+            {"dateISO": "2026-01-02 10:00:00", "qaplaStatus": {"id": 4}},
+            {"dateISO": "2026-02-30 10:00:00", "qaplaStatus": {"id": 3},
+             "recipient": "Mario Rossi"},
+            {"dateISO": null, "qaplaStatus": {"id": 3}, "recipient": "Mario Rossi"}
+        ]
+    }))
+    .expect("model");
+    let (events, refused) = shipment.events(crate::dates::rome());
+    assert_eq!(events.len(), 1);
+    let entries: Vec<&str> = refused.iter().map(|u| u.entry.as_str()).collect();
+    assert_eq!(
+        entries,
+        ["trackingHistory[1]", "trackingHistory[2]", "status"]
+    );
+    for unread in &refused {
+        assert!(!unread.reason.contains("Rossi"), "{unread:?}");
+        assert!(!unread.reason.is_empty());
+    }
+}
+
+#[test]
+fn a_logged_reason_quotes_no_value() {
+    let cases = [
+        (
+            r#"qaplaStatusID: "Mario Rossi" is not a status id"#,
+            r#"qaplaStatusID: "…" is not a status id"#,
+        ),
+        (r#"a "quoted \" escape" then "two""#, r#"a "…" then "…""#),
+        (
+            "missing dateISO or qaplaStatus.id",
+            "missing dateISO or qaplaStatus.id",
+        ),
+        (r#"unclosed "Via Roma"#, r#"unclosed "…""#),
+        ("", ""),
+    ];
+    for (reason, logged) in cases {
+        assert_eq!(unquoted(reason), logged, "{reason}");
+    }
+}
