@@ -201,23 +201,31 @@ impl Kept {
             webhook,
             endpoint,
             channel: channel.to_owned(),
-            received_at: crate::dates::iso(received_at),
+            // To the microsecond: the drain records the inbox in the order it was received.
+            received_at: received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             id: crate::identity::EventId::of_map(&body).to_string(),
             reason,
             body: Value::Object(body),
         }
     }
 
-    /// Its key: by place, kind and day of receipt, then its content id, so a redelivery lands
-    /// on the same object.
+    /// Its key: by place, kind and day of receipt, then, in the quarantine, its content id, so a
+    /// redelivery lands on the same object; in the inbox, the time of receipt first, so that the
+    /// keys list in the order the drain records them (a shipment's changes as they came).
     pub fn key(&self) -> String {
         let day = self.received_at.get(..10).unwrap_or("unknown");
-        format!(
-            "{}{}/{day}/{}.json",
-            self.place.prefix(),
-            self.webhook.as_str(),
-            self.id
-        )
+        let (prefix, kind) = (self.place.prefix(), self.webhook.as_str());
+        match self.place {
+            Place::Quarantine => format!("{prefix}{kind}/{day}/{}.json", self.id),
+            Place::Inbox => {
+                let stamp: String = self
+                    .received_at
+                    .chars()
+                    .filter(|c| !matches!(c, '-' | ':'))
+                    .collect();
+                format!("{prefix}{kind}/{day}/{stamp}-{}.json", self.id)
+            }
+        }
     }
 
     /// The object: one JSON document with the facts and the body.
@@ -406,7 +414,11 @@ pub(crate) mod tests {
                 id: "abc".into(),
                 body: json!({"orders": []}),
             };
-            assert_eq!(q.key(), format!("{prefix}orders/2026-03-02/abc.json"));
+            let name = match place {
+                Place::Quarantine => "abc.json",
+                Place::Inbox => "20260302T084110Z-abc.json",
+            };
+            assert_eq!(q.key(), format!("{prefix}orders/2026-03-02/{name}"));
             let doc: Value = serde_json::from_slice(&q.bytes()).expect("json");
             assert_eq!(doc["body"], json!({"orders": []}));
             assert_eq!(doc["reason"], json!("ValidationException"));

@@ -229,15 +229,17 @@ pub fn at_position(kind: Kind, reason: &str, position: usize) -> String {
         Kind::Return => "returnShipments",
         Kind::Shipment => return reason.to_owned(),
     };
-    let first = format!("{field}[0]");
-    match reason.find(&first) {
-        Some(at) => format!(
-            "{}{field}[{position}]{}",
-            &reason[..at],
-            &reason[at + first.len()..]
-        ),
-        None => format!("{field}[{position}]: {reason}"),
+    // The entry's own index, or none where a reason names the field of every entry.
+    for first in [format!("{field}[0]"), format!("{field}[]")] {
+        if let Some(at) = reason.find(&first) {
+            return format!(
+                "{}{field}[{position}]{}",
+                &reason[..at],
+                &reason[at + first.len()..]
+            );
+        }
     }
+    format!("{field}[{position}]: {reason}")
 }
 
 /// Validates a body read as a value tree (a kept body, an entry of one) as `kind`.
@@ -571,6 +573,56 @@ mod tests {
             assert!(env.key.is_some(), "{name}");
             env.validate(rome())
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_body_of_entries_splits_into_one_body_each_and_reasons_name_the_entry() {
+        let orders: Map<String, Value> =
+            serde_json::from_str(r#"{"orders":[{"reference":"A"},{"reference":"B"}],"extra":1}"#)
+                .expect("json");
+        let split = each_entry(Kind::Order, &orders).expect("two entries");
+        assert_eq!(split.len(), 2);
+        assert_eq!(
+            Value::Object(split[1].1.clone()),
+            serde_json::json!({"orders":[{"reference":"B"}],"extra":1})
+        );
+        let wrapped: Map<String, Value> = serde_json::from_str(
+            r#"{"webhookReturnShipments":{"id":"7","returnShipments":[{"RMA":"1"},{"RMA":"2"},{"RMA":"3"}]}}"#,
+        )
+        .expect("json");
+        let split = each_entry(Kind::Return, &wrapped).expect("three entries");
+        assert_eq!(
+            Value::Object(split[2].1.clone()),
+            serde_json::json!({"webhookReturnShipments":{"id":"7","returnShipments":[{"RMA":"3"}]}})
+        );
+        let one: Map<String, Value> =
+            serde_json::from_str(r#"{"orders":[{"reference":"A"}]}"#).expect("json");
+        assert!(each_entry(Kind::Order, &one).is_none());
+        assert!(each_entry(Kind::Shipment, &orders).is_none());
+        let cases = [
+            (Kind::Order, "orders[0].date: x", 7, "orders[7].date: x"),
+            (
+                Kind::Order,
+                "orders[].shipDate: x",
+                3,
+                "orders[3].shipDate: x",
+            ),
+            (
+                Kind::Return,
+                "returnShipments[0].RMA: x",
+                2,
+                "returnShipments[2].RMA: x",
+            ),
+            (
+                Kind::Order,
+                "missing reference",
+                4,
+                "orders[4]: missing reference",
+            ),
+        ];
+        for (kind, reason, at, said) in cases {
+            assert_eq!(at_position(kind, reason, at), said);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod agreement;
 mod alarms;
+mod budget;
 mod cli;
 mod eventbridge;
 mod faults;

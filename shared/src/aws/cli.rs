@@ -5,6 +5,9 @@
 //! AWS is reached with the AWS CLI's own credential chain (environment, profiles, SSO,
 //! `credential_process`), honouring `AWS_ENDPOINT_URL`, `AWS_REGION` and `AWS_PROFILE`.
 
+mod kept;
+
+use crate::archive::Place;
 use crate::auth::{valid_channel_name, ApiKey, Channel, Channels, OrderTrigger};
 use crate::aws::reader::DynamoReader;
 use crate::aws::sns::SnsPublisher;
@@ -110,6 +113,23 @@ enum Command {
         /// Statuses that alert, as the stack's AlertStatuses (default: the stack's, else 5,8,6).
         #[arg(long)]
         alert_statuses: Option<String>,
+    },
+    /// Deliveries answered OK and kept in the bucket instead of the table, for an operator:
+    /// content that does not validate, or that the table refused for good.
+    Quarantine {
+        /// The archive bucket (overrides the stack's ArchiveBucketName output).
+        #[arg(long, global = true)]
+        bucket: Option<String>,
+        #[command(subcommand)]
+        verb: kept::Verb,
+    },
+    /// Deliveries answered OK while the table could not take them, waiting for the drain.
+    Inbox {
+        /// The archive bucket (overrides the stack's ArchiveBucketName output).
+        #[arg(long, global = true)]
+        bucket: Option<String>,
+        #[command(subcommand)]
+        verb: kept::Verb,
     },
     /// Prints the Channels entry of a channel; its private API key is read from standard input.
     Channel {
@@ -332,6 +352,31 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
         return channel(name, trigger.as_deref(), args.json, out);
     }
     let deployment = Deployment::open(&args).await?;
+    match &args.command {
+        Command::Quarantine { bucket, verb } => {
+            return kept::run(
+                &args,
+                &deployment,
+                Place::Quarantine,
+                bucket.as_deref(),
+                verb,
+                out,
+            )
+            .await
+        }
+        Command::Inbox { bucket, verb } => {
+            return kept::run(
+                &args,
+                &deployment,
+                Place::Inbox,
+                bucket.as_deref(),
+                verb,
+                out,
+            )
+            .await
+        }
+        _ => {}
+    }
     let table = deployment.table(&args)?;
     let tz = deployment.timezone(&args)?;
     let reader = DynamoReader::new(aws_sdk_dynamodb::Client::new(&deployment.sdk), &table);
@@ -470,7 +515,7 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
                 topic.map(|t| SnsPublisher::new(aws_sdk_sns::Client::new(&deployment.sdk), t));
             replay(&notices, publisher.as_ref(), *rate, args.json, out).await
         }
-        Command::Channel { .. } => Ok(()),
+        Command::Channel { .. } | Command::Quarantine { .. } | Command::Inbox { .. } => Ok(()),
     }
 }
 

@@ -1,0 +1,474 @@
+//! Qapla's failure budget is never spent on our faults: a delivery of a known channel from a
+//! Qapla' address is answered OK and ends recorded or kept, whatever is wrong with its content
+//! (quarantined), with its URL (recorded as what it is) or with the table (the inbox, drained once
+//! the table answers, to the same table and the same notifications as a run without the outage).
+//! Only where neither the table nor the bucket took it is the answer a KO. Through the real
+//! handlers, against moto with S3, the table behind a loopback proxy that can be switched off.
+
+use crate::archive::{create_bucket, keys, s3};
+use crate::delivery::invoke;
+use crate::events::{event, fixture, shipment, QAPLA_IP};
+use crate::moto;
+use crate::notifier_rig::Rig;
+use crate::proxy::Proxy;
+use crate::stack;
+use crate::table::{assert_same_table, scan, timeless};
+use qapla::archive::{Kept, Place};
+use qapla::aws::dynamo::DynamoStore;
+use qapla::aws::s3::S3Archive;
+use qapla::fixtures::DEMO_KEY;
+use qapla::store::Archive;
+use qapla::webhook::Webhook;
+use qapla::Kind;
+use serde_json::{json, Value};
+
+const OK: &str = r#"{"result":"OK"}"#;
+const KO: &str = r#"{"result":"KO"}"#;
+
+/// A webhook over `table` through `dynamo` (an endpoint: moto, or a proxy in front of it) and
+/// the bucket through `s3_endpoint`.
+async fn hook(
+    kind: Kind,
+    dynamo: &str,
+    s3_endpoint: &str,
+    table: &str,
+    bucket: &str,
+) -> Webhook<DynamoStore> {
+    let sdk = stack::sdk(dynamo).await;
+    let store = DynamoStore::new(qapla::aws::dynamo::client(&sdk), table)
+        .with_archive(S3Archive::new(s3(s3_endpoint).await, bucket));
+    Webhook::new(kind, crate::delivery::webhook_config(table).settings, store)
+}
+
+async fn table_and_bucket(prefix: &str) -> (String, aws_sdk_s3::Client) {
+    let endpoint = moto::shared().endpoint();
+    let name = stack::unique_table(prefix);
+    stack::create_table(&stack::dynamo(&endpoint).await, &name).await;
+    let s3 = create_bucket(&endpoint, &name).await;
+    (name, s3)
+}
+
+async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+fn edit(v: &Value, f: impl FnOnce(&mut Value)) -> String {
+    let mut v = v.clone();
+    f(&mut v);
+    v.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_content_of_a_known_channel_is_answered_ok_and_found_in_the_bucket() {
+    let endpoint = moto::shared().endpoint();
+    let (table, s3) = table_and_bucket("quarantine").await;
+    let good = fixture("shipment-1.3-delivered");
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "zero date",
+            edit(&good, |v| v["date"] = json!("0000-00-00 00:00:00")),
+            "invalid",
+        ),
+        (
+            "date in words",
+            edit(&good, |v| v["date"] = json!("ieri alle 9")),
+            "invalid",
+        ),
+        (
+            "date chrono cannot place",
+            edit(&good, |v| v["date"] = json!("-262143-01-01 00:00:00")),
+            "invalid",
+        ),
+        (
+            "status id not a number",
+            edit(&good, |v| v["qaplaStatusID"] = json!("DELIVERED")),
+            "invalid",
+        ),
+        (
+            "statusDetails as a bare string",
+            edit(&good, |v| v["statusDetails"] = json!("ON HOLD")),
+            "invalid",
+        ),
+        (
+            "'#' in the tracking number",
+            edit(&good, |v| v["trackingNumber"] = json!("JD#1")),
+            "invalid",
+        ),
+        (
+            "no tracking number",
+            edit(&good, |v| {
+                v.as_object_mut().map(|m| m.remove("trackingNumber"));
+            }),
+            "invalid",
+        ),
+        (
+            "rows as an object",
+            edit(&good, |v| v["rows"] = json!({"sku": "A"})),
+            "invalid",
+        ),
+        (
+            "a control character in the courier",
+            edit(&good, |v| v["courier"] = json!("DH\u{7}L")),
+            "invalid",
+        ),
+        (
+            "no webhook Qapla' sends",
+            json!({"apiKey": DEMO_KEY, "hello": "world"}).to_string(),
+            "unknown_kind",
+        ),
+        (
+            "a member named twice",
+            good.to_string()
+                .replacen("\"sku\":", "\"sku\":\"A\",\"sku\":", 1),
+            "duplicate_key",
+        ),
+    ];
+    let hook = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    for (name, body, code) in &cases {
+        let before = keys(&s3, &table, "quarantine/").await;
+        let got = invoke(&hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
+        assert_eq!(
+            (got.status, got.outcome.clone(), got.body.as_str()),
+            (200, format!("quarantined:{code}"), OK),
+            "{name}"
+        );
+        let after = keys(&s3, &table, "quarantine/shipments/").await;
+        let new: Vec<&String> = after.iter().filter(|k| !before.contains(k)).collect();
+        assert_eq!(new.len(), 1, "{name}: one object kept");
+        let bytes = object(&s3, &table, new[0]).await;
+        let kept = Kept::read(Place::Quarantine, &bytes).expect("a kept delivery");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(DEMO_KEY),
+            "{name}: the key was kept"
+        );
+        assert_eq!(kept.channel, qapla::fixtures::DEMO_CHANNEL);
+        assert!(!kept.reason.is_empty(), "{name}");
+        // Qapla's retry of the same body: the same object, nothing more.
+        invoke(&hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
+        assert_eq!(
+            keys(&s3, &table, "quarantine/").await.len(),
+            after.len(),
+            "{name}"
+        );
+    }
+    assert!(scan(&stack::dynamo(&endpoint).await, &table)
+        .await
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_thirty_orders_with_one_bad_records_29_and_quarantines_one() {
+    let endpoint = moto::shared().endpoint();
+    let (table, s3) = table_and_bucket("thirty").await;
+    let mut body = qapla::fixtures::many_orders(30);
+    body["orders"][11]["orderDate"] = json!("31/02/2026");
+    let hook = hook(Kind::Order, &endpoint, &endpoint, &table, &table).await;
+    let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
+    assert_eq!(
+        (got.status, got.outcome.as_str(), got.body.as_str()),
+        (200, "quarantined:invalid", OK)
+    );
+    let items = scan(&stack::dynamo(&endpoint).await, &table).await;
+    let orders: Vec<&(String, String)> = items
+        .keys()
+        .filter(|(pk, sk)| pk.starts_with("ORDER#") && sk == "STATE")
+        .collect();
+    assert_eq!(orders.len(), 29);
+    assert!(!items.keys().any(|(pk, _)| pk.ends_with("ORD-00011")));
+    let kept = keys(&s3, &table, "quarantine/orders/").await;
+    assert_eq!(kept.len(), 1);
+    let kept = Kept::read(Place::Quarantine, &object(&s3, &table, &kept[0]).await).expect("kept");
+    assert!(
+        kept.reason.starts_with("orders[11].orderDate"),
+        "{}",
+        kept.reason
+    );
+    assert_eq!(kept.body["orders"][0]["reference"], json!("ORD-00011"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_to_another_webhooks_url_is_recorded_as_what_its_body_says() {
+    let endpoint = moto::shared().endpoint();
+    let (table, _) = table_and_bucket("misrouted").await;
+    let hook = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    for body in [fixture("orders"), fixture("returns-flat")] {
+        let got = invoke(&hook, &event(Kind::Shipment, &body.to_string(), QAPLA_IP)).await;
+        assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
+    }
+    let items = scan(&stack::dynamo(&endpoint).await, &table).await;
+    assert!(items.keys().any(|(pk, _)| pk.starts_with("ORDER#shop-it#")));
+    assert!(items
+        .keys()
+        .any(|(pk, _)| pk.starts_with("RETURN#shop-it#")));
+}
+
+/// The deliveries of the outage: a shipment's life, a return and orders.
+fn outage_deliveries() -> Vec<(Kind, String)> {
+    let mut out: Vec<(Kind, String)> = [
+        "2026-04-01 08:00:00",
+        "2026-04-01 12:00:00",
+        "2026-04-02 09:30:00",
+    ]
+    .iter()
+    .zip([(3, None), (6, Some(1)), (99, None)])
+    .map(|(date, (id, detail))| {
+        (
+            Kind::Shipment,
+            shipment("INBOX001", date, id, detail).to_string(),
+        )
+    })
+    .collect();
+    // Delivered out of order: the late one must not move the state back once drained.
+    out.swap(1, 2);
+    out.push((Kind::Return, fixture("returns-wrapped").to_string()));
+    out.push((Kind::Order, fixture("orders").to_string()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothing_happened() {
+    let moto = moto::shared();
+    let endpoint = moto.endpoint();
+    let direct = stack::dynamo(&endpoint).await;
+
+    // The undisturbed run, and its notifications.
+    let mut calm = Rig::new().await;
+    create_bucket(&endpoint, &calm.table).await;
+    for (kind, body) in outage_deliveries() {
+        let hook = hook(kind, &endpoint, &endpoint, &calm.table, &calm.table).await;
+        let got = invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
+        assert_eq!(got.status, 200);
+    }
+    assert_eq!(calm.notify().await, 0);
+    let calm_notices = calm.drain_all().await;
+
+    // The same deliveries while DynamoDB fails every call (its proxy is off) and S3 answers.
+    let mut stormy = Rig::new().await;
+    let s3c = create_bucket(&endpoint, &stormy.table).await;
+    let proxy = Proxy::start(moto.port);
+    proxy.set_down(true);
+    for (kind, body) in outage_deliveries() {
+        let hook = hook(
+            kind,
+            &proxy.endpoint(),
+            &endpoint,
+            &stormy.table,
+            &stormy.table,
+        )
+        .await;
+        let got = invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
+        assert_eq!(
+            (got.status, got.outcome.as_str(), got.body.as_str()),
+            (200, "deferred:store", OK),
+            "{kind}"
+        );
+    }
+    assert!(scan(&direct, &stormy.table).await.is_empty());
+    let waiting = keys(&s3c, &stormy.table, "inbox/").await;
+    assert_eq!(waiting.len(), outage_deliveries().len());
+    for key in &waiting {
+        let text = String::from_utf8_lossy(&object(&s3c, &stormy.table, key).await).into_owned();
+        assert!(!text.contains(DEMO_KEY), "{key} holds the key");
+    }
+
+    // The drain while the table is still down: nothing moves, nothing is lost.
+    let drain = hook(
+        Kind::Shipment,
+        &proxy.endpoint(),
+        &endpoint,
+        &stormy.table,
+        &stormy.table,
+    )
+    .await;
+    let archive = drain.store.archive().expect("archive").clone();
+    let down = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!(
+        (down.drained, down.waiting, down.outcome),
+        (0, waiting.len(), "table_down")
+    );
+
+    // The table answers again: the drain records everything and empties the inbox.
+    proxy.set_down(false);
+    let up = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!(
+        (up.drained, up.waiting, up.outcome),
+        (waiting.len(), 0, "done")
+    );
+    assert!(archive.list("inbox/", 100).await.expect("list").is_empty());
+    assert_same_table(
+        &timeless(&scan(&direct, &stormy.table).await),
+        &timeless(&scan(&direct, &calm.table).await),
+    );
+    assert_eq!(stormy.notify().await, 0);
+    let stormy_notices = stormy.drain_all().await;
+    let ids = |notices: &[Value]| {
+        let mut ids: Vec<(String, String)> = notices
+            .iter()
+            .map(|n| {
+                (
+                    n["event"].as_str().unwrap_or_default().to_owned(),
+                    n["id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert!(!calm_notices.is_empty());
+    assert_eq!(
+        ids(&stormy_notices),
+        ids(&calm_notices),
+        "the same notifications, once each"
+    );
+
+    // A second drain finds nothing; Qapla' never retried, and nothing is doubled.
+    let again = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!((again.drained, again.waiting), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_failing_too_is_a_503_with_nothing_half_written() {
+    let moto = moto::shared();
+    let endpoint = moto.endpoint();
+    let (table, s3c) = table_and_bucket("bothdown").await;
+    let (dynamo, bucket) = (Proxy::start(moto.port), Proxy::start(moto.port));
+    dynamo.set_down(true);
+    bucket.set_down(true);
+    let bad_date = edit(&fixture("shipment-1.2-in-transit"), |v| {
+        v["date"] = json!("0000-00-00 00:00:00")
+    });
+    for (kind, body) in [
+        (
+            Kind::Shipment,
+            fixture("shipment-1.2-in-transit").to_string(),
+        ),
+        (Kind::Order, qapla::fixtures::many_orders(30).to_string()),
+        (Kind::Shipment, bad_date.clone()),
+    ] {
+        let hook = hook(kind, &dynamo.endpoint(), &bucket.endpoint(), &table, &table).await;
+        let got = invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
+        assert_eq!(
+            (got.status, got.outcome.as_str(), got.body.as_str()),
+            (503, "failed:store", KO),
+            "{kind}"
+        );
+    }
+    // Only the bucket down: content the table would take is still recorded; a body that must be
+    // quarantined is a 503, so that Qapla' retries it.
+    dynamo.set_down(false);
+    let hook = hook(
+        Kind::Shipment,
+        &dynamo.endpoint(),
+        &bucket.endpoint(),
+        &table,
+        &table,
+    )
+    .await;
+    let got = invoke(&hook, &event(Kind::Shipment, &bad_date, QAPLA_IP)).await;
+    assert_eq!((got.status, got.body.as_str()), (503, KO));
+    assert!(scan(&stack::dynamo(&endpoint).await, &table)
+        .await
+        .is_empty());
+    assert!(keys(&s3c, &table, "").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_not_qaplas_is_still_a_ko_and_keeps_nothing() {
+    let endpoint = moto::shared().endpoint();
+    let (table, s3c) = table_and_bucket("notqaplas").await;
+    let good = fixture("shipment-1.2-in-transit");
+    let hook = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    let mut get: Value =
+        serde_json::from_str(&event(Kind::Shipment, &good.to_string(), QAPLA_IP)).expect("json");
+    get["httpMethod"] = json!("GET");
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "no key",
+            event(
+                Kind::Shipment,
+                &edit(&good, |v| {
+                    v.as_object_mut().map(|m| m.remove("apiKey"));
+                }),
+                QAPLA_IP,
+            ),
+            401,
+        ),
+        (
+            "unknown key",
+            event(
+                Kind::Shipment,
+                &edit(&good, |v| v["apiKey"] = json!("guessed")),
+                QAPLA_IP,
+            ),
+            401,
+        ),
+        (
+            "unknown key, bad content",
+            event(
+                Kind::Shipment,
+                &edit(&good, |v| {
+                    v["apiKey"] = json!("guessed");
+                    v["date"] = json!("0000-00-00");
+                }),
+                QAPLA_IP,
+            ),
+            401,
+        ),
+        (
+            "foreign sender",
+            event(Kind::Shipment, &good.to_string(), "198.51.100.23"),
+            403,
+        ),
+        (
+            "not JSON",
+            event(Kind::Shipment, &format!("apiKey={DEMO_KEY}"), QAPLA_IP),
+            400,
+        ),
+        (
+            "two keys",
+            event(
+                Kind::Shipment,
+                &good.to_string().replacen('{', "{\"apiKey\":\"x\",", 1),
+                QAPLA_IP,
+            ),
+            400,
+        ),
+        ("wrong method", get.to_string(), 405),
+        (
+            "over the size limit",
+            event(
+                Kind::Shipment,
+                &edit(&good, |v| v["pad"] = json!("x".repeat(2 << 20))),
+                QAPLA_IP,
+            ),
+            413,
+        ),
+    ];
+    for (name, request, status) in &cases {
+        let got = invoke(&hook, request).await;
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (*status, KO),
+            "{name}: {}",
+            got.outcome
+        );
+    }
+    assert!(scan(&stack::dynamo(&endpoint).await, &table)
+        .await
+        .is_empty());
+    assert!(
+        keys(&s3c, &table, "").await.is_empty(),
+        "a refused request kept something"
+    );
+}
