@@ -1370,4 +1370,33 @@ pub(crate) mod tests {
                 .collect::<Vec<_>>()
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any date text, of any year or length, in a shipment or an order of a known channel: an
+        /// OK answer (recorded or quarantined), never a panic or a 500.
+        #[test]
+        fn any_date_is_recorded_or_quarantined(
+            year in proptest::prop_oneof![-300_000i64..300_000, 0i64..10_000],
+            rest in "(-[0-9]{1,2}-[0-9]{1,2}( [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?)?)?",
+            noise in "\\PC{0,12}",
+            pick in 0usize..3,
+        ) {
+            let date = match pick {
+                0 => format!("{year:04}{rest}"),
+                1 => format!("{year:+}{rest}"),
+                _ => noise,
+            };
+            let mut shipment = fixtures::SHIPMENT_IN_TRANSIT.json();
+            shipment["date"] = json!(date);
+            let hook = webhook(Kind::Shipment);
+            let answer = run(hook.handle(post(shipment.to_string().as_bytes())));
+            proptest::prop_assert_eq!(answer.status, 200, "{} {}", date, answer.outcome);
+            let mut orders = fixtures::many_orders(3);
+            orders["orders"][1]["shipDate"] = json!(date);
+            let hook = full_size(Kind::Order);
+            let answer = run(hook.handle(post(orders.to_string().as_bytes())));
+            proptest::prop_assert_eq!(answer.status, 200, "{} {}", date, answer.outcome);
+        }
+    }
 }

@@ -759,3 +759,110 @@ fn channel_prints_the_entry_of_a_key_from_standard_input() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("letters, digits"), "{}", bad.stderr);
 }
+
+/// `qapla quarantine` and `qapla inbox`: the deliveries kept in the bucket listed, shown, and
+/// retried through the webhooks' path, each removed once recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_and_inbox_are_listed_shown_and_retried() {
+    let endpoint = moto::shared().endpoint();
+    let table = stack::unique_table("kept");
+    stack::create_table(&stack::dynamo(&endpoint).await, &table).await;
+    crate::archive::create_bucket(&endpoint, &table).await;
+    let hook = crate::archive::webhook(Kind::Shipment, &endpoint, &table, &table).await;
+    let mut bad = events::fixture("shipment-1.2-exception-stock");
+    bad["date"] = json!("2026-03-02 9.41");
+    let got = invoke(&hook, &event(Kind::Shipment, &bad.to_string(), QAPLA_IP)).await;
+    assert_eq!(got.outcome, "quarantined:invalid");
+    let channels = qapla::fixtures::demo_channels();
+    let base = ["--table", &table, "--bucket", &table];
+
+    let listed = ok(qapla(
+        &[&["quarantine", "list", "--json"], &base[..]].concat(),
+    ))
+    .json();
+    let kept = listed["kept"].as_array().expect("kept");
+    assert_eq!(kept.len(), 1, "{listed}");
+    assert_eq!(kept[0]["webhook"], json!("shipments"));
+    assert_eq!(kept[0]["channel"], json!("shop-it"));
+    assert!(kept[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("date: not a date")));
+    let key = kept[0]["key"].as_str().expect("key").to_owned();
+    let text = ok(qapla(&[&["quarantine", "list"], &base[..]].concat())).stdout;
+    assert!(
+        text.contains(&key) && text.contains("1 in the quarantine."),
+        "{text}"
+    );
+    let shown = ok(qapla(
+        &[&["quarantine", "show", &key, "--json"], &base[..]].concat(),
+    ))
+    .json();
+    assert_eq!(shown["body"]["trackingNumber"], bad["trackingNumber"]);
+    assert!(shown["body"].get("apiKey").is_none());
+
+    // Still invalid: said, kept, exit 1.
+    let still = qapla(
+        &[
+            &["quarantine", "retry", &key, "--channels", &channels],
+            &base[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(still.code, 1, "{}", still.stderr);
+    assert!(
+        still.stdout.contains("rejected:invalid"),
+        "{}",
+        still.stdout
+    );
+    // A key of another place, and no key at all, are usage errors.
+    let wrong = qapla(&[&["inbox", "show", &key], &base[..]].concat());
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    let none = qapla(&[&["quarantine", "retry", "--channels", &channels], &base[..]].concat());
+    assert_eq!(none.code, 2, "{}", none.stderr);
+
+    // The merchant's fix: the object is edited in place (as an operator would, with the console
+    // or `aws s3 cp`), then retried: recorded, and removed.
+    let s3 = crate::archive::s3(&endpoint).await;
+    let mut doc = shown.clone();
+    doc["body"]["date"] = json!("2026-03-02 09:41:00");
+    doc.as_object_mut().map(|m| {
+        m.remove("key");
+        m.remove("place")
+    });
+    s3.put_object()
+        .bucket(&table)
+        .key(&key)
+        .body(doc.to_string().into_bytes().into())
+        .send()
+        .await
+        .expect("put");
+    let retried = ok(qapla(
+        &[
+            &[
+                "quarantine",
+                "retry",
+                "--all",
+                "--json",
+                "--channels",
+                &channels,
+            ],
+            &base[..],
+        ]
+        .concat(),
+    ))
+    .json();
+    assert_eq!(
+        retried["retried"][0]["outcome"],
+        json!("stored"),
+        "{retried}"
+    );
+    assert_eq!(retried["retried"][0]["removed"], json!(true));
+    let empty = ok(qapla(&[&["quarantine", "list"], &base[..]].concat())).stdout;
+    assert!(empty.contains("Nothing in the quarantine."), "{empty}");
+    let items = crate::table::scan(&stack::dynamo(&endpoint).await, &table).await;
+    assert_eq!(items.len(), 2, "the state and its history");
+
+    // The inbox, listed the same way: empty here.
+    let inbox = ok(qapla(&[&["inbox", "list", "--json"], &base[..]].concat())).json();
+    assert_eq!(inbox, json!({"place": "inbox", "kept": []}));
+}
