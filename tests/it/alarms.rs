@@ -998,3 +998,119 @@ fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alar
     assert!(evaluations > 1);
     assert_eq!(p["DatapointsToAlarm"].as_u64(), Some(evaluations));
 }
+
+/// The quarantine, a delivery sent to another webhook's URL and the inbox are counted from the
+/// lines the code really logs, and each has its alarm.
+#[tokio::test(flavor = "current_thread")]
+async fn quarantined_misrouted_and_waiting_deliveries_are_counted_and_alarmed() {
+    use crate::events::{event, QAPLA_IP};
+    let endpoint = crate::moto::shared().endpoint();
+    let table = crate::stack::unique_table("keptalarms");
+    crate::stack::create_table(&crate::stack::dynamo(&endpoint).await, &table).await;
+    crate::archive::create_bucket(&endpoint, &table).await;
+    for (kind, group) in WEBHOOK_GROUPS {
+        let hook = crate::archive::webhook(kind, &endpoint, &table, &table).await;
+        // Content that does not validate: a zero date in each kind's shape.
+        let mut bad: serde_json::Value = serde_json::from_str(&good_body(kind)).expect("json");
+        match kind {
+            qapla::Kind::Shipment => bad["date"] = "0000-00-00 00:00:00".into(),
+            qapla::Kind::Return => bad["returnShipments"][0]["date"] = "0000-00-00".into(),
+            qapla::Kind::Order => bad["orders"][0]["orderDate"] = "0000-00-00".into(),
+        }
+        let lines = logged(async {
+            let got =
+                crate::delivery::invoke(&hook, &event(kind, &bad.to_string(), QAPLA_IP)).await;
+            assert_eq!(
+                (got.status, got.outcome.as_str()),
+                (200, "quarantined:invalid"),
+                "{kind}"
+            );
+        })
+        .await;
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == "delivery")
+            .expect("line");
+        let metrics: Vec<String> = metrics_of(group, line)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert!(
+            metrics.contains(&"WebhookQuarantined".to_owned()),
+            "{group}: {metrics:?}"
+        );
+        // Another webhook's body at this URL: recorded, and counted as misrouted here.
+        let other = match kind {
+            qapla::Kind::Shipment => qapla::Kind::Order,
+            _ => qapla::Kind::Shipment,
+        };
+        let lines = logged(async {
+            let got =
+                crate::delivery::invoke(&hook, &event(kind, &good_body(other), QAPLA_IP)).await;
+            assert_eq!(got.status, 200, "{kind}");
+        })
+        .await;
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == "delivery")
+            .expect("line");
+        assert_eq!(line["misrouted"], serde_json::json!(other.as_str()));
+        let name = match kind {
+            qapla::Kind::Shipment => "ShipmentsMisrouted",
+            qapla::Kind::Return => "ReturnsMisrouted",
+            qapla::Kind::Order => "OrdersMisrouted",
+        };
+        let metrics: Vec<String> = metrics_of(group, line)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert!(metrics.contains(&name.to_owned()), "{group}: {metrics:?}");
+        let (id, alarm) = alarm_on(name, &[]);
+        depends_on_its_filters(id, alarm, name, Some(group));
+        assert!(
+            text(&alarm["Properties"]["AlarmDescription"], "description").contains(kind.as_str())
+        );
+        // A delivery of its own kind is not misrouted.
+        let lines = logged(async {
+            crate::delivery::invoke(&hook, &event(kind, &good_body(kind), QAPLA_IP)).await;
+        })
+        .await;
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == "delivery")
+            .expect("line");
+        assert!(metrics_of(group, line)
+            .iter()
+            .all(|(m, _)| m != name && m != "WebhookQuarantined"));
+    }
+    let (id, alarm) = alarm_on("WebhookQuarantined", &[]);
+    depends_on_its_filters(id, alarm, "WebhookQuarantined", None);
+
+    // The drain's line carries the oldest wait in minutes, which the inbox alarm compares with
+    // InboxAlarmMinutes.
+    let hook = crate::archive::webhook(qapla::Kind::Shipment, &endpoint, &table, &table).await;
+    let archive = hook.store.archive().expect("archive").clone();
+    let lines = logged(async {
+        qapla::webhook::drain::run(&hook, &archive, chrono::Utc::now(), None).await;
+    })
+    .await;
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == qapla::webhook::drain::LOG_LINE)
+        .expect("line");
+    assert!(line["oldest_minutes"].is_number(), "{line}");
+    assert_eq!(
+        metrics_of("DrainLogGroup", line)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>(),
+        ["InboxOldestMinutes"]
+    );
+    let p = &template::resource("InboxAgeAlarm")["Properties"];
+    assert_eq!(reference(&p["Threshold"]), Some("InboxAlarmMinutes"));
+    assert_eq!(text(&p["Statistic"], "Statistic"), "Maximum");
+    let minutes = &template::template()["Parameters"]["InboxAlarmMinutes"];
+    assert_eq!(minutes["Default"].as_u64(), Some(15));
+    let drain = &template::resource("DrainErrorsAlarm")["Properties"];
+    assert_eq!(text(&drain["MetricName"], "MetricName"), "Errors");
+}

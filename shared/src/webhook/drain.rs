@@ -50,6 +50,7 @@ pub async fn run<S: Store, A: Archive>(
         // What the inbox alarm compares with its threshold in minutes.
         oldest_minutes = summary.oldest_seconds / 60,
         outcome = summary.outcome,
+        "{}",
         LOG_LINE
     );
     summary

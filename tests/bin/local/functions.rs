@@ -25,7 +25,16 @@ pub fn build() -> Result<(), String> {
             "-p",
             "orders",
         ])
-        .args(["-p", "notifier", "-p", "reconciler", "-p", "stuck"])
+        .args([
+            "-p",
+            "notifier",
+            "-p",
+            "reconciler",
+            "-p",
+            "stuck",
+            "-p",
+            "drain",
+        ])
         .current_dir(project_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
