@@ -456,7 +456,7 @@ pub(crate) mod tests {
         let answer = run(hook.handle(post(body.to_string().as_bytes())));
         assert_eq!(answer.outcome, "stored");
         let items = hook.store.items();
-        assert_eq!(items.len(), 2);
+        assert_eq!(items.len(), 4, "two orders, each with its version");
         let first = &items[&("ORDER#shop-it#ORD-10452".to_owned(), "STATE".to_owned())];
         assert_eq!(first["trackingNumber"], json!("JD0146000099"));
     }
@@ -718,7 +718,7 @@ pub(crate) mod tests {
         let body = fixtures::many_orders(250).to_string();
         let answer = run(hook.handle(post(body.as_bytes())));
         assert_eq!(answer.outcome, "stored");
-        assert_eq!(hook.store.items().len(), 250);
+        assert_eq!(hook.store.items().len(), 500, "each order and its version");
         assert_eq!(run(hook.handle(post(body.as_bytes()))).outcome, "duplicate");
     }
 }
