@@ -4,6 +4,7 @@
 mod agreement;
 mod alarms;
 mod cli;
+mod documents;
 mod eventbridge;
 mod faults;
 mod notifier;
