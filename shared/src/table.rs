@@ -315,8 +315,9 @@ pub struct OrderItem {
     pub gsi1pk: Option<String>,
     pub gsi1sk: Option<String>,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
     pub expires_at: Option<i64>,
-    /// What orders the versions of an order: `<trigger>#<shipDateUtc>#<orderDateUtc>#<eventId>`
-    /// (see [`Document::ord`]); absent on items written before versions were ordered.
+    /// What orders the versions of an order:
+    /// `<1 created, 2 transmitted>#<shipDateUtc>#<orderDateUtc>#<eventId>` (see
+    /// [`Document::ord`]); absent on items written before versions were ordered.
     pub ord: Option<String>,
 }
 }
