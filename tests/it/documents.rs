@@ -255,3 +255,62 @@ async fn a_body_of_older_versions_only_is_stale() {
     assert_eq!(answers, ["stored", "stale", "duplicate"]);
     assert_eq!(versions(&table, "ORDER#shop-it#ORD-10452").len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_stored_before_versions_were_kept_takes_its_next_delivery() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let endpoint = crate::moto::shared().endpoint();
+    let client = stack::dynamo(&endpoint).await;
+    let table = stack::unique_table("documents-before");
+    stack::create_table(&client, &table).await;
+    let hook = delivery::webhook(Kind::Order, &endpoint, &table).await;
+    let body = one_order(json!({"shipDate": "2026-03-02 09:00:00"}));
+    let send = |body: &Value| event(Kind::Order, &body.to_string(), QAPLA_IP);
+    assert_eq!(invoke(&hook, &send(&body)).await.outcome, "stored");
+
+    // As an item written before: no order key, no version.
+    let pk = "ORDER#shop-it#ORD-10452";
+    for ((p, sk), _) in scan(&client, &table).await {
+        if sk.starts_with(VERSION_PREFIX) {
+            client
+                .delete_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(p))
+                .key("sk", AttributeValue::S(sk))
+                .send()
+                .await
+                .expect("delete the version");
+        }
+    }
+    client
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(STATE.into()))
+        .update_expression("REMOVE #o")
+        .expression_attribute_names("#o", qapla::table::ORD)
+        .send()
+        .await
+        .expect("remove the order key");
+    let before = scan(&client, &table).await;
+    assert_eq!(before.len(), 1);
+    assert!(before.values().all(|v| v.get("ord").is_none()));
+
+    // Its redelivery gives it its order key and its first version; then the rule holds.
+    assert_eq!(invoke(&hook, &send(&body)).await.outcome, "stored");
+    let items = scan(&client, &table).await;
+    let current = &items[&(pk.to_owned(), STATE.to_owned())];
+    assert!(current["ord"].is_string(), "{current}");
+    assert_eq!(
+        current["eventId"],
+        before.values().next().expect("item")["eventId"]
+    );
+    assert_eq!(versions(&items, pk).len(), 1);
+    assert_eq!(invoke(&hook, &send(&body)).await.outcome, "duplicate");
+    let older = one_order(json!({}));
+    assert_eq!(invoke(&hook, &send(&older)).await.outcome, "stale");
+    assert_eq!(
+        scan(&client, &table).await[&(pk.to_owned(), STATE.to_owned())],
+        *current
+    );
+}
