@@ -423,7 +423,8 @@ pub fn replay(items: &[Value], since: &str, until: &str) -> Result<Vec<Replay>, 
                     found.push((o.received_at.clone(), o.pk.clone(), Change::Order(o)));
                 }
             }
-            None => {}
+            // The current item of a return or order is what notified.
+            Some(ItemKind::DocumentVersion) | None => {}
         }
     }
     for (pk, mut history) in histories {

@@ -2,7 +2,9 @@
 //! DynamoDB one in the AWS adapters. Both keep the same rules:
 //! - a history item per distinct event (a redelivery adds nothing: `Duplicate`);
 //! - the shipment state moves only forward in `ord` (an older event is history only: `Stale`);
-//! - a return or order is stored when its content is new, a duplicate otherwise;
+//! - each distinct version of a return or order gets a version item (a redelivery adds nothing:
+//!   `Duplicate`), and its current item moves only forward in `ord` (an older version is a
+//!   version only: `Stale`);
 //! - a delivery is written whole or not at all.
 
 use crate::table::{self, Document, ShipmentHistory, ShipmentState};
@@ -18,8 +20,19 @@ pub enum Recorded {
     Stored,
     /// Already recorded: nothing written.
     Duplicate,
-    /// Older than the shipment's state: history written, state kept.
+    /// Older than the shipment's state, or than the return's or order's current item: history
+    /// (or version) written, state kept.
     Stale,
+}
+
+/// What recording returns or orders did, from whether any became the current item (`stored`)
+/// and whether any was kept as an older version only (`stale`): the same for every store.
+pub fn documents_recorded(stored: bool, stale: bool) -> Recorded {
+    match (stored, stale) {
+        (true, _) => Recorded::Stored,
+        (false, true) => Recorded::Stale,
+        (false, false) => Recorded::Duplicate,
+    }
 }
 
 impl Recorded {
@@ -59,7 +72,9 @@ pub trait Store: Send + Sync {
         history: &ShipmentHistory,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
-    /// Records returns or orders; `Stored` if any was new, else `Duplicate`.
+    /// Records returns or orders, each with its version item, all or nothing: `Stored` if any
+    /// became the current item, else `Stale` if any was a new but older version, else
+    /// `Duplicate` ([`documents_recorded`]).
     fn record_documents(
         &self,
         documents: &[Document],
@@ -253,6 +268,13 @@ fn to_value<T: serde::Serialize>(item: &T) -> Result<Value, StoreError> {
     serde_json::from_slice(&json).map_err(|e| StoreError::Refused(e.to_string()))
 }
 
+fn document_value(doc: &Document) -> Result<Value, StoreError> {
+    match doc {
+        Document::Return(r) => to_value(r),
+        Document::Order(o) => to_value(o),
+    }
+}
+
 impl Store for MemoryStore {
     async fn record_shipment(
         &self,
@@ -284,33 +306,241 @@ impl Store for MemoryStore {
     async fn record_documents(&self, documents: &[Document]) -> Result<Recorded, StoreError> {
         self.check_up()?;
         let mut items = lock(&self.items);
-        let mut stored = false;
+        let (mut stored, mut stale) = (false, false);
+        // Every item is checked before any is written: all or nothing, as a transaction.
         let mut writes = Vec::new();
         for doc in documents {
+            let version = doc.version();
+            let version_key = (version.pk().to_owned(), version.sk().to_owned());
+            if items.contains_key(&version_key) {
+                continue;
+            }
+            writes.push((version_key, document_value(&version)?));
             let key = (doc.pk().to_owned(), table::STATE.to_owned());
-            let same = items
+            let current = items
                 .get(&key)
-                .and_then(|v| v.get(table::EVENT_ID))
-                .and_then(Value::as_str)
-                .is_some_and(|id| id == doc.event_id().as_str());
-            if !same {
-                let value = match doc {
-                    Document::Return(r) => to_value(r)?,
-                    Document::Order(o) => to_value(o)?,
-                };
-                writes.push((key, value));
+                .and_then(|v| v.get(table::ORD))
+                .and_then(Value::as_str);
+            if table::supersedes(current, doc.ord()) {
+                writes.push((key, document_value(doc)?));
                 stored = true;
+            } else {
+                stale = true;
             }
         }
         items.extend(writes);
-        Ok(if stored {
-            Recorded::Stored
-        } else {
-            Recorded::Duplicate
-        })
+        Ok(documents_recorded(stored, stale))
     }
 
     async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.archive.put(key, bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::OrderTrigger::{Created, Transmitted};
+    use crate::table::tests::{a_return, an_order, received};
+    use crate::webhook::tests::run;
+    use serde_json::json;
+
+    type Items = BTreeMap<(String, String), Value>;
+
+    fn versions(items: &Items) -> usize {
+        items
+            .keys()
+            .filter(|(_, sk)| sk.starts_with(table::VERSION_PREFIX))
+            .count()
+    }
+
+    fn current<'a>(items: &'a Items, doc: &Document) -> &'a Value {
+        &items[&(doc.pk().to_owned(), table::STATE.to_owned())]
+    }
+
+    #[test]
+    fn documents_recorded_by_what_they_did() {
+        let cases = [
+            (true, false, Recorded::Stored),
+            (true, true, Recorded::Stored),
+            (false, true, Recorded::Stale),
+            (false, false, Recorded::Duplicate),
+        ];
+        for (stored, stale, want) in cases {
+            assert_eq!(documents_recorded(stored, stale), want, "{stored} {stale}");
+        }
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one_and_every_version_is_kept() {
+        let at = received();
+        let ret = |patch: Value| a_return(patch, at);
+        let later = json!({"date": "2026-03-12 09:15:00"});
+        let order = |t, patch: Value| an_order(t, patch, at);
+        // The second document's answer, which is current after both, how many versions.
+        type Case = (&'static str, Document, Document, Recorded, usize, usize);
+        let cases: Vec<Case> = vec![
+            (
+                "return, newer",
+                ret(json!({})),
+                ret(later.clone()),
+                Recorded::Stored,
+                1,
+                2,
+            ),
+            (
+                "return, older",
+                ret(later.clone()),
+                ret(json!({})),
+                Recorded::Stale,
+                0,
+                2,
+            ),
+            (
+                "return, redelivered",
+                ret(json!({})),
+                ret(json!({})),
+                Recorded::Duplicate,
+                0,
+                1,
+            ),
+            (
+                "order, transmitted then a late created",
+                order(Transmitted, json!({})),
+                order(Created, json!({})),
+                Recorded::Stale,
+                0,
+                2,
+            ),
+            (
+                "order, created then transmitted",
+                order(Created, json!({})),
+                order(Transmitted, json!({})),
+                Recorded::Stored,
+                1,
+                2,
+            ),
+            (
+                "order, redelivered",
+                order(Created, json!({})),
+                order(Created, json!({})),
+                Recorded::Duplicate,
+                0,
+                1,
+            ),
+        ];
+        for (name, first, second, want, winner, count) in cases {
+            let store = MemoryStore::new();
+            assert_eq!(
+                run(store.record_documents(std::slice::from_ref(&first))),
+                Ok(Recorded::Stored),
+                "{name}"
+            );
+            let got = run(store.record_documents(std::slice::from_ref(&second)));
+            assert_eq!(got, Ok(want), "{name}");
+            let items = store.items();
+            let expected = [&first, &second][winner];
+            assert_eq!(
+                current(&items, expected)[table::EVENT_ID],
+                json!(expected.event_id()),
+                "{name}"
+            );
+            assert_eq!(versions(&items), count, "{name}");
+            assert_eq!(items.len(), count + 1, "{name}");
+            // A redelivery of either adds nothing.
+            for doc in [&first, &second] {
+                let again = run(store.record_documents(std::slice::from_ref(doc)));
+                assert_eq!(again, Ok(Recorded::Duplicate), "{name}");
+            }
+            assert_eq!(store.items(), items, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_tie_ends_the_same_whatever_the_arrival_order() {
+        let at = received();
+        for (a, b) in [
+            (
+                a_return(json!({}), at),
+                a_return(json!({"weight": 2.5}), at),
+            ),
+            (
+                an_order(Created, json!({}), at),
+                an_order(Created, json!({"trackingNumber": "JD0146000099"}), at),
+            ),
+        ] {
+            let ends: Vec<(Vec<Recorded>, Items)> = [[&a, &b], [&b, &a]]
+                .into_iter()
+                .map(|order| {
+                    let store = MemoryStore::new();
+                    let answers = order
+                        .iter()
+                        .map(|d| run(store.record_documents(std::slice::from_ref(*d))))
+                        .collect::<Result<Vec<_>, _>>()
+                        .expect("recorded");
+                    (answers, store.items())
+                })
+                .collect();
+            assert_eq!(ends[0].1, ends[1].1, "the same table either way");
+            assert_eq!(versions(&ends[0].1), 2);
+            // One arrival order moved the current item twice, the other once.
+            let mut seconds = vec![ends[0].0[1], ends[1].0[1]];
+            seconds.sort_by_key(|r| r.as_str());
+            assert_eq!(seconds, [Recorded::Stale, Recorded::Stored]);
+        }
+    }
+
+    #[test]
+    fn an_item_written_before_versions_were_ordered_is_older_than_any_version() {
+        let at = received();
+        let doc = a_return(json!({"date": "2026-03-12 09:15:00"}), at);
+        let earlier = a_return(json!({}), at);
+        for (name, arriving, want) in [
+            ("the same content", &doc, Recorded::Stored),
+            ("an earlier date", &earlier, Recorded::Stored),
+        ] {
+            let store = MemoryStore::new();
+            run(store.record_documents(std::slice::from_ref(&doc))).expect("recorded");
+            // As the item was before: no order key, no version.
+            store.with_items(|items| {
+                items.retain(|(_, sk), _| sk == table::STATE);
+                for v in items.values_mut() {
+                    v.as_object_mut().map(|m| m.remove(table::ORD));
+                }
+            });
+            let got = run(store.record_documents(std::slice::from_ref(arriving)));
+            assert_eq!(got, Ok(want), "{name}");
+            let items = store.items();
+            assert_eq!(current(&items, arriving)[table::ORD], json!(arriving.ord()));
+            assert_eq!(versions(&items), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn documents_are_recorded_all_or_nothing() {
+        let at = received();
+        let store = MemoryStore::new();
+        let newer = a_return(json!({"date": "2026-03-12 09:15:00"}), at);
+        run(store.record_documents(std::slice::from_ref(&newer))).expect("recorded");
+        let before = store.items();
+        let older = a_return(json!({}), at);
+        let order = an_order(Created, json!({}), at);
+        let huge = an_order(
+            Created,
+            json!({"reference": "ORD-HUGE", "notes": "x".repeat(crate::limits::MAX_ITEM)}),
+            at,
+        );
+        let got = run(store.record_documents(&[older.clone(), order.clone(), huge]));
+        assert!(matches!(got, Err(StoreError::Refused(_))), "{got:?}");
+        assert_eq!(store.items(), before, "nothing written");
+        // An older version beside a new order: the delivery is stored, the return kept as it was.
+        let got = run(store.record_documents(&[older.clone(), order]));
+        assert_eq!(got, Ok(Recorded::Stored));
+        let items = store.items();
+        assert_eq!(
+            current(&items, &older)[table::EVENT_ID],
+            json!(newer.event_id())
+        );
+        assert_eq!(versions(&items), 3);
     }
 }

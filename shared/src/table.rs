@@ -67,6 +67,9 @@ pub const EVENT_ID: &str = "eventId";
 pub const STATE: &str = "STATE";
 /// The sort key prefix of a shipment's history items.
 pub const EVENT_PREFIX: &str = "EVENT#";
+/// The sort key prefix of the versions of a return or order: one item per distinct version,
+/// `VERSION#<its order key as sent>` (see [`Document::version`]).
+pub const VERSION_PREFIX: &str = "VERSION#";
 /// A history item's payload: a map, or gzipped and base64 in the item, or gzipped in the archive
 /// under the key `payloadRef` names (see `archive`).
 pub const PAYLOAD: &str = "payload";
@@ -164,6 +167,8 @@ pub enum ItemKind {
     ShipmentHistory,
     Return,
     Order,
+    /// One version of a return or order, kept beside its current item.
+    DocumentVersion,
 }
 
 impl ItemKind {
@@ -175,6 +180,9 @@ impl ItemKind {
             (SHIPMENT, false) if sk.starts_with(EVENT_PREFIX) => Some(ItemKind::ShipmentHistory),
             (RETURN, true) => Some(ItemKind::Return),
             (ORDER, true) => Some(ItemKind::Order),
+            (RETURN | ORDER, false) if sk.starts_with(VERSION_PREFIX) => {
+                Some(ItemKind::DocumentVersion)
+            }
             _ => None,
         }
     }
@@ -280,6 +288,9 @@ pub struct ReturnItem {
     pub gsi1pk: Option<String>,
     pub gsi1sk: Option<String>,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
     pub expires_at: Option<i64>,
+    /// What orders the versions of a return: `<dateUtc>#<eventId>` (see [`Document::ord`]);
+    /// absent on items written before versions were ordered.
+    pub ord: Option<String>,
 }
 }
 
@@ -300,9 +311,14 @@ pub struct OrderItem {
     pub ship_date_utc: Option<String>,
     pub received_at: String,
     pub payload: Value,
-    pub gsi1pk: String,
-    pub gsi1sk: String,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
+    /// The reference index's keys: on the current item only, not on its versions.
+    pub gsi1pk: Option<String>,
+    pub gsi1sk: Option<String>,    /// When the item expires (epoch seconds, the table's TTL): it holds the customer's data.
     pub expires_at: Option<i64>,
+    /// What orders the versions of an order:
+    /// `<1 created, 2 transmitted>#<shipDateUtc>#<orderDateUtc>#<eventId>` (see
+    /// [`Document::ord`]); absent on items written before versions were ordered.
+    pub ord: Option<String>,
 }
 }
 
@@ -332,7 +348,9 @@ impl Checkpoint {
     }
 }
 
-/// A return or an order: stored when its content is new, a duplicate otherwise.
+/// A return or an order. Each distinct version is kept ([`Document::version`]); the current
+/// item moves only to a greater [`Document::ord`], so a late retry of an older version never
+/// replaces a newer one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Document {
     Return(ReturnItem),
@@ -347,12 +365,103 @@ impl Document {
         }
     }
 
+    pub fn sk(&self) -> &str {
+        match self {
+            Document::Return(r) => &r.sk,
+            Document::Order(o) => &o.sk,
+        }
+    }
+
     pub fn event_id(&self) -> &EventId {
         match self {
             Document::Return(r) => &r.event_id,
             Document::Order(o) => &o.event_id,
         }
     }
+
+    /// What orders the versions of one return or order; a greater one is newer.
+    /// - a return: its `date`, then its content id;
+    /// - an order: its trigger (`created`, then `transmitted`), its `shipDate`, its `orderDate`,
+    ///   then its content id.
+    ///
+    /// A missing date sorts before any date, and a date more than [`FUTURE_MARGIN_HOURS`] ahead
+    /// of its receipt counts as its receipt ([`ord_time`]), as for shipments. The content id
+    /// breaks ties the same way whatever the arrival order. Empty on an item written before
+    /// versions were ordered: older than any.
+    pub fn ord(&self) -> &str {
+        match self {
+            Document::Return(r) => r.ord.as_deref(),
+            Document::Order(o) => o.ord.as_deref(),
+        }
+        .unwrap_or_default()
+    }
+
+    /// The same document as its version item: under `VERSION#<its order key as sent>` (dates
+    /// never moved to the receipt, so a redelivery finds the same key), out of the reference
+    /// index, with the same content and expiry.
+    pub fn version(&self) -> Document {
+        match self {
+            Document::Return(r) => Document::Return(ReturnItem {
+                sk: format!(
+                    "{VERSION_PREFIX}{}",
+                    return_ord(r.date_utc.as_deref(), &r.event_id)
+                ),
+                gsi1pk: None,
+                gsi1sk: None,
+                ..r.clone()
+            }),
+            Document::Order(o) => Document::Order(OrderItem {
+                sk: format!(
+                    "{VERSION_PREFIX}{}",
+                    order_ord(
+                        o.trigger,
+                        o.ship_date_utc.as_deref(),
+                        o.order_date_utc.as_deref(),
+                        &o.event_id
+                    )
+                ),
+                gsi1pk: None,
+                gsi1sk: None,
+                ..o.clone()
+            }),
+        }
+    }
+}
+
+/// Does a document of order key `ord` replace the current item, whose order key is `stored`
+/// (`None`: no item, or one written before versions were ordered)? Only if it is greater, so an
+/// older version or the same one leaves it as it is.
+pub fn supersedes(stored: Option<&str>, ord: &str) -> bool {
+    stored.is_none_or(|s| s < ord)
+}
+
+/// The order key of a return (see [`Document::ord`]).
+fn return_ord(date_utc: Option<&str>, event_id: &EventId) -> String {
+    format!("{}#{event_id}", date_utc.unwrap_or_default())
+}
+
+/// The order key of an order (see [`Document::ord`]).
+fn order_ord(
+    trigger: OrderTrigger,
+    ship_date_utc: Option<&str>,
+    order_date_utc: Option<&str>,
+    event_id: &EventId,
+) -> String {
+    // Sent on creation, then on transmission: a transmitted order is the later one.
+    let step = match trigger {
+        OrderTrigger::Created => 1,
+        OrderTrigger::Transmitted => 2,
+    };
+    format!(
+        "{step}#{}#{}#{event_id}",
+        ship_date_utc.unwrap_or_default(),
+        order_date_utc.unwrap_or_default()
+    )
+}
+
+/// A document's date as its order key counts it ([`ord_time`]).
+fn ord_date(date: Option<&DateTime<Utc>>, received_at: &DateTime<Utc>) -> Option<String> {
+    date.map(|d| iso(&ord_time(d, received_at)))
 }
 
 /// A model as the item keeps it: numbers out of DynamoDB's range become their text.
@@ -493,6 +602,10 @@ impl ReturnItem {
             gsi1pk,
             pk,
             expires_at: None,
+            ord: Some(return_ord(
+                ord_date(r.date_utc.as_ref(), &received_at).as_deref(),
+                &r.event_id,
+            )),
         }
     }
 }
@@ -535,16 +648,22 @@ impl OrderItem {
             ship_date_utc: o.ship_date_utc.as_ref().map(iso),
             received_at: iso(&received_at),
             payload: payload(&o.model),
-            gsi1pk: reference_key(&channel.name, &o.reference),
-            gsi1sk: pk.clone(),
+            gsi1pk: Some(reference_key(&channel.name, &o.reference)),
+            gsi1sk: Some(pk.clone()),
             pk,
             expires_at: None,
+            ord: Some(order_ord(
+                trigger,
+                ord_date(o.ship_date_utc.as_ref(), &received_at).as_deref(),
+                ord_date(o.order_date_utc.as_ref(), &received_at).as_deref(),
+                &o.event_id,
+            )),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fixtures;
 
@@ -564,6 +683,18 @@ mod tests {
                 Some(ItemKind::Return),
             ),
             (&order_pk("shop-it", "ORD-1"), STATE, Some(ItemKind::Order)),
+            (
+                &return_pk("shop-it", "RMA-1"),
+                "VERSION#2026-03-11T08:15:00Z#ab",
+                Some(ItemKind::DocumentVersion),
+            ),
+            (
+                &order_pk("shop-it", "ORD-1"),
+                "VERSION#1###ab",
+                Some(ItemKind::DocumentVersion),
+            ),
+            (pk.as_str(), "VERSION#2026-03-11T08:15:00Z#ab", None),
+            (&return_pk("shop-it", "RMA-1"), "EVENT#x", None),
             (&reference_key("shop-it", "ORD-1"), STATE, None),
             ("CHECKPOINT", STATE, None),
             (&checkpoint_pk("shop-it"), CHECKPOINT, None),
@@ -613,5 +744,231 @@ mod tests {
         assert!(history[SK]
             .as_str()
             .is_some_and(|sk| sk.starts_with(EVENT_PREFIX)));
+    }
+
+    /// When the documents of these tests were received: after every date they carry.
+    pub(crate) fn received() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn demo_channel() -> Channel {
+        let channels = crate::auth::Channels::parse(&fixtures::demo_channels()).expect("demo");
+        channels.get(fixtures::DEMO_CHANNEL).expect("demo").clone()
+    }
+
+    /// The flat fixture's return with `patch` applied to it, received at `at`.
+    pub(crate) fn a_return(patch: Value, at: DateTime<Utc>) -> Document {
+        let mut body = fixtures::RETURNS_FLAT.json();
+        let entry = &mut body["returnShipments"][0];
+        for (k, v) in patch.as_object().cloned().unwrap_or_default() {
+            entry[k] = v;
+        }
+        let d = crate::model::returns::validate(
+            body.as_object().cloned().unwrap_or_default(),
+            crate::dates::rome(),
+        )
+        .expect("valid");
+        Document::Return(ReturnItem::new(&demo_channel(), &d.id, &d.returns[0], at).expiring(9))
+    }
+
+    /// The fixture's first order with `patch` applied to it, sent on `trigger`, received at `at`.
+    pub(crate) fn an_order(trigger: OrderTrigger, patch: Value, at: DateTime<Utc>) -> Document {
+        let mut body = fixtures::ORDERS.json();
+        let mut entry = body["orders"][0].clone();
+        for (k, v) in patch.as_object().cloned().unwrap_or_default() {
+            entry[k] = v;
+        }
+        body["orders"] = Value::Array(vec![entry]);
+        let d = crate::model::orders::validate(
+            body.as_object().cloned().unwrap_or_default(),
+            crate::dates::rome(),
+        )
+        .expect("valid");
+        Document::Order(OrderItem::new(&demo_channel(), trigger, &d.orders[0], at).expiring(9))
+    }
+
+    /// How `b` stands to `a` in the order of versions.
+    #[derive(Debug, PartialEq)]
+    enum Stands {
+        Newer,
+        Older,
+        Same,
+        /// Equal in all but content: the content id decides, one way whatever the arrival.
+        Tie,
+    }
+
+    #[test]
+    fn which_version_is_newer() {
+        use serde_json::json;
+        use OrderTrigger::{Created, Transmitted};
+        let at = received();
+        let ret = |patch: Value| a_return(patch, at);
+        let order = |t: OrderTrigger, patch: Value| an_order(t, patch, at);
+        let cases: Vec<(&str, Document, Document, Stands)> = vec![
+            (
+                "return dated later",
+                ret(json!({})),
+                ret(json!({"date": "2026-03-12 09:15:00"})),
+                Stands::Newer,
+            ),
+            (
+                "return dated earlier",
+                ret(json!({})),
+                ret(json!({"date": "2026-03-10 09:15:00"})),
+                Stands::Older,
+            ),
+            (
+                "return redelivered",
+                ret(json!({})),
+                ret(json!({})),
+                Stands::Same,
+            ),
+            (
+                "return changed at the same date",
+                ret(json!({})),
+                ret(json!({"weight": 2.5})),
+                Stands::Tie,
+            ),
+            (
+                "return without a date",
+                ret(json!({})),
+                ret(json!({"date": null})),
+                Stands::Older,
+            ),
+            (
+                "return dated years ahead counts at its receipt",
+                ret(json!({"date": "2031-01-01 00:00:00"})),
+                a_return(json!({}), at + chrono::Duration::days(20)),
+                Stands::Older,
+            ),
+            (
+                "return after one dated years ahead, dated after its receipt",
+                ret(json!({"date": "2031-01-01 00:00:00"})),
+                a_return(
+                    json!({"date": "2026-04-02 12:00:00"}),
+                    at + chrono::Duration::days(2),
+                ),
+                Stands::Newer,
+            ),
+            (
+                "order transmitted after created, its ship date earlier",
+                order(Created, json!({})),
+                order(Transmitted, json!({"shipDate": "2026-02-28 10:00:00"})),
+                Stands::Newer,
+            ),
+            (
+                "order created after transmitted",
+                order(Transmitted, json!({})),
+                order(Created, json!({"shipDate": "2026-03-05 10:00:00"})),
+                Stands::Older,
+            ),
+            (
+                "order shipped later",
+                order(Created, json!({})),
+                order(Created, json!({"shipDate": "2026-03-02 09:00:00"})),
+                Stands::Newer,
+            ),
+            (
+                "order shipped earlier",
+                order(Created, json!({})),
+                order(Created, json!({"shipDate": "2026-03-01 16:00:00"})),
+                Stands::Older,
+            ),
+            (
+                "order ordered later, shipped the same",
+                order(Created, json!({})),
+                order(Created, json!({"orderDate": "2026-03-01 11:00:00"})),
+                Stands::Newer,
+            ),
+            (
+                "order without a ship date",
+                order(Created, json!({})),
+                order(Created, json!({"shipDate": ""})),
+                Stands::Older,
+            ),
+            (
+                "order redelivered",
+                order(Transmitted, json!({})),
+                order(Transmitted, json!({})),
+                Stands::Same,
+            ),
+            (
+                "order changed at the same dates",
+                order(Created, json!({})),
+                order(Created, json!({"trackingNumber": "JD0146000099"})),
+                Stands::Tie,
+            ),
+        ];
+        for (name, a, b, want) in cases {
+            let (a, b) = (a.ord(), b.ord());
+            // Only the content id (after the last '#') tells a tie apart.
+            let tie =
+                a != b && a.rsplit_once('#').map(|(d, _)| d) == b.rsplit_once('#').map(|(d, _)| d);
+            let got = match (supersedes(Some(a), b), supersedes(Some(b), a)) {
+                (true, false) | (false, true) if tie => Stands::Tie,
+                (true, false) => Stands::Newer,
+                (false, true) => Stands::Older,
+                (false, false) if a == b => Stands::Same,
+                other => panic!("{name}: {other:?} for {a} / {b}"),
+            };
+            assert_eq!(got, want, "{name}: {a} / {b}");
+        }
+        // Nothing stored, or an item written before versions were ordered: any version is newer.
+        assert!(supersedes(None, ret(json!({})).ord()));
+        assert!(supersedes(None, ""));
+    }
+
+    #[test]
+    fn a_version_is_the_document_under_its_own_key_out_of_the_index() {
+        use serde_json::json;
+        let at = received();
+        for (doc, later) in [
+            (
+                a_return(json!({"date": "2031-01-01 00:00:00"}), at),
+                a_return(
+                    json!({"date": "2031-01-01 00:00:00"}),
+                    at + chrono::Duration::days(1),
+                ),
+            ),
+            (
+                an_order(OrderTrigger::Created, json!({}), at),
+                an_order(
+                    OrderTrigger::Created,
+                    json!({}),
+                    at + chrono::Duration::days(1),
+                ),
+            ),
+        ] {
+            let version = doc.version();
+            assert_eq!(
+                (version.pk(), version.event_id()),
+                (doc.pk(), doc.event_id())
+            );
+            assert!(version.sk().starts_with(VERSION_PREFIX), "{}", version.sk());
+            assert_eq!(
+                ItemKind::of(version.pk(), version.sk()),
+                Some(ItemKind::DocumentVersion)
+            );
+            // A redelivery on another day finds the same version key.
+            assert_eq!(later.version().sk(), version.sk());
+            let (doc, version) = match (&doc, &version) {
+                (Document::Return(d), Document::Return(v)) => (
+                    serde_json::to_value(d).expect("json"),
+                    serde_json::to_value(v).expect("json"),
+                ),
+                (Document::Order(d), Document::Order(v)) => (
+                    serde_json::to_value(d).expect("json"),
+                    serde_json::to_value(v).expect("json"),
+                ),
+                other => panic!("{other:?}"),
+            };
+            assert!(doc.get(GSI1_PK).is_some() && doc.get(GSI1_SK).is_some());
+            assert_eq!((version.get(GSI1_PK), version.get(GSI1_SK)), (None, None));
+            for name in ["payload", TTL, ORD, EVENT_ID, RECEIVED_AT] {
+                assert_eq!(version.get(name), doc.get(name), "{name}");
+            }
+        }
     }
 }

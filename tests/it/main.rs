@@ -5,6 +5,7 @@ mod agreement;
 mod alarms;
 mod budget;
 mod cli;
+mod documents;
 mod eventbridge;
 mod faults;
 mod notifier;

@@ -121,10 +121,9 @@ async fn two_hundred_fifty_orders_in_one_body_are_all_recorded() {
     let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
     assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
     let items = scan(&direct, &table).await;
-    assert_eq!(items.len(), 250);
-    assert!(items
-        .keys()
-        .all(|(pk, sk)| pk.starts_with("ORDER#") && sk == "STATE"));
+    assert_eq!(items.len(), 500, "each order and its version");
+    assert!(items.keys().all(|(pk, sk)| pk.starts_with("ORDER#")
+        && (sk == "STATE" || sk.starts_with(qapla::table::VERSION_PREFIX))));
     let again = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
     assert_eq!(again.outcome, "duplicate");
 }
@@ -147,7 +146,7 @@ async fn a_failure_between_two_batches_answers_503_and_the_retry_completes_the_t
         "stored"
     );
 
-    // The store goes away just as the second transaction (orders 101 to 200) is sent.
+    // The store goes away just as the second transaction (orders 51 to 100) is sent.
     let proxy = Arc::new(Proxy::start(moto.port));
     let client = client_down_before(proxy.clone(), 2).await;
     let hook = Webhook::new(
@@ -163,7 +162,7 @@ async fn a_failure_between_two_batches_answers_503_and_the_retry_completes_the_t
     assert_eq!(
         scan(&direct, &stormy).await.len(),
         100,
-        "the first batch only"
+        "the first batch only: 50 orders and their versions"
     );
 
     // Qapla' retries later: the first batch is a duplicate, the rest is written.

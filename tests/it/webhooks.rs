@@ -332,7 +332,11 @@ async fn an_order_listed_twice_in_one_body_is_stored_once() {
     let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
     assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
     let items = scan(&client, &name).await;
-    assert_eq!(items.len(), 2, "one item per order reference");
+    assert_eq!(
+        items.len(),
+        4,
+        "one item per order reference, and its version"
+    );
     let order = &items[&("ORDER#shop-it#ORD-10452".to_owned(), "STATE".to_owned())];
     assert_eq!(
         order["trackingNumber"],

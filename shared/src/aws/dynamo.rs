@@ -6,8 +6,8 @@
 use crate::archive::{self, Unrecoverable};
 use crate::aws::s3::S3Archive;
 use crate::limits;
-use crate::store::{Archive, Recorded, Store, StoreError};
-use crate::table::{Document, ShipmentHistory, ShipmentState, EVENT_ID, ORD, PK, SK};
+use crate::store::{documents_recorded, Archive, Recorded, Store, StoreError};
+use crate::table::{Document, ShipmentHistory, ShipmentState, ORD, PK, SK};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -62,13 +62,16 @@ const CONFLICT_PAUSE_MS: u64 = 15;
 const TRANSACTION_BUDGET: usize = limits::MAX_TRANSACTION_BYTES - 512 * 1024;
 
 /// The conditions of the three writes, on the table's attribute names. The names are bound as
-/// `#pk`, `#ord` and `#eid`, so the expressions spell none of them.
-/// A history item is new only if its key is not taken.
+/// `#pk` and `#ord`, so the expressions spell none of them.
+/// A history item (a shipment's, or a version of a return or order) is new only if its key is
+/// not taken.
 const NEW_ITEM: &str = "attribute_not_exists(#pk)";
 /// The state moves only forward (see `ShipmentState::ord`).
 const NEWER_STATE: &str = "attribute_not_exists(#pk) OR #ord < :ord";
-/// A return or order is written when new or when its content changed.
-const NEW_CONTENT: &str = "attribute_not_exists(#pk) OR #eid <> :eid";
+/// The current item of a return or order moves only forward (see `Document::ord`); an item
+/// written before versions were ordered has no `ord`, and any version replaces it.
+const NEWER_DOCUMENT: &str =
+    "attribute_not_exists(#pk) OR attribute_not_exists(#ord) OR #ord < :ord";
 
 /// A transaction's cancellation reason for an item whose condition did not hold.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
@@ -157,9 +160,6 @@ impl DynamoStore {
         if condition.contains("#ord") {
             put = put.expression_attribute_names("#ord", ORD);
         }
-        if condition.contains("#eid") {
-            put = put.expression_attribute_names("#eid", EVENT_ID);
-        }
         if let Some((name, value)) = values {
             put = put.expression_attribute_values(name, AttributeValue::S(value.to_owned()));
         }
@@ -229,22 +229,55 @@ impl DynamoStore {
         Ok(Err(error))
     }
 
-    /// Writes `puts` in one transaction, dropping the items whose condition failed (already
-    /// recorded) and trying the rest again; true if any item was written.
-    async fn write_batch(&self, mut pending: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+    /// Writes documents, each as its version put and its current item's put, in one
+    /// transaction. A document whose version is already there is dropped (a duplicate), one
+    /// older than its current item keeps its version only (stale), and the rest is tried
+    /// again. Whether any current item was written, and whether any document was stale.
+    async fn write_documents(
+        &self,
+        mut pending: Vec<(TransactWriteItem, Option<TransactWriteItem>)>,
+    ) -> Result<(bool, bool), StoreError> {
         while !pending.is_empty() {
-            match self.transact(pending.clone()).await? {
-                None => return Ok(true),
-                Some(failed) => {
-                    pending = pending
-                        .into_iter()
-                        .zip(failed)
-                        .filter_map(|(put, failed)| (!failed).then_some(put))
-                        .collect();
-                }
-            }
+            let items = pending
+                .iter()
+                .flat_map(|(version, current)| std::iter::once(version).chain(current))
+                .cloned()
+                .collect();
+            let Some(failed) = self.transact(items).await? else {
+                let stored = pending.iter().any(|(_, current)| current.is_some());
+                let stale = pending.iter().any(|(_, current)| current.is_none());
+                return Ok((stored, stale));
+            };
+            let mut failed = failed.into_iter();
+            pending = pending
+                .into_iter()
+                .filter_map(|(version, current)| {
+                    let version_failed = failed.next().unwrap_or(false);
+                    // A flag for the current item only where it was in the transaction.
+                    let current_failed = current.is_some() && failed.next().unwrap_or(false);
+                    match (version_failed, current_failed) {
+                        (true, _) => None,
+                        (false, true) => Some((version, None)),
+                        (false, false) => Some((version, current)),
+                    }
+                })
+                .collect();
         }
-        Ok(false)
+        Ok((false, false))
+    }
+}
+
+fn document_json(doc: &Document) -> serde_json::Result<Vec<u8>> {
+    match doc {
+        Document::Return(r) => serde_json::to_vec(r),
+        Document::Order(o) => serde_json::to_vec(o),
+    }
+}
+
+fn document_item(doc: &Document) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    match doc {
+        Document::Return(r) => item(r),
+        Document::Order(o) => item(o),
     }
 }
 
@@ -338,30 +371,26 @@ impl Store for DynamoStore {
         let mut puts = Vec::with_capacity(documents.len());
         let mut sizes = Vec::with_capacity(documents.len());
         for doc in documents {
-            sizes.push(
-                match doc {
-                    Document::Return(r) => serde_json::to_vec(r).map(|j| j.len()),
-                    Document::Order(o) => serde_json::to_vec(o).map(|j| j.len()),
-                }
-                .unwrap_or(0),
-            );
-            let value = match doc {
-                Document::Return(r) => item(r)?,
-                Document::Order(o) => item(o)?,
-            };
-            puts.push(self.put(value, NEW_CONTENT, Some((":eid", doc.event_id().as_str())))?);
+            // Two items a document, its version and its current item, of the same size.
+            sizes.push(2 * document_json(doc).map(|j| j.len()).unwrap_or(0));
+            let version = self.put(document_item(&doc.version())?, NEW_ITEM, None)?;
+            let current = self.put(
+                document_item(doc)?,
+                NEWER_DOCUMENT,
+                Some((":ord", doc.ord())),
+            )?;
+            puts.push((version, Some(current)));
         }
-        let mut stored = false;
+        let (mut stored, mut stale) = (false, false);
         // In order, one transaction per batch; a failure stops here, and Qapla's retry finds the
         // batches already written to be duplicates.
-        for range in limits::batches(&sizes, limits::MAX_TRANSACTION_ITEMS, TRANSACTION_BUDGET) {
-            stored |= self.write_batch(puts[range].to_vec()).await?;
+        let per_batch = limits::MAX_TRANSACTION_ITEMS / 2;
+        for range in limits::batches(&sizes, per_batch, TRANSACTION_BUDGET) {
+            let (s, o) = self.write_documents(puts[range].to_vec()).await?;
+            stored |= s;
+            stale |= o;
         }
-        Ok(if stored {
-            Recorded::Stored
-        } else {
-            Recorded::Duplicate
-        })
+        Ok(documents_recorded(stored, stale))
     }
 
     async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! Does a change of a table item notify, and what? A Qapla' rule over table items: a shipment
 //! whose status or detail really changed, a return that is new or changed, an order that is new or
-//! changed. History items, duplicates and deletions (TTL expiry) notify nothing.
+//! changed. History items (a shipment's, the versions of a return or order), duplicates and
+//! deletions (TTL expiry) notify nothing.
 
 use crate::table::{self, ItemKind, OrderItem, ReturnItem, ShipmentState};
 use serde::de::DeserializeOwned;
@@ -36,7 +37,8 @@ pub fn decide(old: Option<&Value>, new: Option<&Value>) -> Result<Option<Change>
         return Ok(None);
     };
     let change = match kind {
-        ItemKind::ShipmentHistory => None,
+        // History: the change it records notifies through the current item, if at all.
+        ItemKind::ShipmentHistory | ItemKind::DocumentVersion => None,
         ItemKind::ShipmentState => {
             let new: ShipmentState = read(kind, new)?;
             let old: Option<ShipmentState> = old.map(|o| read(kind, o)).transpose()?;
@@ -186,6 +188,64 @@ mod tests {
         assert_eq!(decide(Some(&history.1), None), Ok(None));
         let foreign = json!({"pk": "CHECKPOINT#shop-it", "sk": "STATE"});
         assert_eq!(decide(None, Some(&foreign)), Ok(None));
+    }
+
+    #[test]
+    fn versions_and_late_older_versions_notify_nothing() {
+        let mut later_return = fixtures::RETURNS_FLAT.json();
+        later_return["returnShipments"][0]["date"] = json!("2026-03-12 09:15:00");
+        let mut earlier_orders = fixtures::ORDERS.json();
+        for o in earlier_orders["orders"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            o["shipDate"] = json!("2026-02-28 10:00:00");
+        }
+        let cases = [
+            (
+                crate::kind::Kind::Return,
+                later_return,
+                fixtures::RETURNS_FLAT.json(),
+            ),
+            (
+                crate::kind::Kind::Order,
+                fixtures::ORDERS.json(),
+                earlier_orders,
+            ),
+        ];
+        for (kind, newer, older) in cases {
+            let hook = webhook(kind);
+            let deliver = |body: &Value| {
+                let before = hook.store.items();
+                let answer = run(hook.handle(post(body.to_string().as_bytes())));
+                let changes: Vec<(Option<Value>, Value)> = hook
+                    .store
+                    .items()
+                    .into_iter()
+                    .filter(|(k, v)| before.get(k) != Some(v))
+                    .map(|(k, v)| (before.get(&k).cloned(), v))
+                    .collect();
+                (answer.outcome, changes)
+            };
+            let (outcome, first) = deliver(&newer);
+            assert_eq!(outcome, "stored");
+            let (states, versions): (Vec<_>, Vec<_>) = first
+                .iter()
+                .partition(|(_, v)| v[table::SK] == table::STATE);
+            assert_eq!(states.len(), versions.len(), "{kind:?}: a version each");
+            for (old, new) in versions {
+                assert_eq!(decide(old.as_ref(), Some(new)), Ok(None), "{kind:?}");
+            }
+            assert_eq!(decided(&first).len(), states.len(), "{kind:?}");
+            let (outcome, late) = deliver(&older);
+            assert_eq!(outcome, "stale", "{kind:?}");
+            assert!(late.iter().all(|(old, new)| old.is_none()
+                && new[table::SK]
+                    .as_str()
+                    .is_some_and(|sk| sk.starts_with(table::VERSION_PREFIX))));
+            assert!(decided(&late).is_empty(), "{kind:?}");
+        }
     }
 
     #[test]

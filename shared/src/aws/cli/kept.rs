@@ -8,9 +8,9 @@ use crate::archive::{Kept, Place};
 use crate::auth::Channels;
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::s3::S3Archive;
+use crate::kind::Kind;
 use crate::store::Archive;
 use crate::webhook::{Mode, Outcome, Settings, Webhook};
-use crate::Kind;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
