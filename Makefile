@@ -68,15 +68,16 @@ arm64-smoke:
 	QAPLA_BENCH_OUT=$(CURDIR)/target/arm64-smoke.json \
 	cargo test -p integration-tests --bench system
 
-# Fuzzes the parser (strict JSON, webhook kinds, validation, ids) for FUZZ_SECONDS (default 180),
-# starting from the fixtures.
+# Fuzzes FUZZ_TARGET for FUZZ_SECONDS (default 180): `parse` (strict JSON, webhook kinds,
+# validation, ids; the default), starting from the fixtures, or `dates` (the date reader).
 # cargo fuzz needs nightly features of rustc; RUSTC_BOOTSTRAP lets the stable toolchain provide them.
 # A crash lands in fuzz/artifacts/parse/: add it as a regression case to the unit tests.
 FUZZ_SECONDS ?= 180
+FUZZ_TARGET ?= parse
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
-	mkdir -p fuzz/corpus/parse && cp shared/fixtures/*.json fuzz/corpus/parse/
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	mkdir -p fuzz/corpus/parse fuzz/corpus/dates && cp shared/fixtures/*.json fuzz/corpus/parse/
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
 
 # What CI checks besides the tests.
 check:
