@@ -162,6 +162,7 @@ def env_local():
         "ReturnsFunction": dict(webhook),
         "OrdersFunction": dict(webhook),
         "NotifierFunction": {
+            "TABLE_NAME": "qapla-webhooks",
             "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:qapla-webhooks",
             "QAPLA_TIMEZONE": "Europe/Rome",
             "QAPLA_ALERT_STATUSES": "5,8,6",
