@@ -30,8 +30,12 @@ pub mod attr {
     pub const RETURN: &str = "return";
     /// `true` on a notice re-published by `qapla replay`; absent otherwise.
     pub const REPLAY: &str = "replay";
+    /// `true` on a replay the operator sends to the email and SMS subscribers too
+    /// (`qapla replay --alert-subscribers`); absent otherwise. Their filter policies keep every
+    /// other replay out.
+    pub const ALERT_SUBSCRIBERS: &str = "alertSubscribers";
     /// Every attribute name, for checks that the template uses only these.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         EVENT,
         STATUS_ID,
         STATUS_DETAIL,
@@ -40,6 +44,7 @@ pub mod attr {
         CHANNEL,
         RETURN,
         REPLAY,
+        ALERT_SUBSCRIBERS,
     ];
 }
 
