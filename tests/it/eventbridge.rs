@@ -287,6 +287,51 @@ async fn a_bus_down_then_back_gives_one_sns_message_and_one_bus_event_per_change
     assert_eq!(ids(&sns), events.keys().cloned().collect::<Vec<_>>());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_alert_whose_bus_failed_goes_to_the_bus_alone_at_the_next_run() {
+    let mut rig = Rig::new().await;
+    let sdk = stack::sdk(&rig.endpoint).await;
+    let bus = format!("{}-bus", rig.table);
+    let bus_queue = bus_and_queue(&sdk, &bus).await;
+    let proxy = Proxy::start(moto::shared().port);
+    three_changes(&mut rig).await;
+    let mut fanout = once(&sdk, &rig, &bus);
+    let through_proxy = stack::sdk(&proxy.endpoint()).await;
+    fanout.bus = Some(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&through_proxy),
+        &bus,
+    ));
+    let notifier = rig.notifier(&rig.endpoint).await.notifier;
+    let channels = vec![fixtures::DEMO_CHANNEL.to_owned()];
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let check = qapla::stuck::Check {
+        rule: StuckRule::default(),
+        notifier: &notifier,
+        channels: &channels,
+    };
+    let reader = qapla::aws::reader::DynamoReader::new(dynamo.clone(), &rig.table);
+    let episodes = qapla::aws::stuck::DynamoEpisodes::new(dynamo, &rig.table);
+    proxy.set_down(true);
+    let first = check
+        .run(&reader, &episodes, &fanout, chrono::Utc::now(), None)
+        .await;
+    assert_eq!((first.alerted, first.failed), (0, 2), "{first:?}");
+    let mut sns = rig.drain_all().await;
+    assert_eq!(sns.len(), 2, "the topic had both alerts");
+    proxy.set_down(false);
+    let second = check
+        .run(&reader, &episodes, &fanout, chrono::Utc::now(), None)
+        .await;
+    assert_eq!((second.alerted, second.failed), (2, 0), "{second:?}");
+    assert!(
+        rig.drain_all().await.is_empty(),
+        "the topic did not get them again"
+    );
+    let events = details(rig.subscribers.drain(&bus_queue).await);
+    sns.sort_by_key(|d| d["id"].to_string());
+    assert_eq!(ids(&sns), events.keys().cloned().collect::<Vec<_>>());
+}
+
 #[test]
 fn the_notifier_writes_notice_claims_only_in_its_table() {
     let f = &template::resource("NotifierFunction")["Properties"];

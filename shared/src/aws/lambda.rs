@@ -267,10 +267,12 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     let config = StuckConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await?;
     let dynamo = crate::aws::dynamo::client(&sdk);
+    let mut publisher = fanout(&sdk, &config.topic_arn, config.event_bus.as_deref());
+    publisher.claims = Some(DynamoClaims::new(dynamo.clone(), &config.table_name));
     Ok(StuckFunction {
         reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
         episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo, &config.table_name),
-        publisher: fanout(&sdk, &config.topic_arn, config.event_bus.as_deref()),
+        publisher,
         config,
     })
 }
