@@ -136,7 +136,7 @@ pub trait Publisher: Send + Sync {
     /// Sends a notice to each target, each on its own, and says what each came to. A plain
     /// publisher has one target, the topic.
     fn deliver(&self, notice: &Notice) -> impl std::future::Future<Output = once::Delivery> + Send {
-        async move { once::Delivery::topic(self.publish(notice).await) }
+        async move { once::Delivery::topic_only(self.publish(notice).await) }
     }
 }
 

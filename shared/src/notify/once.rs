@@ -215,7 +215,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// A delivery to the topic alone.
-    pub fn topic(result: Result<(), PublishError>) -> Delivery {
+    pub fn topic_only(result: Result<(), PublishError>) -> Delivery {
         Delivery {
             topic: result.map(|()| Sent::Published),
             bus: None,
