@@ -177,6 +177,7 @@ def env_local():
         # The inbox drain: the webhooks' own pipeline over the same table and bucket.
         "DrainFunction": dict(webhook),
         "NotifierFunction": {
+            "TABLE_NAME": "qapla-webhooks",
             "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:qapla-webhooks",
             "QAPLA_TIMEZONE": "Europe/Rome",
             "QAPLA_ALERT_STATUSES": "5,8,6",

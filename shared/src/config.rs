@@ -42,7 +42,8 @@ pub const WEBHOOK_VARS: [&str; 8] = [
     QAPLA_RETURN_ORDER_DAYS,
 ];
 /// The variables the notifier reads.
-pub const NOTIFIER_VARS: [&str; 5] = [
+pub const NOTIFIER_VARS: [&str; 6] = [
+    TABLE_NAME,
     TOPIC_ARN,
     QAPLA_TIMEZONE,
     QAPLA_ALERT_STATUSES,
@@ -182,6 +183,9 @@ impl WebhookConfig {
 /// What the notifier needs: its topic and how to render notices.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
+    /// The table its notice claims go to ([`TABLE_NAME`]), so a retried record sends to each
+    /// target once; unset (a local run without one), a retry sends to every target again.
+    pub table_name: Option<String>,
     pub topic_arn: String,
     /// The EventBridge bus of the second fan-out, if any ([`EVENT_BUS_NAME`]).
     pub event_bus: Option<String>,
@@ -196,6 +200,7 @@ impl NotifierConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(get);
         Ok(NotifierConfig {
+            table_name: vars.optional(TABLE_NAME).map(|t| t.trim().to_owned()),
             topic_arn: vars.required(TOPIC_ARN)?,
             event_bus: vars.event_bus(),
             notifier: Notifier {
@@ -444,6 +449,13 @@ mod tests {
                 NotifierConfig::from_lookup(env(&[(TOPIC_ARN, "t"), (EVENT_BUS_NAME, value)]))
                     .expect("valid");
             assert_eq!(with_bus.event_bus.as_deref(), bus, "{value:?}");
+        }
+        assert_eq!(ok.table_name, None, "no claims without a table");
+        for (value, table) in [("", None), (" ", None), (" qapla-t ", Some("qapla-t"))] {
+            let with_table =
+                NotifierConfig::from_lookup(env(&[(TOPIC_ARN, "t"), (TABLE_NAME, value)]))
+                    .expect("valid");
+            assert_eq!(with_table.table_name.as_deref(), table, "{value:?}");
         }
         let e =
             NotifierConfig::from_lookup(env(&[(QAPLA_CHANNELS, &channels)])).expect_err("no topic");

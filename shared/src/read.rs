@@ -482,6 +482,15 @@ pub fn mark_replay(mut notice: Notice) -> Notice {
     notice
 }
 
+/// Lets a replayed notice through the email and SMS subscriptions' filter policies, which keep
+/// replays out otherwise: the operator asked for it (`--alert-subscribers`).
+pub fn alert_subscribers(mut notice: Notice) -> Notice {
+    notice
+        .attributes
+        .push((attr::ALERT_SUBSCRIBERS, "true".to_owned()));
+    notice
+}
+
 /// The event names `--event` takes.
 pub fn event_type(name: &str) -> Option<EventType> {
     [
@@ -793,6 +802,19 @@ mod tests {
             .iter()
             .any(|(k, v)| *k == attr::REPLAY && v == "true"));
         assert_eq!(notice.document["replay"], json!(true));
+        let through = alert_subscribers(notice.clone());
+        assert_eq!(
+            through.attributes[..notice.attributes.len()],
+            notice.attributes[..]
+        );
+        assert_eq!(
+            through.attributes.last(),
+            Some(&(attr::ALERT_SUBSCRIBERS, "true".to_owned()))
+        );
+        assert_eq!(
+            through.document, notice.document,
+            "the v1 document as it was"
+        );
         assert_eq!(channel_of(&all[0].change), "shop-it");
         assert_eq!(
             event_type("shipment.status_changed"),

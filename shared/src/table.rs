@@ -84,8 +84,21 @@ pub const CHECKPOINT: &str = "CHECKPOINT";
 /// The attribute of a checkpoint compared when it moves (only forward).
 pub const UNTIL: &str = "until";
 
+/// A notice's claim on one of its targets, so that a retried stream record sends to each target
+/// once (see `notify::once`): pk [`notice_pk`], sk [`TOPIC_CLAIM`] or [`BUS_CLAIM`], [`CLAIM`]
+/// [`CLAIM_PENDING`] until the send ended well, then [`CLAIM_DONE`]; it expires ([`TTL`]) after
+/// [`CLAIM_DAYS`], beyond the stream's retention. No notification reads it.
+pub const TOPIC_CLAIM: &str = "TOPIC";
+pub const BUS_CLAIM: &str = "BUS";
+pub const CLAIM: &str = "claim";
+pub const CLAIM_PENDING: &str = "pending";
+pub const CLAIM_DONE: &str = "done";
+pub const CLAIMED_AT: &str = "claimedAt";
+pub const CLAIM_DAYS: i64 = 2;
+
 const SHIPMENT: &str = "SHIPMENT";
 const RECOVER: &str = "RECOVER";
+const NOTICE: &str = "NOTICE";
 const RETURN: &str = "RETURN";
 const ORDER: &str = "ORDER";
 const REFERENCE: &str = "REF";
@@ -108,6 +121,11 @@ pub fn history_range(from: DateTime<Utc>, until: DateTime<Utc>) -> (String, Stri
 /// The partition key of a channel's recovery checkpoint (no notification reads it).
 pub fn checkpoint_pk(channel: &str) -> String {
     format!("{RECOVER}#{channel}")
+}
+
+/// The partition key of a notice's claims.
+pub fn notice_pk(notice_id: &str) -> String {
+    format!("{NOTICE}#{notice_id}")
 }
 
 pub fn return_pk(channel: &str, key: &str) -> String {

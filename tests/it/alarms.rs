@@ -233,6 +233,17 @@ fn notifier_failures_are_counted_from_its_log_lines_and_alarmed() {
         &["$.message", &line, &format!("\"{}\"", batch::SKIPPED)],
     );
     assert!(!alarms_on("QaplaWebhooks", &failed).is_empty());
+    let bus_refused = filtered_metric(
+        "NotifierLogGroup",
+        &["$.message", &line, &format!("\"{}\"", batch::BUS_REFUSED)],
+    );
+    let bus_alarms = alarms_on("QaplaWebhooks", &bus_refused);
+    assert!(
+        bus_alarms
+            .iter()
+            .any(|(_, _, _, threshold)| *threshold <= 1.0),
+        "every bus refusal alarms: {bus_alarms:?}"
+    );
     let skipped_alarms = alarms_on("QaplaWebhooks", &skipped);
     assert!(
         skipped_alarms

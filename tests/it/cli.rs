@@ -618,6 +618,9 @@ async fn replay_publishes_exactly_the_windows_changes_in_order_marked() {
         "{text}"
     );
 
+    // What alerted the merchant live: the exception on hold.
+    let live_alerts: Vec<Value> = rig.drain_alerts().await;
+    assert_eq!(live_alerts.len(), 1, "{live_alerts:?}");
     let sent = ok(run(args(&[
         "--topic-arn",
         &rig.subscribers.topic_arn,
@@ -651,6 +654,34 @@ async fn replay_publishes_exactly_the_windows_changes_in_order_marked() {
         published.len(),
         "the replay attribute reaches filter policies"
     );
+    // The email and SMS filter policy keeps replays out unless the operator lets them through.
+    assert!(
+        rig.drain_alerts().await.is_empty(),
+        "a replay reached the email and SMS subscribers unasked"
+    );
+    let loud = ok(run(args(&[
+        "--topic-arn",
+        &rig.subscribers.topic_arn,
+        "--rate",
+        "50",
+        "--alert-subscribers",
+    ])))
+    .json();
+    assert!(loud["notices"]
+        .as_array()
+        .expect("notices")
+        .iter()
+        .all(|n| n["attributes"]["alertSubscribers"] == "true"
+            && n["attributes"]["replay"] == "true"));
+    let alerted = rig.drain_alerts().await;
+    assert_eq!(
+        alerted.iter().map(|d| &d["id"]).collect::<Vec<_>>(),
+        live_alerts.iter().map(|d| &d["id"]).collect::<Vec<_>>(),
+        "asked for, the replay alerts what alerted live"
+    );
+    assert!(alerted.iter().all(|d| d["replay"] == true));
+    rig.drain_all().await;
+    rig.subscribers.drain(&replays_queue).await;
 
     // One event only.
     let only = ok(run(args(&["--dry-run", "--event", "return.requested"]))).json();

@@ -247,7 +247,16 @@ fn the_stuck_function_is_built_configured_and_scheduled_as_the_code_expects() {
         .flat_map(|s| list(&s["Action"], "Action"))
         .map(|a| text(a, "Action").to_owned())
         .collect();
-    assert_eq!(actions, ["dynamodb:Query", "dynamodb:UpdateItem"]);
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem"
+        ]
+    );
     let query = format!("{:?}", statements[0]["Resource"]);
     assert!(
         query.contains(&format!("/index/{}", qapla::table::OPEN_INDEX)),
@@ -255,6 +264,9 @@ fn the_stuck_function_is_built_configured_and_scheduled_as_the_code_expects() {
     );
     let keys = &statements[1]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
     assert_eq!(text(&list(keys, "LeadingKeys")[0], "key"), "SHIPMENT#*");
+    let keys = &statements[2]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+    let claims = format!("{}*", qapla::table::notice_pk(""));
+    assert_eq!(text(&list(keys, "LeadingKeys")[0], "key"), claims);
     assert!(policies
         .iter()
         .any(|p| p.get("SNSPublishMessagePolicy").is_some()));

@@ -86,7 +86,8 @@ enum Command {
         channel: Vec<String>,
     },
     /// Re-publishes the notifications of the changes received in a window, in order, marked
-    /// with the attribute replay=true.
+    /// with the attribute replay=true; the email and SMS subscriptions keep them out unless
+    /// --alert-subscribers is given.
     Replay {
         /// Start of the window: YYYY-MM-DD[ HH:MM[:SS]] in the zone, or RFC 3339.
         #[arg(long)]
@@ -104,6 +105,10 @@ enum Command {
         /// List what would be sent, send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Send the replayed alerts to the merchant's email and SMS subscribers too (their
+        /// filter policies keep replays out otherwise).
+        #[arg(long)]
+        alert_subscribers: bool,
         /// Most notifications published per second.
         #[arg(long, default_value_t = 10)]
         rate: u32,
@@ -458,6 +463,7 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
             channel,
             events,
             dry_run,
+            alert_subscribers,
             rate,
             topic_arn,
             alert_statuses,
@@ -508,9 +514,16 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
                 )),
             };
             let (since, until) = (iso(&since), iso(&until));
-            let notices = replay_notices(&reader, &notifier, (&since, &until), channel, &wanted)
-                .await
-                .map_err(failed)?;
+            let mut notices =
+                replay_notices(&reader, &notifier, (&since, &until), channel, &wanted)
+                    .await
+                    .map_err(failed)?;
+            if *alert_subscribers {
+                notices = notices
+                    .into_iter()
+                    .map(|(at, n)| (at, read::alert_subscribers(n)))
+                    .collect();
+            }
             let publisher =
                 topic.map(|t| SnsPublisher::new(aws_sdk_sns::Client::new(&deployment.sdk), t));
             replay(&notices, publisher.as_ref(), *rate, args.json, out).await

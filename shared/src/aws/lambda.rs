@@ -1,5 +1,6 @@
 //! Lambda wiring: configuration and clients once per cold start, then one handler per request.
 
+use crate::aws::claims::DynamoClaims;
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::eventbridge::EventBridgeBus;
 use crate::aws::sns::SnsPublisher;
@@ -189,10 +190,12 @@ pub async fn serve_drain() -> Result<(), Error> {
 /// while this much time (and a second to answer) is left before the invocation's deadline.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The topic, and the EventBridge bus when one is named.
-pub type Fanout = FanOut<SnsPublisher, EventBridgeBus>;
+/// The topic, and the EventBridge bus when one is named, each sent once per notice through the
+/// table's claims when there are claims.
+pub type Fanout = FanOut<SnsPublisher, EventBridgeBus, Option<DynamoClaims>>;
 
-/// The topic's publisher and the bus's, each bounded by [`PUBLISH_TIMEOUT`].
+/// The topic's publisher and the bus's, each bounded by [`PUBLISH_TIMEOUT`], without claims (set
+/// `claims` to send each target once).
 pub fn fanout(sdk: &aws_config::SdkConfig, topic_arn: &str, event_bus: Option<&str>) -> Fanout {
     let timeout = || {
         aws_sdk_sns::config::timeout::TimeoutConfig::builder()
@@ -211,21 +214,35 @@ pub fn fanout(sdk: &aws_config::SdkConfig, topic_arn: &str, event_bus: Option<&s
     FanOut {
         publisher: SnsPublisher::new(aws_sdk_sns::Client::from_conf(sns), topic_arn),
         bus,
+        claims: None,
     }
 }
 
-/// How long publishing one notice may take: [`PUBLISH_TIMEOUT`] per send.
+/// How long publishing one notice may take: [`PUBLISH_TIMEOUT`] per send, and with claims a
+/// claim and its completion per target, each bounded like the store's calls.
 fn publish_time(fanout: &Fanout) -> Duration {
-    PUBLISH_TIMEOUT * if fanout.bus.is_some() { 2 } else { 1 }
+    let targets = if fanout.bus.is_some() { 2 } else { 1 };
+    let claims = if fanout.claims.is_some() {
+        2 * crate::aws::dynamo::bounded_timeouts()
+            .operation_timeout()
+            .unwrap_or_default()
+    } else {
+        Duration::ZERO
+    };
+    (PUBLISH_TIMEOUT + claims) * targets
 }
 
 /// Builds the notifier from the environment.
 pub async fn notifier_from_env() -> Result<StreamNotifier<Fanout>, Error> {
     let config = NotifierConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await?;
+    let mut publisher = fanout(&sdk, &config.topic_arn, config.event_bus.as_deref());
+    publisher.claims = config
+        .table_name
+        .map(|table| DynamoClaims::new(crate::aws::dynamo::client(&sdk), table));
     Ok(StreamNotifier {
         notifier: config.notifier,
-        publisher: fanout(&sdk, &config.topic_arn, config.event_bus.as_deref()),
+        publisher,
     })
 }
 
@@ -290,10 +307,12 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     let config = StuckConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await?;
     let dynamo = crate::aws::dynamo::client(&sdk);
+    let mut publisher = fanout(&sdk, &config.topic_arn, config.event_bus.as_deref());
+    publisher.claims = Some(DynamoClaims::new(dynamo.clone(), &config.table_name));
     Ok(StuckFunction {
         reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
         episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo, &config.table_name),
-        publisher: fanout(&sdk, &config.topic_arn, config.event_bus.as_deref()),
+        publisher,
         config,
     })
 }

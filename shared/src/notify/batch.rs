@@ -8,8 +8,11 @@
 //! such a record is logged with its item's key (an operator can publish its notification again
 //! from the table), counted, and skipped. Near the invocation's deadline the batch stops and
 //! reports the rest for retry, so a timeout never makes Lambda retry records already published.
+//! Each notice goes to each target once ([`super::once`]): a record retried for its bus sends
+//! only the bus, and a bus refused for good is logged and counted, never retried.
 
-use super::{decide, Notice, Notifier, PublishError, Publisher};
+use super::once::{Delivery, Sent, Target};
+use super::{decide, Notice, Notifier, Publisher};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -23,6 +26,14 @@ pub const FAILED: &str = "failed";
 pub const SKIPPED: &str = "skipped";
 /// No time was left before the deadline: the stream retries from this record.
 pub const DEFERRED: &str = "deferred";
+/// The bus refused the notice for good (missing, access denied, invalid): the topic side stands,
+/// the record is not retried. A line of its own, besides the record's.
+pub const BUS_REFUSED: &str = "bus_refused";
+/// An earlier attempt claimed the topic and died before saying how its send ended: the notice is
+/// not sent to the topic again (at most once), and may not have reached it.
+pub const UNCONFIRMED: &str = "unconfirmed";
+/// Every target took the notice in an earlier attempt: nothing sent.
+pub const ALREADY: &str = "already";
 
 /// The key of the table item a record is about.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,6 +80,12 @@ pub struct Report {
     pub published: usize,
     /// Records skipped for a permanent failure.
     pub skipped: usize,
+    /// Notices the bus refused for good.
+    pub bus_refused: usize,
+    /// Notices an earlier attempt may or may not have sent to the topic.
+    pub unconfirmed: usize,
+    /// Notices every target took in an earlier attempt.
+    pub already: usize,
     /// Whether the deadline stopped the batch.
     pub deadline: bool,
 }
@@ -95,6 +112,9 @@ pub async fn publish<P: Publisher>(
         records = records.len(),
         published = report.published,
         skipped = report.skipped,
+        bus_refused = report.bus_refused,
+        unconfirmed = report.unconfirmed,
+        already = report.already,
         retried = report.retry.len(),
         outcome,
         "batch"
@@ -128,52 +148,113 @@ async fn publish_records<P: Publisher>(
             report.deadline = true;
             return report;
         }
-        let outcome = match notice(notifier, record) {
-            Ok(None) => Ok(()),
-            Ok(Some(notice)) => match publisher.publish(&notice).await {
-                Ok(()) => {
-                    report.published += 1;
-                    tracing::info!(
-                        record = record.event_id.as_str(),
-                        event = notice.event.as_str(),
-                        id = notice.id.as_str(),
-                        outcome = PUBLISHED,
-                        "{LOG_LINE}"
-                    );
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-            Err(reason) => Err(PublishError::Permanent(reason)),
+        let delivered = match notice(notifier, record) {
+            Ok(None) => continue,
+            Ok(Some(notice)) => {
+                let delivery = Box::pin(publisher.deliver(&notice)).await;
+                Ok((notice, delivery))
+            }
+            Err(reason) => Err(reason),
         };
+        let (notice, delivery) = match delivered {
+            Ok(d) => d,
+            Err(reason) => {
+                skip(&mut report, record, &reason);
+                continue;
+            }
+        };
+        let id = notice.id.as_str();
+        let (topic, bus) = (delivery.state(Target::Topic), delivery.state(Target::Bus));
+        let note = delivery.notes.join("; ");
+        if let Some(e) = delivery.bus_refused() {
+            report.bus_refused += 1;
+            tracing::error!(
+                record = record.event_id.as_str(),
+                event = notice.event.as_str(),
+                id,
+                topic,
+                outcome = BUS_REFUSED,
+                reason = e.to_string().as_str(),
+                "{LOG_LINE}"
+            );
+        }
+        if let Some((target, e)) = delivery.temporary() {
+            tracing::error!(
+                record = record.event_id.as_str(),
+                id,
+                target = target.as_str(),
+                topic,
+                bus,
+                outcome = FAILED,
+                reason = e.to_string().as_str(),
+                note = note.as_str(),
+                retried = records.len() - i,
+                "{LOG_LINE}"
+            );
+            report.retry = rest();
+            return report;
+        }
+        if let Err(e) = &delivery.topic {
+            skip(&mut report, record, &e.to_string());
+            continue;
+        }
+        let outcome = outcome(&delivery);
         match outcome {
-            Ok(()) => {}
-            Err(e @ PublishError::Permanent(_)) => {
-                report.skipped += 1;
-                let key = record.key.clone().unwrap_or_default();
-                tracing::error!(
-                    record = record.event_id.as_str(),
-                    pk = key.pk.as_str(),
-                    sk = key.sk.as_str(),
-                    outcome = SKIPPED,
-                    reason = e.to_string().as_str(),
-                    "{LOG_LINE}"
-                );
-            }
-            Err(e @ PublishError::Temporary(_)) => {
-                tracing::error!(
-                    record = record.event_id.as_str(),
-                    outcome = FAILED,
-                    reason = e.to_string().as_str(),
-                    retried = records.len() - i,
-                    "{LOG_LINE}"
-                );
-                report.retry = rest();
-                return report;
-            }
+            UNCONFIRMED => report.unconfirmed += 1,
+            ALREADY => report.already += 1,
+            _ => report.published += 1,
+        }
+        if outcome == UNCONFIRMED || !note.is_empty() {
+            tracing::warn!(
+                record = record.event_id.as_str(),
+                event = notice.event.as_str(),
+                id,
+                topic,
+                bus,
+                outcome,
+                note = note.as_str(),
+                "{LOG_LINE}"
+            );
+        } else {
+            tracing::info!(
+                record = record.event_id.as_str(),
+                event = notice.event.as_str(),
+                id,
+                topic,
+                bus,
+                outcome,
+                "{LOG_LINE}"
+            );
         }
     }
     report
+}
+
+/// The record line's outcome of a delivery the topic did not refuse and nothing failed for now.
+fn outcome(delivery: &Delivery) -> &'static str {
+    let sent_now = [Some(&delivery.topic), delivery.bus.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|r| matches!(r, Ok(Sent::Published)));
+    match delivery.topic {
+        Ok(Sent::Unconfirmed) => UNCONFIRMED,
+        _ if sent_now => PUBLISHED,
+        _ => ALREADY,
+    }
+}
+
+/// Logs and counts a record given up for good, with its item's key.
+fn skip(report: &mut Report, record: &Record, reason: &str) {
+    report.skipped += 1;
+    let key = record.key.clone().unwrap_or_default();
+    tracing::error!(
+        record = record.event_id.as_str(),
+        pk = key.pk.as_str(),
+        sk = key.sk.as_str(),
+        outcome = SKIPPED,
+        reason,
+        "{LOG_LINE}"
+    );
 }
 
 /// The notice a record calls for, if any; `Err` says why the record cannot be read, which no

@@ -1,11 +1,13 @@
 //! Notifications: which table changes notify ([`decide`]), what each says ([`render`]), which
 //! statuses alert ([`alerts`]), and how a batch of changes is published in order ([`batch`])
-//! through the [`Publisher`] port, to the topic and, when there is one, an event bus ([`bus`]). Pure: SNS and the stream live in the AWS adapters.
+//! through the [`Publisher`] port, to the topic and, when there is one, an event bus ([`bus`]), each
+//! target once per notice ([`once`]). Pure: SNS and the stream live in the AWS adapters.
 
 pub mod alerts;
 pub mod batch;
 pub mod bus;
 pub mod decide;
+pub mod once;
 pub mod render;
 pub mod stuck;
 
@@ -28,8 +30,12 @@ pub mod attr {
     pub const RETURN: &str = "return";
     /// `true` on a notice re-published by `qapla replay`; absent otherwise.
     pub const REPLAY: &str = "replay";
+    /// `true` on a replay the operator sends to the email and SMS subscribers too
+    /// (`qapla replay --alert-subscribers`); absent otherwise. Their filter policies keep every
+    /// other replay out.
+    pub const ALERT_SUBSCRIBERS: &str = "alertSubscribers";
     /// Every attribute name, for checks that the template uses only these.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         EVENT,
         STATUS_ID,
         STATUS_DETAIL,
@@ -38,6 +44,7 @@ pub mod attr {
         CHANNEL,
         RETURN,
         REPLAY,
+        ALERT_SUBSCRIBERS,
     ];
 }
 
@@ -125,6 +132,12 @@ pub trait Publisher: Send + Sync {
         &self,
         notice: &Notice,
     ) -> impl std::future::Future<Output = Result<(), PublishError>> + Send;
+
+    /// Sends a notice to each target, each on its own, and says what each came to. A plain
+    /// publisher has one target, the topic.
+    fn deliver(&self, notice: &Notice) -> impl std::future::Future<Output = once::Delivery> + Send {
+        async move { once::Delivery::topic_only(self.publish(notice).await) }
+    }
 }
 
 /// A publisher in memory with the real rules of the port: notices are kept in the order they were
