@@ -294,13 +294,7 @@ impl<S: Store> Webhook<S> {
         if !self.settings.allowlist.allows(source) {
             return Err(Rejection::ForeignSender(source));
         }
-        let content = match payload::read(request.body) {
-            Ok(envelope) => Content::Read(envelope),
-            Err(refusal) => match payload::lenient(request.body, &refusal) {
-                Some((key, body)) => Content::Refused { refusal, key, body },
-                None => return Err(refusal.into()),
-            },
-        };
+        let content = Content::of(request.body)?;
         let key = content.key().ok_or(Rejection::MissingKey)?;
         let channel = self
             .settings
@@ -332,13 +326,7 @@ impl<S: Store> Webhook<S> {
             ))
         })?;
         let bytes = serde_json::to_vec(&kept.body).unwrap_or_default();
-        let content = match payload::read(&bytes) {
-            Ok(envelope) => Content::Read(envelope),
-            Err(refusal) => match payload::lenient(&bytes, &refusal) {
-                Some((key, body)) => Content::Refused { refusal, key, body },
-                None => return Err(refusal.into()),
-            },
-        };
+        let content = Content::of(&bytes)?;
         let intake = Intake {
             channel,
             mode,
@@ -397,14 +385,7 @@ impl<S: Store> Webhook<S> {
         let kind = envelope.kind;
         match envelope.validate(self.settings.timezone) {
             Ok(delivery) => self.record_or_keep(intake, &delivery, bytes, facts).await,
-            Err(_) if intake.mode == Mode::Retry => {
-                // The reason in the `Value` path's words, as a delivery would have been kept.
-                Err(self
-                    .whole(bytes)
-                    .and_then(|b| payload::validate_body(kind, b, self.settings.timezone).err())
-                    .unwrap_or(Invalid::field("body", "unreadable"))
-                    .into())
-            }
+            Err(invalid) if intake.mode == Mode::Retry => Err(invalid.into()),
             Err(invalid) => {
                 self.split_or_quarantine(intake, kind, invalid, bytes, facts)
                     .await
@@ -622,7 +603,18 @@ enum Content<'a> {
     },
 }
 
-impl Content<'_> {
+impl<'a> Content<'a> {
+    /// Reads a body; what is refused stays a refusal unless a key may still claim it.
+    fn of(bytes: &'a [u8]) -> Result<Self, Unreadable> {
+        match payload::read(bytes) {
+            Ok(envelope) => Ok(Content::Read(envelope)),
+            Err(refusal) => match payload::lenient(bytes, &refusal) {
+                Some((key, body)) => Ok(Content::Refused { refusal, key, body }),
+                None => Err(refusal),
+            },
+        }
+    }
+
     fn key(&self) -> Option<&crate::auth::ApiKey> {
         match self {
             Content::Read(envelope) => envelope.key.as_ref(),

@@ -8,6 +8,7 @@
 use crate::archive::{create_bucket, keys, s3};
 use crate::delivery::invoke;
 use crate::events::{event, fixture, shipment, QAPLA_IP};
+use crate::faults::edit;
 use crate::moto;
 use crate::notifier_rig::Rig;
 use crate::proxy::Proxy;
@@ -61,12 +62,6 @@ async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
         .expect("body")
         .into_bytes()
         .to_vec()
-}
-
-fn edit(v: &Value, f: impl FnOnce(&mut Value)) -> String {
-    let mut v = v.clone();
-    f(&mut v);
-    v.to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,7 +172,7 @@ fn with_base64_body(kind: Kind, bytes: &[u8]) -> String {
     v.to_string()
 }
 
-fn edit(v: &Value, f: impl FnOnce(&mut Value)) -> String {
+pub(crate) fn edit(v: &Value, f: impl FnOnce(&mut Value)) -> String {
     let mut v = v.clone();
     f(&mut v);
     v.to_string()
