@@ -467,3 +467,94 @@ async fn what_is_not_qaplas_is_still_a_ko_and_keeps_nothing() {
         "a refused request kept something"
     );
 }
+
+/// An HTTP endpoint on loopback that answers every request as DynamoDB answers an error: `status`
+/// and a JSON body of `code`. It reads each request whole (headers and body) first, as a server
+/// would, and serves until the test process ends.
+fn failing_dynamodb(status: u16, code: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(clone) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(clone);
+                let mut stream = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    // The request line and headers.
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = format!(
+                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"refused by the test"}}"#
+                    );
+                    let reply = format!(
+                        "HTTP/1.1 {status} Error\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: test\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_answering_errors_defers_to_the_inbox_whatever_the_error() {
+    let endpoint = moto::shared().endpoint();
+    let (table, s3c) = table_and_bucket("errors").await;
+    // An outage, throttling of a new table, an IAM mistake, a table that is not there.
+    let errors = [
+        (500, "InternalServerError"),
+        (400, "ThrottlingException"),
+        (400, "ProvisionedThroughputExceededException"),
+        (400, "AccessDeniedException"),
+        (400, "ResourceNotFoundException"),
+    ];
+    for (i, (status, code)) in errors.into_iter().enumerate() {
+        let failing = failing_dynamodb(status, code);
+        let hook = hook(Kind::Shipment, &failing, &endpoint, &table, &table).await;
+        let body = shipment(&format!("ERR{i:03}"), "2026-04-01 08:00:00", 3, None).to_string();
+        let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
+        assert_eq!(
+            (got.status, got.outcome.as_str(), got.body.as_str()),
+            (200, "deferred:store", OK),
+            "{code}"
+        );
+        assert_eq!(keys(&s3c, &table, "inbox/").await.len(), i + 1, "{code}");
+    }
+    // The table answers: all drained, nothing quarantined.
+    let drain = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    let archive = drain.store.archive().expect("archive").clone();
+    let summary = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!((summary.drained, summary.waiting), (errors.len(), 0));
+    assert!(keys(&s3c, &table, "quarantine/").await.is_empty());
+    let states = scan(&stack::dynamo(&endpoint).await, &table)
+        .await
+        .into_keys()
+        .filter(|(_, sk)| sk == "STATE")
+        .count();
+    assert_eq!(states, errors.len());
+}
