@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: local sam-local sam-local-check test bench bench-smoke check fuzz arm64-smoke
+.PHONY: local sam-local sam-local-check sam-local-docker test bench bench-smoke check fuzz arm64-smoke
 
 # The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
@@ -23,6 +23,14 @@ sam-local:
 sam-local-check:
 	tools/setup.sh
 	cargo run -q -p integration-tests --bin local -- --sam --check
+
+# The printed lines themselves, under Docker (CI, after `make build`; Linux, as root): sets up
+# what is missing (Debian's docker.io, qemu's arm64 emulation, SAM's arm64 base image made
+# locally), starts a Docker engine of its own and the same store on the Docker bridge's address,
+# runs each line and compares its answer with events/expected.json; then stops both.
+sam-local-docker:
+	tools/setup.sh
+	tools/sam-docker.sh
 
 # Every test of the workspace.
 test:

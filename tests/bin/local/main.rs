@@ -35,9 +35,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => local().await,
-        ["--sam"] => sam::prepare(false).await,
-        ["--sam", "--check"] => sam::prepare(true).await,
-        _ => Err("usage: local [--sam [--check]]".into()),
+        ["--sam"] => sam::prepare(sam::Mode::Serve).await,
+        ["--sam", "--check"] => sam::prepare(sam::Mode::Check).await,
+        ["--sam", "--docker"] => sam::prepare(sam::Mode::Docker).await,
+        _ => Err("usage: local [--sam [--check | --docker]]".into()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

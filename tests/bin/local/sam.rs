@@ -8,20 +8,38 @@
 //! `--check` (CI; no Docker needed) runs the printed events instead through `cargo lambda invoke`
 //! against functions given the file's variables, as SAM gives them, and compares each answer
 //! with the one promised under `sam local invoke`.
+//!
+//! `--docker` (`make sam-local-docker`, which sets up Docker and starts it first) runs the
+//! printed lines themselves, under Docker, and compares each answer, and the outcome the
+//! function logged, with the one promised.
 
 use crate::functions::{self, Functions};
 use crate::{print_table, replay, report, target_dir};
-use integration_tests::events::sample_events;
-use integration_tests::moto::Moto;
+use integration_tests::events::{sample_events, Answer, SampleEvent};
+use integration_tests::moto::{project_root, Moto};
 use integration_tests::sam_local::{EnvFile, ENV_FILE, LOCAL_ENDPOINT_URL};
 use integration_tests::stack::{self, REGION};
+use serde_json::Value;
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// On Linux the name is not built in: Docker maps it to the host's bridge address when asked.
 const ADD_HOST: &str = "--add-host host.docker.internal:host-gateway";
 
-pub async fn prepare(check: bool) -> Result<bool, String> {
+/// What `make sam-local` does once the store is up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Serves the store for the user's own `sam local invoke` lines.
+    Serve,
+    /// Runs the events through `cargo lambda invoke` instead (no Docker).
+    Check,
+    /// Runs the printed lines, under Docker.
+    Docker,
+}
+
+pub async fn prepare(mode: Mode) -> Result<bool, String> {
     let env = EnvFile::read()?;
     let table = env.shared("TABLE_NAME")?;
     let topic_arn = env.shared("TOPIC_ARN")?;
@@ -33,7 +51,7 @@ pub async fn prepare(check: bool) -> Result<bool, String> {
             .map_err(|_| format!("BIND={b} is not an IP address"))?,
         None => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    if check {
+    if mode == Mode::Check {
         functions::build()?;
     }
     let moto = Moto::start_on(bind, port, &[]).map_err(|e| {
@@ -57,10 +75,12 @@ pub async fn prepare(check: bool) -> Result<bool, String> {
             "sam-local: WARNING: moto listens on {bind}, not only loopback: whoever reaches this machine on port {port} can read and write the local store. Use it on a trusted network only."
         );
     }
-    print_commands(&host, port, bind);
+    let lines = print_commands(&host, port, bind);
 
-    if check {
-        return run_check(&env, &moto, &sdk, &table, &subscribers).await;
+    match mode {
+        Mode::Check => return run_check(&env, &moto, &sdk, &table, &subscribers).await,
+        Mode::Docker => return run_docker(&lines, &sdk, &table).await,
+        Mode::Serve => {}
     }
     let minutes: u64 = std::env::var("SAM_LOCAL_MINUTES")
         .ok()
@@ -78,7 +98,8 @@ pub async fn prepare(check: bool) -> Result<bool, String> {
     Ok(true)
 }
 
-fn print_commands(host: &str, port: u16, bind: IpAddr) {
+/// Prints the `sam local invoke` line of each sample event; each event with its line, as words.
+fn print_commands(host: &str, port: u16, bind: IpAddr) -> Vec<(SampleEvent, Vec<String>)> {
     let linux = cfg!(target_os = "linux");
     println!(
         "
@@ -99,12 +120,19 @@ loopback by itself.)"
         println!("Docker Desktop reaches this machine's loopback through {host}.");
     }
     println!();
-    let extra = if linux {
-        format!(" {ADD_HOST}")
-    } else {
-        String::new()
-    };
+    let mut lines = Vec::new();
     for e in sample_events() {
+        let mut line: Vec<String> = format!(
+            "sam local invoke {} -e events/{} --env-vars {ENV_FILE} --region {REGION}",
+            e.logical_id(),
+            e.path
+        )
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+        if linux {
+            line.extend(ADD_HOST.split_whitespace().map(str::to_owned));
+        }
         let answer = e.sam_local_answer();
         let why = match &e.sam_local {
             Some(_) => format!(
@@ -114,13 +142,14 @@ loopback by itself.)"
             None => String::new(),
         };
         println!(
-            "sam local invoke {} -e events/{} --env-vars {ENV_FILE} --region {REGION}{extra}\n    # {} {}{why}",
-            e.logical_id(),
-            e.path,
+            "{}\n    # {} {}{why}",
+            line.join(" "),
             answer.status,
             answer.outcome,
         );
+        lines.push((e, line));
     }
+    lines
 }
 
 /// The printed events through `cargo lambda invoke`, the functions given exactly what the env
@@ -155,4 +184,149 @@ async fn run_check(
         println!("\nsam-local: {mismatches} answer(s) differ from what README promises under sam local invoke");
     }
     Ok(mismatches == 0 && failures == 0)
+}
+
+/// The printed lines run as printed (`make sam-local-docker` gives them the Docker engine and
+/// the base image), each answer and the outcome the function logged compared with the one
+/// promised; SAM's and the functions' output of each run in target/sam-local-docker.log.
+async fn run_docker(
+    lines: &[(SampleEvent, Vec<String>)],
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> Result<bool, String> {
+    let path = target_dir()?.join("sam-local-docker.log");
+    let mut log = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "\n== the lines above through sam local invoke under Docker (answer, outcome logged, seconds; expected)"
+    );
+    let mut mismatches = 0;
+    for (e, line) in lines {
+        let started = Instant::now();
+        let out = Command::new(&line[0])
+            .args(&line[1..])
+            .current_dir(project_root())
+            .output()
+            .map_err(|err| format!("cannot run {}: {err}", line[0]))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        writeln!(log, "$ {}\n{stderr}{stdout}", line.join(" "))
+            .map_err(|err| format!("{}: {err}", path.display()))?;
+        let want = e.sam_local_answer();
+        let (got, ok) = match docker_answer(out.status.success(), &stdout, &stderr) {
+            Ok((answer, body)) => (
+                format!("{} {body} {}", answer.status, answer.outcome),
+                answer == *want,
+            ),
+            Err(why) => (why, false),
+        };
+        mismatches += usize::from(!ok);
+        println!(
+            "  {:36} {got}   {seconds:.1} s   (expected {}, {}) {}",
+            e.path,
+            want.status,
+            want.outcome,
+            if ok { "ok" } else { "UNEXPECTED" }
+        );
+    }
+    println!("\n== the table");
+    print_table(sdk, table).await;
+    if mismatches > 0 {
+        println!(
+            "\nsam-local: {mismatches} answer(s) differ from what README promises under sam local invoke (see {})",
+            path.display()
+        );
+    }
+    Ok(mismatches == 0)
+}
+
+/// What one `sam local invoke` run answered: the status and outcome (the function's own log line
+/// of the request, which SAM passes through on standard error) and the body; or why there is none.
+fn docker_answer(success: bool, stdout: &str, stderr: &str) -> Result<(Answer, String), String> {
+    if !success {
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(format!("sam failed: {}", last.unwrap_or("(no output)")));
+    }
+    let response: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("no JSON answer on standard output: {stdout:?}"))?;
+    let status = response["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| format!("an answer without statusCode: {response}"))?;
+    let outcome = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["outcome"].as_str().map(str::to_owned))
+        .ok_or("no log line with an outcome on standard error")?;
+    let body = response["body"].as_str().unwrap_or_default().to_owned();
+    Ok((Answer { status, outcome }, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = r#"{"level":"INFO","webhook":"shipments","status":200,"outcome":"stored"}"#;
+    const ANSWER: &str = r#"{"statusCode":200,"headers":{},"body":"{\"result\":\"OK\"}"}"#;
+
+    #[test]
+    fn an_answer_is_the_status_sam_prints_and_the_outcome_the_function_logged() {
+        let stderr = format!(
+            "Invoking bootstrap (provided.al2023)\nSTART RequestId: 1\n{LOG}\nEND RequestId: 1\n"
+        );
+        let (answer, body) = docker_answer(true, ANSWER, &stderr).expect("an answer");
+        assert_eq!(
+            answer,
+            Answer {
+                status: 200,
+                outcome: "stored".into()
+            }
+        );
+        assert_eq!(body, r#"{"result":"OK"}"#);
+    }
+
+    #[test]
+    fn a_run_without_a_whole_answer_is_no_answer() {
+        for (success, stdout, stderr, why) in [
+            (
+                false,
+                "",
+                "Error: Running AWS SAM projects locally requires a container runtime.",
+                "sam failed: Error: Running",
+            ),
+            (false, ANSWER, LOG, "sam failed"),
+            (true, "", LOG, "no JSON answer"),
+            (true, "Invoking bootstrap", LOG, "no JSON answer"),
+            (
+                true,
+                r#"{"errorMessage":"Task timed out"}"#,
+                LOG,
+                "without statusCode",
+            ),
+            (true, r#"{"statusCode":"200"}"#, LOG, "without statusCode"),
+            (true, r#"{"statusCode":70000}"#, LOG, "without statusCode"),
+            (true, ANSWER, "", "no log line with an outcome"),
+            (
+                true,
+                ANSWER,
+                r#"{"level":"INFO","message":"cold start"}"#,
+                "no log line with an outcome",
+            ),
+            (
+                true,
+                ANSWER,
+                "outcome=stored",
+                "no log line with an outcome",
+            ),
+        ] {
+            let err = docker_answer(success, stdout, stderr).expect_err(stderr);
+            assert!(
+                err.starts_with(why) || err.contains(why),
+                "{err:?} for {stdout:?} {stderr:?}"
+            );
+        }
+    }
 }
