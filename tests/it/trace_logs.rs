@@ -118,21 +118,51 @@ async fn at_trace_no_key_and_no_customer_data_is_logged() {
         assert_clean(function, &printed);
     }
 
-    let stream = serde_json::to_string(&rig.stream_event().await).expect("stream event");
+    let mut stream = rig.stream_event().await;
     assert!(
-        stream.contains("Mario Rossi"),
+        serde_json::to_string(&stream)
+            .expect("stream event")
+            .contains("Mario Rossi"),
         "the stream carries the customers"
     );
-    let (answers, printed) = tokio::task::block_in_place(|| run("notifier", &rig, &[stream]));
-    assert_eq!(answers.len(), 1);
-    assert!(
-        answers[0].contains(r#""batchItemFailures":[]"#),
-        "{answers:?}"
-    );
-    assert!(
-        printed.contains(r#""message":"notification""#)
-            && printed.contains(r#""outcome":"published""#),
-        "{printed}"
-    );
-    assert_clean("notifier", &printed);
+    // A slow machine may leave records to the stream's retry (the invocation's deadline, or a
+    // claim call past its bound): the retry is run as the stream would, from those records, and
+    // every run's output is searched.
+    let mut published = false;
+    for attempt in 1..=3 {
+        let json = serde_json::to_string(&stream).expect("stream event");
+        let (answers, printed) = tokio::task::block_in_place(|| run("notifier", &rig, &[json]));
+        assert_eq!(answers.len(), 1);
+        assert_clean("notifier", &printed);
+        published |= printed.contains(r#""message":"notification""#)
+            && printed.contains(r#""outcome":"published""#);
+        let answer: serde_json::Value = serde_json::from_str(&answers[0])
+            .unwrap_or_else(|e| panic!("notifier answer {:?}: {e}", answers[0]));
+        let retry: Vec<&str> = answer["batchItemFailures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("notifier answer {answer}"))
+            .iter()
+            .filter_map(|f| f["itemIdentifier"].as_str())
+            .collect();
+        if retry.is_empty() {
+            assert!(published, "nothing published:\n{printed}");
+            return;
+        }
+        let batch: Vec<&str> = printed
+            .lines()
+            .filter(|l| l.contains(r#""message":"batch""#))
+            .collect();
+        assert!(attempt < 3, "still retried after {attempt} runs: {batch:?}");
+        eprintln!(
+            "notifier run {attempt} left {} records to the retry: {batch:?}",
+            retry.len()
+        );
+        stream.records.retain(|r| {
+            r.change
+                .sequence_number
+                .as_deref()
+                .is_some_and(|n| retry.contains(&n))
+        });
+        assert_eq!(stream.records.len(), retry.len(), "the retried records");
+    }
 }
