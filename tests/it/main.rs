@@ -4,6 +4,7 @@
 mod agreement;
 mod alarms;
 mod budget;
+mod builds;
 mod cli;
 mod documents;
 mod eventbridge;

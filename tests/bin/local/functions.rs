@@ -50,12 +50,13 @@ pub fn build() -> Result<(), String> {
 }
 
 /// The example that prints what the notifier publishes for a stream event.
+/// With the features the tests give the crate, so it reuses their build.
 const NOTICES: [&str; 7] = [
     "-q",
     "-p",
     "qapla",
     "--features",
-    "aws",
+    "aws,fixtures",
     "--example",
     "notices",
 ];

@@ -1,0 +1,132 @@
+//! Every dependency is built with one feature set, whichever cargo invocation of the project
+//! runs first: the functions under `cargo lambda watch` (one package each), the local stack
+//! (`cargo run -p integration-tests`), the notices printer, the tests (`cargo test --workspace`)
+//! and the benchmarks. A feature set that differs in one of them compiles the crate and all that
+//! depends on it once more (the AWS SDK over a tokio with other features, for one). The
+//! workspace-hack crate (kept by `cargo hakari generate`) holds the union; this test fails when a
+//! change of dependencies needs it regenerated.
+
+use crate::moto::project_root;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+/// What may differ, and why: the CLI's credential chain (SSO, `credential_process`) stays out of
+/// the functions, so aws-config (a leaf: only the crate and the tests build on it) is built twice.
+const APART: [(&str, &[&str]); 1] = [("aws-config ", &["credentials-process", "sso"])];
+
+/// Each third-party package (name and version) with its features, as `cargo tree` resolves them
+/// for `args`.
+fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["tree", "--locked", "-f", "{p}|{f}", "--prefix", "none"])
+        .args(args)
+        .current_dir(project_root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut packages = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((package, list)) = line.split_once('|') else {
+            continue;
+        };
+        // Workspace members carry their path ("qapla v0.1.0 (/…/shared)"); their own features
+        // are the functions' choice and stay apart.
+        if package.contains(" (/") || package.contains(" (.") {
+            continue;
+        }
+        let name = package
+            .trim_end_matches(" (*)")
+            .trim_end_matches(" (proc-macro)")
+            .to_owned();
+        let list = list.trim_end_matches(" (*)");
+        packages
+            .entry(name)
+            .or_insert_with(BTreeSet::new)
+            .extend(list.split(',').filter(|f| !f.is_empty()).map(str::to_owned));
+    }
+    packages
+}
+
+#[test]
+fn every_invocation_builds_each_dependency_with_the_same_features() {
+    let workspace = features(&["--workspace"]);
+    assert!(
+        workspace.keys().any(|p| p.starts_with("aws-sdk-dynamodb ")),
+        "{workspace:?}"
+    );
+    let mut invocations: Vec<(String, Vec<&str>)> = [
+        "shipments",
+        "returns",
+        "orders",
+        "notifier",
+        "reconciler",
+        "stuck",
+        "drain",
+    ]
+    .iter()
+    .map(|f| {
+        (
+            format!("cargo lambda watch: {f}"),
+            vec!["-e", "no-dev", "-p", f],
+        )
+    })
+    .collect();
+    invocations.extend([
+        (
+            "make local: cargo run -p integration-tests".into(),
+            vec!["-e", "no-dev", "-p", "integration-tests"],
+        ),
+        (
+            "the notices printer".into(),
+            vec!["-p", "qapla", "--features", "aws,fixtures"],
+        ),
+        (
+            "make bench-smoke: cargo build -p shipments -p floor".into(),
+            vec!["-e", "no-dev", "-p", "shipments", "-p", "floor"],
+        ),
+        (
+            "the CLI: cargo run -p qapla --bin qapla".into(),
+            vec!["-e", "no-dev", "-p", "qapla"],
+        ),
+        (
+            "the system bench: cargo test -p integration-tests --bench system".into(),
+            vec!["-p", "integration-tests"],
+        ),
+        (
+            "the core bench".into(),
+            vec!["-p", "qapla", "--features", "fixtures"],
+        ),
+    ]);
+    let mut differ = Vec::new();
+    for (name, args) in &invocations {
+        for (package, set) in features(args) {
+            match workspace.get(&package) {
+                Some(all) if *all == set => {}
+                Some(all)
+                    if APART.iter().any(|(name, features)| {
+                        package.starts_with(name)
+                            && all
+                                .difference(&set)
+                                .map(String::as_str)
+                                .eq(features.iter().copied())
+                    }) => {}
+                Some(all) => differ.push(format!(
+                    "{name}: {package} without {:?}",
+                    all.difference(&set).collect::<Vec<_>>()
+                )),
+                None => differ.push(format!("{name}: {package}, not in the workspace's build")),
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "dependencies built with other features than `cargo test --workspace` gives them \
+         (regenerate the workspace-hack: cargo hakari generate && cargo hakari manage-deps):\n{}",
+        differ.join("\n")
+    );
+}
