@@ -5,6 +5,7 @@ mod agreement;
 mod alarms;
 mod budget;
 mod cli;
+mod docs;
 mod documents;
 mod eventbridge;
 mod faults;
