@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: local sam-local sam-local-check sam-local-docker test bench bench-smoke check fuzz arm64-smoke
+.PHONY: local sam-local sam-local-check sam-local-docker test bench bench-smoke check fuzz arm64-smoke diagram
 
 # The local stack (no AWS account, no Docker): moto + the functions under cargo lambda watch,
 # replays events/, prints answers, the table and the notifications, then serves on loopback.
@@ -19,7 +19,7 @@ sam-local:
 	BIND=$(BIND) cargo run -q -p integration-tests --bin local -- --sam
 
 # The same store, with the printed events run through cargo lambda invoke and the same env file
-# instead of Docker, each answer compared with what README promises under sam local invoke (CI).
+# instead of Docker, each answer compared with what events/expected.json promises under sam local invoke (CI).
 sam-local-check:
 	tools/setup.sh
 	cargo run -q -p integration-tests --bin local -- --sam --check
@@ -86,6 +86,13 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
 	mkdir -p fuzz/corpus/parse fuzz/corpus/dates && cp shared/fixtures/*.json fuzz/corpus/parse/
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+
+# The picture of the stack in README: docs/stack.dot drawn into docs/stack.svg (commit both).
+# Installs Graphviz from Debian's packages when missing (as root); no test needs it.
+diagram:
+	@command -v dot >/dev/null || { echo "diagram: installing graphviz" >&2; \
+	  apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
+	dot -Tsvg docs/stack.dot -o docs/stack.svg
 
 # What CI checks besides the tests.
 check:

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod delivery;
 pub mod events;
 pub mod moto;
+pub mod notification_schema;
 pub mod notifier_rig;
 pub mod process;
 pub mod proxy;

@@ -221,7 +221,9 @@ impl Subscribers {
         }
     }
 
-    /// Every message waiting in a queue (the JSON document), emptying it.
+    /// Every message waiting in a queue (the JSON document), emptying it. Each document is
+    /// checked against the published schema (`docs/notification.schema.json`) on the way, the
+    /// `detail` of an EventBridge event as the SNS document.
     pub async fn drain(&self, queue: &str) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
@@ -237,9 +239,12 @@ impl Subscribers {
                 return out;
             }
             for m in got.messages() {
-                out.push(
-                    serde_json::from_str(m.body().unwrap_or_default()).expect("a JSON document"),
-                );
+                let message: Value =
+                    serde_json::from_str(m.body().unwrap_or_default()).expect("a JSON document");
+                crate::notification_schema::check(crate::notification_schema::document_of(
+                    &message,
+                ));
+                out.push(message);
                 self.sqs
                     .delete_message()
                     .queue_url(queue)

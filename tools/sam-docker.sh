@@ -37,7 +37,7 @@ case "${1:-}" in
 esac
 
 if [ "$(uname -s)" != Linux ]; then
-  die "this set-up is for Linux; with Docker Desktop run the lines of 'make sam-local' yourself (README: Try it with sam local invoke)"
+  die "this set-up is for Linux; with Docker Desktop run the lines of 'make sam-local' yourself (docs/sam-local.md)"
 fi
 if [ "$(id -u)" != 0 ]; then
   die "needs root (it installs Debian packages, mounts binfmt_misc and runs a Docker engine of its own); run it as root, or run the lines of 'make sam-local' with your own Docker"

@@ -6,6 +6,7 @@ mod alarms;
 mod budget;
 mod builds;
 mod cli;
+mod docs;
 mod documents;
 mod eventbridge;
 mod faults;

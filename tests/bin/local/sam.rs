@@ -181,7 +181,7 @@ async fn run_check(
     let notifier_env = env.function("NotifierFunction")?.clone();
     let failures = report(sdk, table, &functions, subscribers, &notifier_env).await?;
     if mismatches > 0 {
-        println!("\nsam-local: {mismatches} answer(s) differ from what README promises under sam local invoke");
+        println!("\nsam-local: {mismatches} answer(s) differ from what events/expected.json promises under sam local invoke");
     }
     Ok(mismatches == 0 && failures == 0)
 }
@@ -233,7 +233,7 @@ async fn run_docker(
     print_table(sdk, table).await;
     if mismatches > 0 {
         println!(
-            "\nsam-local: {mismatches} answer(s) differ from what README promises under sam local invoke (see {})",
+            "\nsam-local: {mismatches} answer(s) differ from what events/expected.json promises under sam local invoke (see {})",
             path.display()
         );
     }
