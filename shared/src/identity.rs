@@ -27,11 +27,6 @@ impl EventId {
         Self::from_digest(hasher)
     }
 
-    /// The id of a value whose canonical form (as [`EventId::of_content`] writes it) is `text`.
-    pub fn of_canonical(text: &[u8]) -> Self {
-        Self::from_digest(Sha256::new_with_prefix(text))
-    }
-
     fn from_digest(hasher: Sha256) -> Self {
         let digest = hasher.finalize();
         // Into a buffer of the right size: `hex::encode` collects a character at a time, which

@@ -1,10 +1,9 @@
-//! Property tests over open-ended input: nothing panics, models survive a round trip, and an
-//! event's id does not depend on how its JSON was written.
+//! Property tests over open-ended input: nothing panics, models survive a round trip, an event's
+//! id does not depend on how its JSON was written, a name given twice at any depth is refused,
+//! an `apiKey` at any depth is never kept, and an unknown field at any depth is.
 
 use crate::fixtures;
-use crate::model::returns::ReturnShipment;
 use crate::model::shipment::Shipment;
-use crate::model::tree::{FromNode, Node};
 use crate::payload::{self, Delivery};
 use proptest::prelude::*;
 use serde::Deserialize;
@@ -147,27 +146,6 @@ fn object_pointers(v: &Value, at: String, found: &mut Vec<String>) {
     }
 }
 
-/// A model read from a tree is the model serde reads from the same JSON, wherever the tree reader
-/// does not refuse it.
-fn same_model<'a, M>(node: &Node<'a>, value: &Value) -> Result<(), TestCaseError>
-where
-    M: FromNode<'a> + Deserialize<'a> + PartialEq + std::fmt::Debug,
-{
-    if let Some(from_tree) = M::from_node(node) {
-        // Without `apiKey` at any level, as the `Value` path reads a body.
-        let mut value = value.clone();
-        payload::drop_keys(&mut value);
-        let from_value = M::deserialize(value);
-        prop_assert_eq!(Some(from_tree), from_value.ok());
-    }
-    Ok(())
-}
-
-/// The node at a JSON pointer of object keys.
-fn pointer<'n, 'a>(node: &'n Node<'a>, at: &str) -> Option<&'n Node<'a>> {
-    at.split('/').skip(1).try_fold(node, |n, key| n.get(key))
-}
-
 fn delivery_ids(d: &Delivery) -> Vec<String> {
     match d {
         Delivery::Shipment(ev) => vec![ev.id.to_string()],
@@ -180,116 +158,128 @@ fn delivery_ids(d: &Delivery) -> Vec<String> {
     }
 }
 
-/// What a body comes to, as the webhook sees it: the rejection's code and message, or the key
-/// and the delivery.
-fn outcome(envelope: Result<payload::Envelope<'_>, payload::Unreadable>) -> String {
-    match envelope {
-        Err(e) => format!("unreadable {}: {e}", e.code()),
-        Ok(env) => {
-            let head = format!("{:?} {:?}", env.kind, env.key);
-            match env.validate(rome()) {
-                Ok(d) => format!("{head} {d:?} {:?}", delivery_ids(&d)),
-                Err(e) => format!("{head} invalid: {e}"),
-            }
-        }
+/// Whether an object anywhere in `v` has a member `apiKey`.
+fn has_api_key(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => map.contains_key("apiKey") || map.values().any(has_api_key),
+        Value::Array(items) => items.iter().any(has_api_key),
+        _ => false,
     }
 }
 
-/// The fast path (a borrowed tree) and the `Value` path give the same answer for `bytes`.
-fn same_answer_both_ways(bytes: &[u8]) -> Result<(), TestCaseError> {
-    prop_assert_eq!(
-        outcome(payload::read(bytes)),
-        outcome(payload::read_value(bytes)),
-        "{}",
-        String::from_utf8_lossy(bytes)
-    );
-    Ok(())
+/// The model a delivery keeps for what sits at `at` in its body (a JSON pointer), as JSON, with
+/// where `at` is inside it: the shipment's, or the return's or order's whose entry holds `at`.
+fn model_at(d: &Delivery, at: &str) -> Option<(Value, String)> {
+    let entry = |list: &str| {
+        let rest = at.strip_prefix(list)?.strip_prefix('/')?;
+        let (index, inside) = rest.split_once('/').map_or((rest, ""), |(i, r)| (i, r));
+        Some((
+            index.parse::<usize>().ok()?,
+            format!("/{inside}").trim_end_matches('/').to_owned(),
+        ))
+    };
+    match d {
+        Delivery::Shipment(ev) => Some((serde_json::to_value(&ev.model).ok()?, at.to_owned())),
+        Delivery::Returns(r) => {
+            let (i, inside) = entry("/webhookReturnShipments/returnShipments")
+                .or_else(|| entry("/returnShipments"))?;
+            Some((serde_json::to_value(&r.returns.get(i)?.model).ok()?, inside))
+        }
+        Delivery::Orders(o) => {
+            let (i, inside) = entry("/orders")?;
+            Some((serde_json::to_value(&o.orders.get(i)?.model).ok()?, inside))
+        }
+    }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
+    /// A name given twice in any object of a fixture, `apiKey` among them, is refused, and the
+    /// refusal names it.
     #[test]
-    fn both_paths_agree_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        same_answer_both_ways(&bytes)?;
-    }
-
-    #[test]
-    fn both_paths_agree_on_arbitrary_json(v in json_value()) {
-        same_answer_both_ways(v.to_string().as_bytes())?;
-    }
-
-    /// Fixtures with a field added or replaced (a model's own fields as often as unknown ones,
-    /// `apiKey` among them), at the top or in the first entry of a list: accepted or refused
-    /// alike, with the same delivery, ids and reasons.
-    #[test]
-    fn both_paths_agree_on_fixtures_with_arbitrary_fields(
+    fn a_name_given_twice_at_any_depth_is_refused(
         which in 0usize..fixtures::ALL.len(),
-        field in field_name(),
-        value in json_value(),
-        nested in any::<bool>(),
+        name in field_name(),
+        at in any::<prop::sample::Index>(),
     ) {
         let mut v = fixture_values()[which].clone();
-        let entries = [
-            "/webhookReturnShipments/returnShipments/0",
-            "/returnShipments/0",
-            "/orders/0",
-            "/rows/0",
-            "/statusDetails/0",
-        ];
-        let at = match nested {
-            true => entries.into_iter().find(|p| v.pointer(p).is_some()).unwrap_or(""),
-            false => "",
-        };
-        if let Some(map) = v.pointer_mut(at).and_then(Value::as_object_mut) {
-            map.insert(field, value);
+        let mut objects = Vec::new();
+        object_pointers(&v, String::new(), &mut objects);
+        let at = at.get(&objects).clone();
+        const MARK: &str = "\u{1}mark";
+        if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+            map.remove(&name);
+            map.insert(MARK.to_owned(), Value::Null);
         }
-        same_answer_both_ways(v.to_string().as_bytes())?;
+        let quoted = Value::String(name.clone()).to_string();
+        let marked = format!("{}:null", Value::String(MARK.to_owned()));
+        let text = v.to_string().replace(&marked, &format!("{quoted}:1,{quoted}:\"again\""));
+        prop_assert_eq!(
+            payload::read(text.as_bytes()).map(|e| e.kind),
+            Err(payload::Unreadable::DuplicateKey(name)),
+            "{}", text
+        );
     }
 
-    /// The models the fast path reads from a tree (without serde) read as serde reads them from
-    /// the same JSON: each fixture with a field added or replaced in any of its objects, as the
-    /// whole shipment, as each return, and as each of their parties.
+    /// An `apiKey` put in any object of a fixture, with any value, is in neither the body kept
+    /// nor any model, and changes no id.
     #[test]
-    fn tree_models_read_as_serde_does(
+    fn an_api_key_at_any_depth_is_dropped_and_changes_no_id(
         which in 0usize..fixtures::ALL.len(),
-        field in field_name(),
         value in json_value(),
         at in any::<prop::sample::Index>(),
     ) {
         let mut v = fixture_values()[which].clone();
         let mut objects = Vec::new();
         object_pointers(&v, String::new(), &mut objects);
-        if let Some(map) = v.pointer_mut(at.get(&objects).as_str()).and_then(Value::as_object_mut) {
-            map.insert(field, value);
+        let at = at.get(&objects).clone();
+        if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+            map.insert("apiKey".to_owned(), value);
         }
         let text = v.to_string();
-        let Some(node) = Node::parse(text.as_bytes()) else {
-            return Ok(());
+        let env = payload::read(text.as_bytes()).expect("read");
+        prop_assert!(!has_api_key(&Value::Object(env.body())), "{}", text);
+        let got = env.validate(rome()).expect("valid");
+        let before = payload::read(fixtures::ALL[which].bytes()).expect("read").validate(rome()).expect("valid");
+        prop_assert_eq!(delivery_ids(&got), delivery_ids(&before));
+        let models: Vec<Value> = match &got {
+            Delivery::Shipment(ev) => vec![serde_json::to_value(&ev.model).expect("json")],
+            Delivery::Returns(r) => r.returns.iter().map(|x| serde_json::to_value(&x.model).expect("json")).collect(),
+            Delivery::Orders(o) => o.orders.iter().map(|x| serde_json::to_value(&x.model).expect("json")).collect(),
         };
-        same_model::<Shipment>(&node, &v)?;
-        if let (Some(Value::Array(orders)), Some(Node::Array(nodes))) =
-            (v.get("orders"), node.get("orders"))
-        {
-            for (order, order_node) in orders.iter().zip(nodes) {
-                same_model::<crate::model::orders::Order>(order_node, order)?;
-            }
+        prop_assert!(!models.iter().any(has_api_key), "{}", text);
+    }
+
+    /// A field no model names, put in any object of a fixture with any value, is kept as sent:
+    /// by the model of what holds it, and in the body kept whatever holds it.
+    #[test]
+    fn an_unknown_field_at_any_depth_is_kept(
+        which in 0usize..fixtures::ALL.len(),
+        name in "x-[a-zA-Z]{1,8}",
+        value in json_value(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let value = {
+            let mut value = value;
+            payload::drop_keys(&mut value);
+            value
+        };
+        let mut v = fixture_values()[which].clone();
+        let mut objects = Vec::new();
+        object_pointers(&v, String::new(), &mut objects);
+        let at = at.get(&objects).clone();
+        if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+            map.insert(name.clone(), value.clone());
         }
-        let returns = ["/webhookReturnShipments/returnShipments", "/returnShipments"];
-        for list in returns {
-            let (Some(Value::Array(entries)), Some(Node::Array(nodes))) =
-                (v.pointer(list), pointer(&node, list))
-            else {
-                continue;
-            };
-            for (entry, entry_node) in entries.iter().zip(nodes) {
-                same_model::<ReturnShipment>(entry_node, entry)?;
-                for party in ["sender", "consignee"] {
-                    if let (Some(p), Some(p_node)) = (entry.get(party), entry_node.get(party)) {
-                        same_model::<Option<crate::model::party::Party>>(p_node, p)?;
-                    }
-                }
-            }
+        let text = v.to_string();
+        let env = payload::read(text.as_bytes()).expect("read");
+        let place = format!("{at}/{name}");
+        let kept = Value::Object(env.body());
+        prop_assert_eq!(kept.pointer(&place), Some(&value), "{}", text);
+        let got = env.validate(rome()).expect("an unknown field is no reason to refuse");
+        if let Some((model, inside)) = model_at(&got, &at) {
+            prop_assert_eq!(model.pointer(&format!("{inside}/{name}")), Some(&value), "{}", text);
         }
     }
 

@@ -359,7 +359,7 @@ impl<S: Store> Webhook<S> {
     async fn ingest(
         &self,
         intake: &Intake<'_>,
-        content: Content<'_>,
+        content: Content,
         bytes: &[u8],
         facts: &mut Facts,
     ) -> Result<Outcome, Rejection> {
@@ -594,8 +594,8 @@ impl Intake<'_> {
 
 /// A body as read: an envelope, or a JSON object [`payload::read`] refused that a key may still
 /// claim ([`payload::lenient`]).
-enum Content<'a> {
-    Read(Envelope<'a>),
+enum Content {
+    Read(Envelope),
     Refused {
         refusal: Unreadable,
         key: Option<crate::auth::ApiKey>,
@@ -603,9 +603,9 @@ enum Content<'a> {
     },
 }
 
-impl<'a> Content<'a> {
+impl Content {
     /// Reads a body; what is refused stays a refusal unless a key may still claim it.
-    fn of(bytes: &'a [u8]) -> Result<Self, Unreadable> {
+    fn of(bytes: &[u8]) -> Result<Self, Unreadable> {
         match payload::read(bytes) {
             Ok(envelope) => Ok(Content::Read(envelope)),
             Err(refusal) => match payload::lenient(bytes, &refusal) {

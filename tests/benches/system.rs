@@ -276,17 +276,18 @@ fn zip_size(file: &Path) -> Option<u64> {
     size
 }
 
-/// A core case as `cargo bench -p qapla --bench core` left it: its median and its floor's (µs).
+/// A core case as `cargo bench -p qapla --bench core` left it: its median and that of its
+/// reference line, serde_json's `Value` of the same bytes (µs).
 struct CoreCase {
     name: String,
     ours: f64,
     floor: Option<f64>,
-    /// Of the case to its floor: the core bench's paired ratio, else the medians'.
+    /// Of the case to its reference line, the medians'.
     ratio: Option<f64>,
 }
 
 /// The criterion medians of the core benches, if they ran: one group per case, with the case
-/// (`parse+validate+map`) and its floor (`serde_json::Value`).
+/// (`parse+validate+map`) and its reference line (`serde_json::Value`).
 fn core_figures() -> Vec<CoreCase> {
     let read = |p: PathBuf| -> Option<Value> {
         serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
@@ -322,21 +323,11 @@ fn core_figures() -> Vec<CoreCase> {
             _ => {}
         }
     }
-    // The core bench's paired ratios (see its `paired_ratio`): steadier than the medians' ratio.
-    let paired: Vec<Value> = read(target_dir().join("criterion/core-ratios.json"))
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default();
-    let paired_ratio = |name: &str| {
-        paired
-            .iter()
-            .find(|r| r["bench"] == name)
-            .and_then(|r| r["ratio"].as_f64())
-    };
     medians
         .into_iter()
         .filter_map(|(name, (ours, floor))| {
             Some(CoreCase {
-                ratio: paired_ratio(&name).or_else(|| Some(ours? / floor?)),
+                ratio: Some(ours? / floor?),
                 name,
                 ours: ours?,
                 floor,
@@ -469,7 +460,7 @@ fn main() {
             format!("{:.2} µs", c.ours),
             c.floor.map(|f| format!("{f:.2} µs")),
             c.ratio.map(|r| format!("{r:.2}×")),
-            "≤ 1.0×",
+            "",
         );
     }
     let median_row = |name: &str, ours: &[f64], floor: Option<&Vec<f64>>, aim: &str| {

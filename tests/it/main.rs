@@ -11,6 +11,7 @@ mod documents;
 mod eventbridge;
 mod faults;
 mod notifier;
+mod pinned;
 mod publish_limits;
 mod recover;
 mod reliability;

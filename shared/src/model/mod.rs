@@ -7,7 +7,6 @@ pub mod orders;
 pub mod party;
 pub mod returns;
 pub mod shipment;
-pub mod tree;
 
 use crate::dates::{self, BadDate};
 use crate::identity::EventId;
@@ -45,11 +44,12 @@ impl Invalid {
 
 /// Applies the attributes every wire model shares to each of its fields by type, so that no field
 /// repeats them: absent values are not written back, text is read with [`flex::text`] and flags
-/// with [`flex::flag`]. Unknown fields are kept by each model's own `extra` map.
+/// with [`flex::flag`]. Unknown fields are kept by each model's own `extra` map
+/// (`#[serde(flatten)]`).
 ///
-/// The shipment and returns models hold their text as `Cow<'a, str>`: a slice of the body where
-/// it holds no escape. Copied into `String`s, the text of a 1.2 shipment cost a tenth of its
-/// reading; the orders, already under their floor, keep `String`s.
+/// The shipment and returns models hold their text as `Cow<'a, str>`, so that a model lends its
+/// text from whatever it is read from where that can lend; read from the payload's value tree (by
+/// value), each string is moved into the model, never copied.
 macro_rules! wire_model {
     ($item:item) => {
         #[serde_with::apply(
@@ -62,80 +62,6 @@ macro_rules! wire_model {
     };
 }
 pub(crate) use wire_model;
-
-/// A [`wire_model!`] the fast path reads straight from a tree (see [`tree::FromNode`]): each field
-/// names its key on the wire (`#[serde(rename = ...)]`, its attributes' first), and an `extra` map
-/// is added for the fields it does not name. From a tree, a field is read by its type's
-/// [`tree::FromNode`], which reads the shapes its serde attributes read, alike, and refuses the
-/// rest. Through serde's derive instead (whose `flatten` keeps the unknown fields), reading a 1.2
-/// shipment's model took a tenth of its whole reading and validation; read here, the whole took
-/// 3 to 5% less time, and 50 orders 6 to 7% (paired bench runs). serde still reads the `Value`
-/// path and writes the models; the property tests hold the two readers to the same model.
-macro_rules! tree_model {
-    // The readers of a model whose type is `$model`, its text lent for `$lt`.
-    (@read $lt:lifetime, $model:ty, $($wire:literal => $field:ident),*) => {
-        impl<$lt> $crate::model::tree::FromNode<$lt> for $model {
-            fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
-                use $crate::model::tree::{FromNode, Node};
-                let Node::Object(members) = node else {
-                    return None;
-                };
-                let mut model = Self::default();
-                for (key, value) in members {
-                    match key.as_ref() {
-                        $($wire => model.$field = FromNode::from_node(value)?,)*
-                        $crate::model::tree::API_KEY => {}
-                        _ => {
-                            let value =
-                                <serde_json::Value as serde::Deserialize>::deserialize(value);
-                            let value = value.ok()?;
-                            model.extra.insert(key.as_ref().to_owned(), value);
-                        }
-                    }
-                }
-                Some(model)
-            }
-        }
-
-        /// Absent where the body has `null`, as serde reads an `Option`.
-        impl<$lt> $crate::model::tree::FromNode<$lt> for Option<$model> {
-            fn from_node(node: &$crate::model::tree::Node<$lt>) -> Option<Self> {
-                match node {
-                    $crate::model::tree::Node::Null => Some(None),
-                    _ => <$model as $crate::model::tree::FromNode>::from_node(node).map(Some),
-                }
-            }
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident $(<$lt:lifetime>)? {
-            $(
-                $(#[doc = $doc:literal])*
-                #[serde(rename = $wire:literal $(, $($attr:tt)+)?)]
-                $field_vis:vis $field:ident: $ty:ty,
-            )*
-        }
-    ) => {
-        $crate::model::wire_model! {
-        $(#[$meta])*
-        #[serde(default)]
-        $vis struct $name $(<$lt>)? {
-            $(
-                $(#[doc = $doc])*
-                #[serde(rename = $wire $(, $($attr)+)?)]
-                $field_vis $field: $ty,
-            )*
-            /// Fields this model does not name, kept as sent.
-            #[serde(flatten)]
-            pub extra: serde_json::Map<String, serde_json::Value>,
-        }
-        }
-
-        $crate::model::tree_model!(@read 'a, $name $(<$lt>)?, $($wire => $field),*);
-    };
-}
-pub(crate) use tree_model;
 
 /// A text field that must be present and not blank, trimmed.
 pub fn required(value: &Option<impl AsRef<str>>, field: &'static str) -> Result<String, Invalid> {

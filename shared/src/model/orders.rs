@@ -2,10 +2,7 @@
 //! the courier, per the channel's setting, which the payload does not carry.
 
 use crate::identity::EventId;
-use crate::model::tree::{self, FromNode, Node};
-use crate::model::{
-    each, identifier, optional, optional_date, required, tree_model, wire_model, Invalid,
-};
+use crate::model::{each, identifier, optional, optional_date, required, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -45,11 +42,12 @@ pub struct Order {
 }
 }
 
-tree_model! {
+wire_model! {
 /// An [`Order`] as read: the customer's fields side by side with the others, then moved into
 /// `Customer`. Read through a second `flatten`, every field of an order went through serde's
 /// buffered form first.
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct OrderWire {
     #[serde(rename = "reference")]
     reference: Option<String>,
@@ -97,6 +95,9 @@ struct OrderWire {
     customer_telephone: Option<String>,
     #[serde(rename = "customerEmail")]
     customer_email: Option<String>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
 }
 }
 
@@ -190,25 +191,6 @@ pub fn validate(mut body: Map<String, Value>, tz: Tz) -> Result<OrdersDelivery, 
     let id = EventId::of_map(&body);
     let orders = each(&mut body, "orders", |i, id, model| one(i, id, model, tz))?;
     Ok(OrdersDelivery { id, orders })
-}
-
-/// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
-pub fn validate_node(body: &Node<'_>, tz: Tz) -> Option<OrdersDelivery> {
-    let canonical = body.canonical(&["orders"]);
-    let orders = tree::each(body, "orders", canonical.entry_ids(), |i, id, model| {
-        one(i, id, model, tz).ok()
-    })?;
-    Some(OrdersDelivery {
-        id: canonical.id(),
-        orders,
-    })
-}
-
-/// Read as serde reads it: an [`OrderWire`], its customer's fields then moved into `Customer`.
-impl<'a> FromNode<'a> for Order {
-    fn from_node(node: &Node<'a>) -> Option<Self> {
-        OrderWire::from_node(node).map(Order::from)
-    }
 }
 
 fn one(i: usize, event_id: EventId, model: Order, tz: Tz) -> Result<OrderRecord, Invalid> {

@@ -1,13 +1,15 @@
 //! A person or place: a shipment's consignee, a return's sender or consignee. Personal data.
 
-use crate::model::tree_model;
+use crate::model::wire_model;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
-tree_model! {
+wire_model! {
 /// Its `Debug` shows only the country, so it cannot leak into a log by accident.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Party<'a> {
     #[serde(rename = "name")]
     pub name: Option<Cow<'a, str>>,
@@ -27,6 +29,9 @@ pub struct Party<'a> {
     pub phone: Option<Cow<'a, str>>,
     #[serde(rename = "telephone")]
     pub telephone: Option<Cow<'a, str>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 

@@ -3,8 +3,7 @@
 
 use crate::identity::EventId;
 use crate::model::party::Party;
-use crate::model::tree::{self, FromNode, Node};
-use crate::model::{each, identifier, optional, optional_date, tree_model, Invalid};
+use crate::model::{each, identifier, optional, optional_date, wire_model, Invalid};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::de::value::MapAccessDeserializer;
@@ -14,9 +13,10 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
-tree_model! {
+wire_model! {
 /// One return shipment as Qapla' sends it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReturnShipment<'a> {
     #[serde(rename = "date")]
     pub date: Option<Cow<'a, str>>,
@@ -40,6 +40,9 @@ pub struct ReturnShipment<'a> {
     pub consignee: Option<Party<'a>>,
     #[serde(rename = "rows", borrow)]
     pub rows: Option<Vec<ReturnRow<'a>>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 
@@ -78,8 +81,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for CourierRef<'a> {
     }
 }
 
-tree_model! {
+wire_model! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CourierObject<'a> {
     #[serde(rename = "code")]
     pub code: Option<Cow<'a, str>>,
@@ -87,18 +91,10 @@ pub struct CourierObject<'a> {
     pub name: Option<Cow<'a, str>>,
     #[serde(rename = "icon")]
     pub icon: Option<Cow<'a, str>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
-}
-
-/// A code or an object, as [`CourierRef`]'s `Deserialize` tells them apart.
-impl<'a> FromNode<'a> for Option<CourierRef<'a>> {
-    fn from_node(node: &Node<'a>) -> Option<Self> {
-        match node {
-            Node::Null => Some(None),
-            Node::String(code) => Some(Some(CourierRef::Code(code.clone()))),
-            object => CourierObject::from_node(object).map(|o| Some(CourierRef::Object(o))),
-        }
-    }
 }
 
 impl CourierRef<'_> {
@@ -110,9 +106,10 @@ impl CourierRef<'_> {
     }
 }
 
-tree_model! {
+wire_model! {
 /// A product being returned.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReturnRow<'a> {
     #[serde(rename = "sku")]
     pub sku: Option<Cow<'a, str>>,
@@ -124,6 +121,9 @@ pub struct ReturnRow<'a> {
     pub total: Option<Cow<'a, str>>,
     #[serde(rename = "reason")]
     pub reason: Option<Cow<'a, str>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 
@@ -181,36 +181,6 @@ pub fn delivery_id(body: &Map<String, Value>) -> Result<EventId, Invalid> {
         Some(id) => EventId::given(&id),
         None => EventId::of_map(body),
     })
-}
-
-/// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
-pub fn validate_node<'a>(body: &Node<'a>, tz: Tz) -> Option<ReturnsDelivery<'a>> {
-    const WRAPPED: &[&str] = &["webhookReturnShipments", "returnShipments"];
-    let (inner, given_id, path) = match body.get("webhookReturnShipments") {
-        Some(inner @ Node::Object(_)) => {
-            let id = inner.get("id").and_then(|v| match v {
-                Node::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-                Node::Number(n) => Some(n.to_string()),
-                _ => None,
-            });
-            (inner, id, WRAPPED)
-        }
-        Some(_) => return None,
-        None => (body, None, &WRAPPED[1..]),
-    };
-    let canonical = body.canonical(path);
-    let returns = tree::each(
-        inner,
-        "returnShipments",
-        canonical.entry_ids(),
-        |i, id, model| one(i, id, model, tz).ok(),
-    )?;
-    // The whole body is hashed only where Qapla' gave the delivery no id.
-    let id = match given_id {
-        Some(id) => EventId::given(&id),
-        None => canonical.id(),
-    };
-    Some(ReturnsDelivery { id, returns })
 }
 
 fn one(

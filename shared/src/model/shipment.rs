@@ -3,8 +3,7 @@
 
 use crate::identity::EventId;
 use crate::model::party::Party;
-use crate::model::tree::{FromNode, Node};
-use crate::model::{date, identifier, required_text, tree_model, trimmed, Invalid};
+use crate::model::{date, identifier, required_text, trimmed, wire_model, Invalid};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-tree_model! {
+wire_model! {
 /// A shipment status delivery as Qapla' sends it (the API key already taken out).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Shipment<'a> {
     #[serde(rename = "trackingNumber")]
     pub tracking_number: Option<Cow<'a, str>>,
@@ -56,23 +56,31 @@ pub struct Shipment<'a> {
     /// 1.3: the recipient (personal data).
     #[serde(rename = "consignee", borrow)]
     pub consignee: Option<Party<'a>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 
-tree_model! {
+wire_model! {
 /// One entry of `statusDetails`: `{"id": 1, "detail": "ON HOLD"}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StatusDetail<'a> {
     #[serde(rename = "id")]
     pub id: Option<Cow<'a, str>>,
     #[serde(rename = "detail")]
     pub detail: Option<Cow<'a, str>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 
-tree_model! {
+wire_model! {
 /// A product row of a 1.3 shipment; numbers arrive as strings and are kept as text.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row<'a> {
     #[serde(rename = "id")]
     pub id: Option<Cow<'a, str>>,
@@ -106,12 +114,16 @@ pub struct Row<'a> {
     pub unit_of_measurement: Option<Cow<'a, str>>,
     #[serde(rename = "parcelID")]
     pub parcel_id: Option<Cow<'a, str>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 
-tree_model! {
+wire_model! {
 /// A parcel of a 1.3 shipment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Parcel<'a> {
     #[serde(rename = "boxCode")]
     pub box_code: Option<Cow<'a, str>>,
@@ -127,6 +139,9 @@ pub struct Parcel<'a> {
     pub origin_country: Option<Cow<'a, str>>,
     #[serde(rename = "content")]
     pub content: Option<Cow<'a, str>>,
+    /// Fields this model does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 }
 
@@ -184,12 +199,6 @@ pub fn validate(body: Map<String, Value>, tz: Tz) -> Result<ShipmentEvent<'stati
             )
         })?;
     checked(id, model, tz)
-}
-
-/// [`validate`] over a body read as a [`Node`]; `None` where that one would refuse it.
-pub fn validate_node<'a>(body: &Node<'a>, tz: Tz) -> Option<ShipmentEvent<'a>> {
-    let model = Shipment::from_node(body)?;
-    checked(body.event_id(), model, tz).ok()
 }
 
 fn checked(id: EventId, model: Shipment<'_>, tz: Tz) -> Result<ShipmentEvent<'_>, Invalid> {
