@@ -894,3 +894,20 @@ fn print_stuck(stuck: &[read::Stuck], days: u32, tz: Tz, json_out: bool, out: &m
         stuck.len()
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_replay_help_names_the_default_alert_statuses() {
+        let mut args = Args::command();
+        let replay = args.find_subcommand_mut("replay").expect("replay");
+        let help = replay.render_long_help().to_string();
+        assert!(
+            help.contains(&format!("else {})", AlertRule::default())),
+            "{help}"
+        );
+    }
+}
