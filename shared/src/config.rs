@@ -289,7 +289,7 @@ pub struct StuckConfig {
     /// The EventBridge bus stuck alerts also go to, if any ([`EVENT_BUS_NAME`]).
     pub event_bus: Option<String>,
     pub channels: Vec<String>,
-    pub rule: crate::notify::stuck::StuckRule,
+    pub rule: crate::stuck::rule::StuckRule,
     pub notifier: Notifier,
 }
 
@@ -299,14 +299,14 @@ impl StuckConfig {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use crate::notify::stuck::{DEFAULT_DAYS, DEFAULT_STOCK_DAYS};
+        use crate::stuck::rule::{DEFAULT_DAYS, DEFAULT_STOCK_DAYS};
         let vars = Vars(get);
         Ok(StuckConfig {
             table_name: vars.required(TABLE_NAME)?,
             topic_arn: vars.required(TOPIC_ARN)?,
             event_bus: vars.event_bus(),
             channels: vars.channels()?.iter().map(|c| c.name.clone()).collect(),
-            rule: crate::notify::stuck::StuckRule {
+            rule: crate::stuck::rule::StuckRule {
                 stock_days: vars.number(QAPLA_STUCK_STOCK_DAYS, DEFAULT_STOCK_DAYS)?,
                 days: vars.number(QAPLA_STUCK_DAYS, DEFAULT_DAYS)?,
             },

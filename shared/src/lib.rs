@@ -10,12 +10,12 @@
 //! - [`archive`]: payloads kept whole whatever their size, and the quarantine;
 //! - [`record`]: a shipment status change recorded, whatever path brought it;
 //! - [`notify`]: which changes notify, their texts, the publisher port;
-//! - [`read`]: timelines, orders, stuck shipments and replays: pure queries over table items,
+//! - [`read`]: timelines, orders, idle shipments and replays: pure queries over table items,
 //!   and the reader port;
 //! - [`recover`]: Qapla's API answers → the same shipment events, which windows and shipments
 //!   to ask, the pacing, and the run over its ports;
-//! - [`stuck`]: the stuck check: open shipments past their threshold alerted once per episode,
-//!   and the episode port;
+//! - [`stuck`]: the stuck check: its rule (open shipments past their threshold), the run that
+//!   alerts each episode once, the episode port, and the `shipment.stuck` notice;
 //! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
 //! - [`config`]: the environment, read once.
 //!

@@ -1,5 +1,5 @@
 //! The read side: pure queries over table items (a shipment's timeline, an order with its
-//! shipments and returns, stuck shipments, the changes of a window to replay), and the small
+//! shipments and returns, idle shipments, the changes of a window to replay), and the small
 //! [`Reader`] port that fetches those items, with its memory twin. The DynamoDB reader lives in
 //! the AWS adapters and only queries; what the items mean is decided here.
 
@@ -278,7 +278,7 @@ pub fn order(items: &[Value]) -> Result<OrderView, ReadError> {
     Ok(view)
 }
 
-// ---------------------------------------------------------------- stuck
+// ---------------------------------------------------------------- idle
 
 /// Which statuses a query takes: `id` (any detail) or `id/detail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,10 +305,11 @@ impl StatusFilter {
     }
 }
 
-/// An open shipment and how long its last change is past.
+/// An idle shipment: open, and how long its last change is past (`qapla stuck` lists them; the
+/// stuck check, [`crate::stuck`], has thresholds of its own).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Stuck {
+pub struct Idle {
     pub state: ShipmentState,
     pub age_seconds: i64,
 }
@@ -320,12 +321,12 @@ pub fn open_cutoff(now: DateTime<Utc>, older_than: Duration) -> String {
 
 /// The open shipments whose last change is older than `older_than`, of a status if one is given,
 /// oldest first. Final shipments are left out even if an item says otherwise.
-pub fn stuck(
+pub fn idle(
     items: &[Value],
     status: Option<StatusFilter>,
     older_than: Duration,
     now: DateTime<Utc>,
-) -> Result<Vec<Stuck>, ReadError> {
+) -> Result<Vec<Idle>, ReadError> {
     let cutoff = open_cutoff(now, older_than);
     let mut found = Vec::new();
     for item in items {
@@ -340,7 +341,7 @@ pub fn stuck(
             continue;
         }
         let age_seconds = instant(state.last_change()).map_or(0, |t| (now - t).num_seconds());
-        found.push(Stuck { state, age_seconds });
+        found.push(Idle { state, age_seconds });
     }
     found.sort_by(|a, b| {
         (a.state.last_change(), &a.state.pk).cmp(&(b.state.last_change(), &b.state.pk))
@@ -663,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn stuck_by_status_and_age_oldest_first() {
+    fn idle_by_status_and_age_oldest_first() {
         let hook = hook(MemoryStore::new());
         for (t, date, status, detail) in [
             ("S1", "2026-03-01 10:00:00", 6, Some(1)),
@@ -677,7 +678,7 @@ mod tests {
         let now = instant("2026-03-05T10:00:00Z").expect("now");
         let days = Duration::days(3);
         let open = run(hook.store.open_before("shop-it", &open_cutoff(now, days))).expect("query");
-        let all = stuck(&open, None, days, now).expect("readable");
+        let all = idle(&open, None, days, now).expect("readable");
         let names: Vec<&str> = all
             .iter()
             .map(|s| s.state.tracking_number.as_str())
@@ -685,10 +686,10 @@ mod tests {
         assert_eq!(names, ["S3", "S1"]);
         assert_eq!(all[1].age_seconds, 4 * 86_400 + 3600);
         let stock = StatusFilter::parse("6/1").expect("filter");
-        let held = stuck(&open, Some(stock), Duration::days(1), now).expect("readable");
+        let held = idle(&open, Some(stock), Duration::days(1), now).expect("readable");
         assert_eq!(held.len(), 1, "S2 is not in the index query above");
         let open = run(hook.store.open_before("shop-it", "9999")).expect("query");
-        let held = stuck(&open, Some(stock), Duration::days(1), now).expect("readable");
+        let held = idle(&open, Some(stock), Duration::days(1), now).expect("readable");
         let names: Vec<&str> = held
             .iter()
             .map(|s| s.state.tracking_number.as_str())

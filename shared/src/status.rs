@@ -1,4 +1,5 @@
-//! Qapla' statuses: the published table, which are final, and how serious each one is.
+//! Qapla' statuses: the published table, one row per status: which are final, how serious each
+//! one is, and which alert by default.
 //!
 //! Ids are not ordered by progress (20 comes after 2, 50 sits between 3 and 4), so nothing here
 //! compares ids numerically. An id that is not in the table is still a valid status: it keeps the
@@ -39,52 +40,99 @@ pub struct KnownStatus {
     pub id: u32,
     pub detail: Option<u32>,
     pub name: &'static str,
+    /// Nothing comes after it: an older status never replaces it, and it is never stuck.
     pub is_final: bool,
     pub severity: Severity,
+    /// Whether it alerts by email and SMS when the merchant names no statuses
+    /// (`QAPLA_ALERT_STATUSES` unset, the stack's `AlertStatuses` default).
+    pub alerts_by_default: bool,
 }
 
-const fn row(id: u32, detail: Option<u32>, name: &'static str, severity: Severity) -> KnownStatus {
+/// A column of [`STATUSES`]: whether the status ends the shipment.
+#[derive(Clone, Copy)]
+enum End {
+    Open,
+    Final,
+}
+
+/// A column of [`STATUSES`]: whether the status is in the default alert list.
+#[derive(Clone, Copy)]
+enum Alert {
+    Quiet,
+    Alerts,
+}
+
+const fn row(
+    id: u32,
+    detail: Option<u32>,
+    name: &'static str,
+    end: End,
+    severity: Severity,
+    alert: Alert,
+) -> KnownStatus {
     KnownStatus {
         id,
         detail,
         name,
-        is_final: id == RETURNED || id == DELIVERED,
+        is_final: matches!(end, End::Final),
         severity,
+        alerts_by_default: matches!(alert, Alert::Alerts),
     }
 }
 
-pub const FAILED_DELIVERY_ATTEMPT: u32 = 5;
-pub const DELAY: u32 = 8;
+/// EXCEPTION: the id the stuck rule singles out, with [`STOCK_DETAIL`].
 pub const EXCEPTION: u32 = 6;
 /// The detail of [`EXCEPTION`] that means held in stock ("giacenza"): EXCEPTION / STOCK.
 pub const STOCK_DETAIL: u32 = 1;
-pub const RETURNED: u32 = 95;
-pub const DELIVERED: u32 = 99;
 
+use Alert::{Alerts, Quiet};
+use End::{Final, Open};
 use Severity::{Exception, Info, Warning};
 
-/// The 19 id/detail pairs Qapla' publishes.
-pub const STATUSES: [KnownStatus; 19] = [
-    row(0, None, "PROCESSING WAIT", Info),
-    row(1, None, "PENDING", Info),
-    row(2, None, "WAITING FOR PICK-UP", Info),
-    row(20, None, "DEPARTED", Info),
-    row(3, None, "IN TRANSIT", Info),
-    row(50, None, "PROCESSING", Info),
-    row(50, Some(1), "PROCESSING / CUSTOMS", Info),
-    row(4, None, "OUT FOR DELIVERY", Info),
-    row(5, None, "FAILED DELIVERY ATTEMPT", Warning),
-    row(8, None, "DELAY", Warning),
-    row(6, None, "EXCEPTION", Exception),
-    row(6, Some(1), "EXCEPTION / STOCK", Exception),
-    row(6, Some(2), "EXCEPTION / RETURN", Exception),
-    row(6, Some(3), "EXCEPTION / DAMAGED", Exception),
-    row(6, Some(4), "EXCEPTION / LOST", Exception),
-    row(6, Some(5), "EXCEPTION / PARTIAL DELIVERY", Exception),
-    row(10, None, "PICKUP POINT", Info),
-    row(95, None, "RETURNED", Warning),
-    row(99, None, "DELIVERED", Info),
+/// The id/detail pairs Qapla' publishes, one row each; every other fact about a known status
+/// (finality, severity, the default alert list) is read from here.
+#[rustfmt::skip]
+pub const STATUSES: &[KnownStatus] = &[
+    //  id         detail   name                            end    severity   default alert
+    row(0,         None,    "PROCESSING WAIT",              Open,  Info,      Quiet),
+    row(1,         None,    "PENDING",                      Open,  Info,      Quiet),
+    row(2,         None,    "WAITING FOR PICK-UP",          Open,  Info,      Quiet),
+    row(20,        None,    "DEPARTED",                     Open,  Info,      Quiet),
+    row(3,         None,    "IN TRANSIT",                   Open,  Info,      Quiet),
+    row(50,        None,    "PROCESSING",                   Open,  Info,      Quiet),
+    row(50,        Some(1), "PROCESSING / CUSTOMS",         Open,  Info,      Quiet),
+    row(4,         None,    "OUT FOR DELIVERY",             Open,  Info,      Quiet),
+    row(5,         None,    "FAILED DELIVERY ATTEMPT",      Open,  Warning,   Alerts),
+    row(8,         None,    "DELAY",                        Open,  Warning,   Alerts),
+    row(EXCEPTION, None,    "EXCEPTION",                    Open,  Exception, Alerts),
+    row(EXCEPTION, Some(STOCK_DETAIL), "EXCEPTION / STOCK", Open,  Exception, Alerts),
+    row(EXCEPTION, Some(2), "EXCEPTION / RETURN",           Open,  Exception, Alerts),
+    row(EXCEPTION, Some(3), "EXCEPTION / DAMAGED",          Open,  Exception, Alerts),
+    row(EXCEPTION, Some(4), "EXCEPTION / LOST",             Open,  Exception, Alerts),
+    row(EXCEPTION, Some(5), "EXCEPTION / PARTIAL DELIVERY", Open,  Exception, Alerts),
+    row(10,        None,    "PICKUP POINT",                 Open,  Info,      Quiet),
+    row(95,        None,    "RETURNED",                     Final, Warning,   Quiet),
+    row(99,        None,    "DELIVERED",                    Final, Info,      Quiet),
 ];
+
+/// The default alert list, as entries of `QAPLA_ALERT_STATUSES`: `(id, None)` (any detail) where
+/// the id's own row alerts, else `(id, Some(detail))` for each row of the id that alerts; in the
+/// table's order. A test checks the entries take exactly the rows that alert.
+pub fn default_alerts() -> Vec<(u32, Option<u32>)> {
+    let mut entries = Vec::new();
+    for s in STATUSES.iter().filter(|s| s.alerts_by_default) {
+        let whole_id = lookup(s.id, None).is_some_and(|own| own.alerts_by_default);
+        let entry = if whole_id {
+            (s.id, None)
+        } else {
+            (s.id, s.detail)
+        };
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+    }
+    entries
+}
 
 /// The table row for an id and detail. A detail the table does not list falls back to the
 /// id's own row (an EXCEPTION with a new detail is still an EXCEPTION).
@@ -158,12 +206,41 @@ mod tests {
         let mut pairs: Vec<_> = STATUSES.iter().map(|s| (s.id, s.detail)).collect();
         pairs.sort();
         pairs.dedup();
-        assert_eq!(pairs.len(), 19);
+        assert_eq!((pairs.len(), STATUSES.len()), (19, 19));
+        // Every detail row has its id's own row to fall back to.
+        assert!(STATUSES.iter().all(|s| lookup(s.id, None).is_some()));
+    }
+
+    #[test]
+    fn only_returned_and_delivered_are_final() {
+        let finals: Vec<_> = STATUSES
+            .iter()
+            .filter(|s| s.is_final)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(finals, ["RETURNED", "DELIVERED"]);
+    }
+
+    #[test]
+    fn the_default_alerts_are_failed_attempt_delay_and_any_exception() {
+        assert_eq!(default_alerts(), [(5, None), (8, None), (EXCEPTION, None)]);
+        // An id alerts as a whole only if each of its rows does, or the entry would take more.
+        for (id, detail) in default_alerts() {
+            let rows = STATUSES.iter().filter(|s| s.id == id);
+            assert!(
+                detail.is_some() || rows.clone().all(|s| s.alerts_by_default),
+                "{id}"
+            );
+        }
+        // A status that alerts by default is at least a warning, and an open one.
+        for s in STATUSES.iter().filter(|s| s.alerts_by_default) {
+            assert!(s.severity >= Warning && !s.is_final, "{}", s.name);
+        }
     }
 
     #[test]
     fn every_row_maps_to_itself() {
-        for known in &STATUSES {
+        for known in STATUSES {
             let status = Status::map(known.id, known.detail, None, "ignored");
             assert_eq!(status.name, known.name);
             assert!(status.known);

@@ -4,13 +4,16 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), qapla::aws::lambda::Error> {
-    use qapla::aws::lambda::{serve_notifier, serve_webhook};
+    use qapla::aws::lambda::{
+        init_logging, notifier_from_env, serve_notifier, serve_webhook, webhook_from_env,
+    };
     use qapla::Kind;
+    init_logging();
     match std::env::args().nth(1).as_deref() {
-        Some("shipments") => serve_webhook(Kind::Shipment).await,
-        Some("returns") => serve_webhook(Kind::Return).await,
-        Some("orders") => serve_webhook(Kind::Order).await,
-        Some("notifier") => serve_notifier().await,
+        Some("shipments") => serve_webhook(webhook_from_env(Kind::Shipment).await?).await,
+        Some("returns") => serve_webhook(webhook_from_env(Kind::Return).await?).await,
+        Some("orders") => serve_webhook(webhook_from_env(Kind::Order).await?).await,
+        Some("notifier") => serve_notifier(notifier_from_env().await?).await,
         other => {
             Err(format!("usage: function shipments|returns|orders|notifier (got {other:?})").into())
         }

@@ -1,5 +1,5 @@
 //! The template and the code agree: binaries, environment variables, table keys and index, the
-//! attribute names of the filter policies, and the default sender list.
+//! attribute names of the filter policies, the default sender list and the default alert statuses.
 
 use crate::moto::project_root;
 use crate::template::{self, list, text};
@@ -111,6 +111,38 @@ fn the_default_senders_are_the_ones_the_code_allows() {
     );
     let listed: Vec<&str> = default.split(',').map(str::trim).collect();
     assert_eq!(listed, qapla::auth::QAPLA_SOURCES);
+}
+
+#[test]
+fn the_default_alert_statuses_are_the_status_tables() {
+    // The code's default, read from the status table's rows.
+    let code = qapla::notify::AlertRule::default().to_string();
+    let template = text(
+        &template::template()["Parameters"]["AlertStatuses"]["Default"],
+        "AlertStatuses Default",
+    );
+    assert_eq!(template, code, "template.yaml AlertStatuses");
+
+    // samconfig.toml shows it in the comment of the guided deploy's optional parameters.
+    let path = project_root().join("samconfig.toml");
+    let samconfig =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let shown: Vec<&str> = samconfig
+        .lines()
+        .filter_map(|l| {
+            l.trim_start_matches(['#', ' '])
+                .strip_prefix("AlertStatuses=\"")
+        })
+        .filter_map(|rest| rest.split_once('"').map(|(value, _)| value))
+        .collect();
+    assert_eq!(shown, [code.as_str()], "samconfig.toml AlertStatuses");
+
+    // The local variables of `sam local invoke` (tools/gen_events.py writes them).
+    let env = crate::sam_local::EnvFile::read().unwrap_or_else(|e| panic!("{e}"));
+    let local = env
+        .shared(qapla::config::QAPLA_ALERT_STATUSES)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(local, code, "events/env.local.json");
 }
 
 #[test]

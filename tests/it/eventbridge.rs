@@ -18,7 +18,7 @@ use qapla::config::EVENT_BUS_NAME;
 use qapla::fixtures;
 use qapla::notify::batch;
 use qapla::notify::bus::SOURCE;
-use qapla::notify::stuck::StuckRule;
+use qapla::stuck::rule::StuckRule;
 use qapla::Kind;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

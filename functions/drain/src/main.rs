@@ -1,7 +1,13 @@
-//! The inbox drain: on its schedule, records the deliveries the table could not take; see
-//! `qapla::aws::lambda::serve_drain`.
+//! The inbox drain: on its schedule, records the deliveries the table could not take.
+
+use qapla::aws::lambda::{self, Error};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), qapla::aws::lambda::Error> {
-    qapla::aws::lambda::serve_drain().await
+async fn main() -> Result<(), Error> {
+    lambda::init_logging();
+    // The webhooks' own pipeline from the environment (WebhookConfig): the DynamoDB store and
+    // the S3 bucket whose inbox holds the deliveries (BUCKET_NAME, required here).
+    let webhook = lambda::drain_from_env().await?;
+    // Each scheduled invocation: one run over the inbox, answered with its summary.
+    lambda::serve_drain(webhook).await
 }

@@ -1,6 +1,14 @@
-//! The orders webhook: Qapla' POSTs here; see `qapla::aws::lambda::serve_webhook`.
+//! The orders webhook: Qapla' POSTs here.
+
+use qapla::aws::lambda::{self, Error};
+use qapla::Kind;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), qapla::aws::lambda::Error> {
-    qapla::aws::lambda::serve_webhook(qapla::Kind::Order).await
+async fn main() -> Result<(), Error> {
+    lambda::init_logging();
+    // WebhookConfig from the environment; the DynamoDB store, with the S3 archive when
+    // BUCKET_NAME names one; the webhook's pipeline over them.
+    let webhook = lambda::webhook_from_env(Kind::Order).await?;
+    // Each API Gateway request through it, answered {"result":"OK"} or {"result":"KO"}.
+    lambda::serve_webhook(webhook).await
 }

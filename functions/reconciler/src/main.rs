@@ -1,7 +1,15 @@
 //! The reconciler: asks Qapla's API for the status changes its webhooks could not deliver and
-//! records them as a webhook would; see `qapla::aws::reconciler::serve_reconciler`.
+//! records them as a webhook would.
+
+use qapla::aws::lambda::init_logging;
+use qapla::aws::reconciler::{serve_reconciler, Error, ReconcilerFunction};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), qapla::aws::reconciler::Error> {
-    qapla::aws::reconciler::serve_reconciler().await
+async fn main() -> Result<(), Error> {
+    init_logging();
+    // RecoverConfig from the environment; the channels' API keys from SSM; the DynamoDB store,
+    // Qapla's API client and the clock.
+    let function = ReconcilerFunction::from_env().await?;
+    // Each invocation: one run from the checkpoints (or the span it names), its summary answered.
+    serve_reconciler(function).await
 }

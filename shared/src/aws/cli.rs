@@ -74,6 +74,7 @@ enum Command {
         channel: Vec<String>,
     },
     /// Open shipments whose last change is older than N days, oldest first.
+    // `qapla stuck` as users know it; what it lists is `read::Idle`.
     Stuck {
         /// Days since the last change.
         #[arg(long, default_value_t = 3)]
@@ -453,8 +454,8 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
             for c in deployment.channels(channel)? {
                 items.extend(reader.open_before(&c, &cutoff).await.map_err(failed)?);
             }
-            let stuck = read::stuck(&items, status, older, now).map_err(failed)?;
-            print_stuck(&stuck, *days, tz, args.json, out);
+            let idle = read::idle(&items, status, older, now).map_err(failed)?;
+            print_idle(&idle, *days, tz, args.json, out);
             Ok(())
         }
         Command::Replay {
@@ -860,13 +861,14 @@ fn print_order(reference: &str, view: &read::OrderView, tz: Tz, json_out: bool, 
     }
 }
 
-fn print_stuck(stuck: &[read::Stuck], days: u32, tz: Tz, json_out: bool, out: &mut String) {
+fn print_idle(idle: &[read::Idle], days: u32, tz: Tz, json_out: bool, out: &mut String) {
     if json_out {
-        out.push_str(&json!({"days": days, "timezone": tz.name(), "stuck": stuck}).to_string());
+        // `stuck`: the key of the command's JSON, as scripts read it.
+        out.push_str(&json!({"days": days, "timezone": tz.name(), "stuck": idle}).to_string());
         out.push('\n');
         return;
     }
-    if stuck.is_empty() {
+    if idle.is_empty() {
         out.push_str(&format!(
             "No open shipment unchanged for more than {days} days.\n"
         ));
@@ -876,7 +878,7 @@ fn print_stuck(stuck: &[read::Stuck], days: u32, tz: Tz, json_out: bool, out: &m
         "{:<10} {:<8} {:<20} {:<32} {:<24} {:<8} {}\n",
         "channel", "courier", "tracking", "status", "since", "for", "place"
     ));
-    for s in stuck {
+    for s in idle {
         let st = &s.state;
         out.push_str(&format!(
             "{:<10} {:<8} {:<20} {:<32} {:<24} {:<8} {}\n",
@@ -891,6 +893,23 @@ fn print_stuck(stuck: &[read::Stuck], days: u32, tz: Tz, json_out: bool, out: &m
     }
     out.push_str(&format!(
         "{} open shipments unchanged for more than {days} days.\n",
-        stuck.len()
+        idle.len()
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_replay_help_names_the_default_alert_statuses() {
+        let mut args = Args::command();
+        let replay = args.find_subcommand_mut("replay").expect("replay");
+        let help = replay.render_long_help().to_string();
+        assert!(
+            help.contains(&format!("else {})", AlertRule::default())),
+            "{help}"
+        );
+    }
 }

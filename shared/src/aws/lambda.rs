@@ -135,10 +135,10 @@ pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error>
     Ok(Webhook::new(kind, config.settings, store))
 }
 
-/// Runs a webhook function.
-pub async fn serve_webhook(kind: Kind) -> Result<(), Error> {
-    init_logging();
-    let webhook = Arc::new(webhook_from_env(kind).await?);
+/// Runs a webhook function: each API Gateway request through `webhook`, answered as
+/// [`response`] says.
+pub async fn serve_webhook(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
+    let webhook = Arc::new(webhook);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let webhook = Arc::clone(&webhook);
         async move { Ok::<_, Error>(respond(&webhook, request).await) }
@@ -161,9 +161,8 @@ pub async fn drain_from_env() -> Result<Webhook<DynamoStore>, Error> {
 
 /// Runs the inbox drain on its schedule. The scheduler's event carries nothing it needs; the
 /// answer is the run's summary, whose log line the template's inbox alarm reads.
-pub async fn serve_drain() -> Result<(), Error> {
-    init_logging();
-    let webhook = Arc::new(drain_from_env().await?);
+pub async fn serve_drain(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
+    let webhook = Arc::new(webhook);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let webhook = Arc::clone(&webhook);
@@ -261,10 +260,10 @@ fn deadline_with(context: &lambda_runtime::Context, publish: Duration) -> Option
     })
 }
 
-/// Runs the notifier on the table's stream.
-pub async fn serve_notifier() -> Result<(), Error> {
-    init_logging();
-    let notifier = Arc::new(notifier_from_env().await?);
+/// Runs the notifier on the table's stream: each batch of records published in order, its
+/// failures answered as a partial batch response.
+pub async fn serve_notifier(notifier: StreamNotifier<Fanout>) -> Result<(), Error> {
+    let notifier = Arc::new(notifier);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
             let notifier = Arc::clone(&notifier);
@@ -320,9 +319,8 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
 /// Runs the stuck check on its schedule. The scheduler's event carries nothing it needs; the
 /// answer is the run's summary. A failed run still answers: the next run is its retry, and the
 /// summary line's outcome is what the alarm counts.
-pub async fn serve_stuck() -> Result<(), Error> {
-    init_logging();
-    let check = Arc::new(stuck_from_env().await?);
+pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
+    let check = Arc::new(check);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let check = Arc::clone(&check);

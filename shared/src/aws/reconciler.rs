@@ -126,10 +126,9 @@ impl ReconcilerFunction {
 /// Lambda's longest function timeout.
 const LAMBDA_LONGEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-/// Runs the reconciler function.
-pub async fn serve_reconciler() -> Result<(), Error> {
-    crate::aws::lambda::init_logging();
-    let function = Arc::new(ReconcilerFunction::from_env().await?);
+/// Runs the reconciler function: each invocation one run, answered with its summary.
+pub async fn serve_reconciler(function: ReconcilerFunction) -> Result<(), Error> {
+    let function = Arc::new(function);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| {
             let function = Arc::clone(&function);

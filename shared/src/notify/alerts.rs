@@ -1,20 +1,36 @@
 //! Which statuses alert: the merchant's rule (`QAPLA_ALERT_STATUSES`) and the severity it gives.
 
 use crate::status::Severity;
+use std::fmt;
 
 /// Which statuses alert: entries `id` (any detail) or `id/detail`, comma-separated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertRule(Vec<(u32, Option<u32>)>);
 
 impl Default for AlertRule {
-    /// FAILED DELIVERY ATTEMPT, DELAY, and EXCEPTION with any detail.
+    /// The statuses the status table marks as alerting by default ([`crate::status::default_alerts`]).
     fn default() -> Self {
-        use crate::status::{DELAY, EXCEPTION, FAILED_DELIVERY_ATTEMPT};
-        AlertRule(vec![
-            (FAILED_DELIVERY_ATTEMPT, None),
-            (DELAY, None),
-            (EXCEPTION, None),
-        ])
+        AlertRule(crate::status::default_alerts())
+    }
+}
+
+/// The rule as `QAPLA_ALERT_STATUSES` spells it (`5,8,6`, `6/1`, `none`): what [`AlertRule::parse`]
+/// reads back.
+impl fmt::Display for AlertRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, (id, detail)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match detail {
+                Some(d) => write!(f, "{id}/{d}")?,
+                None => write!(f, "{id}")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -83,6 +99,31 @@ mod tests {
         assert_eq!(AlertRule::parse("none"), Ok(AlertRule(Vec::new())));
         for bad in ["", "six", "6/x", "6/1/2", "-1"] {
             assert!(AlertRule::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_rule_alerts_exactly_the_rows_that_alert_by_default() {
+        let default = AlertRule::default();
+        for s in crate::status::STATUSES {
+            assert_eq!(
+                default.alerts(s.id, s.detail),
+                s.alerts_by_default,
+                "{}",
+                s.name
+            );
+        }
+        // An unknown id never alerts by default, whatever its detail.
+        assert!(!default.alerts(77, None) && !default.alerts(77, Some(1)));
+    }
+
+    #[test]
+    fn a_rule_is_written_as_it_is_read() {
+        assert_eq!(AlertRule::default().to_string(), "5,8,6");
+        for spec in ["5,8,6", "6/1,95", "none", "3"] {
+            let rule = AlertRule::parse(spec).expect("valid");
+            assert_eq!(rule.to_string(), spec);
+            assert_eq!(AlertRule::parse(&rule.to_string()), Ok(rule));
         }
     }
 

@@ -9,7 +9,6 @@ pub mod bus;
 pub mod decide;
 pub mod once;
 pub mod render;
-pub mod stuck;
 
 pub use alerts::AlertRule;
 pub use decide::{decide, Change};

@@ -59,7 +59,7 @@ impl Notifier {
         }
     }
 
-    fn local(&self, utc: &str) -> String {
+    pub(crate) fn local(&self, utc: &str) -> String {
         DateTime::parse_from_rfc3339(utc)
             .map(|t| {
                 t.with_timezone(&self.timezone)
@@ -159,102 +159,6 @@ impl Notifier {
             email_subject,
             email_body,
             sms,
-        }
-    }
-
-    /// The notice for a stuck episode: severity `warning`, and the attributes of a status
-    /// change, so the subscriptions that take alerts take it.
-    pub fn stuck(&self, episode: &super::stuck::Episode) -> Notice {
-        use super::stuck::Reason;
-        let s = &episode.state;
-        let since = self.local(&s.date_utc);
-        let place = s.place.as_deref().unwrap_or("-");
-        let reference = s.reference.as_deref().unwrap_or("-");
-        let days = episode.days();
-        let id = episode.id();
-        let document = json!({
-            "schema": SCHEMA,
-            "id": id,
-            "event": EventType::Stuck.as_str(),
-            "channel": s.channel,
-            "severity": Severity::Warning,
-            "shipment": {
-                "courier": s.courier,
-                "trackingNumber": s.tracking_number,
-                "reference": s.reference,
-                "isReturn": s.is_return,
-                "status": {"id": s.status_id, "detail": s.status_detail, "name": s.status_name,
-                           "detailText": s.status_detail_text, "final": s.is_final},
-                "date": s.date,
-                "dateUtc": s.date_utc,
-                "place": s.place,
-                "courierStatus": s.courier_status,
-                "eventId": s.event_id,
-            },
-            "stuck": {
-                "reason": episode.reason,
-                "since": s.date_utc,
-                "days": days,
-                "thresholdDays": episode.threshold_days,
-                "checkedAt": episode.checked_at,
-            },
-            "receivedAt": s.received_at,
-        });
-        let why = match episode.reason {
-            Reason::Stock => format!(
-                "It has been held in stock for more than {} days: couriers return a parcel in \
-                 stock to the sender after a few days unless someone acts.",
-                episode.threshold_days
-            ),
-            Reason::Unchanged => format!(
-                "Its status has not changed for more than {} days.",
-                episode.threshold_days
-            ),
-        };
-        let email_body = format!(
-            "Shipment {tracking} ({courier}) has been {status} for {days} days.\n{why}\n\n\
-             Status:     {status}\n\
-             Since:      {since} ({tz})\n\
-             Place:      {place}\n\
-             Courier:    {courier}\n\
-             Tracking:   {tracking}\n\
-             Order:      {reference}\n\
-             Channel:    {channel}\n\n\
-             Alert id: {id}\n",
-            tracking = s.tracking_number,
-            courier = s.courier,
-            status = s.status_name,
-            channel = s.channel,
-            tz = self.timezone.name(),
-        );
-        let mut attributes = vec![
-            (attr::EVENT, EventType::Stuck.as_str().to_owned()),
-            (attr::STATUS_ID, s.status_id.to_string()),
-            (attr::SEVERITY, Severity::Warning.as_str().to_owned()),
-            (attr::COURIER, s.courier.clone()),
-            (attr::CHANNEL, s.channel.clone()),
-            (attr::RETURN, s.is_return.to_string()),
-        ];
-        if let Some(d) = s.status_detail {
-            attributes.push((attr::STATUS_DETAIL, d.to_string()));
-        }
-        Notice {
-            event: EventType::Stuck,
-            id: format!("{}:{id}", EventType::Stuck.as_str()),
-            attributes,
-            document,
-            email_subject: ascii_line(
-                &format!(
-                    "Stuck {days} days: {} {} {}",
-                    s.status_name, s.courier, s.tracking_number
-                ),
-                99,
-            ),
-            email_body,
-            sms: sms(&format!(
-                "{}: {} {} {} for {days} days since {since} - {place} - ord. {reference}",
-                s.channel, s.courier, s.tracking_number, s.status_name
-            )),
         }
     }
 
@@ -418,7 +322,7 @@ fn label(severity: Severity) -> &'static str {
 }
 
 /// SNS subjects must be ASCII on one line: accents lose their mark, anything else becomes `?`.
-fn ascii_line(text: &str, max: usize) -> String {
+pub(crate) fn ascii_line(text: &str, max: usize) -> String {
     text.chars()
         .map(|c| match c {
             'à' | 'á' | 'â' | 'ä' => 'a',
@@ -440,7 +344,7 @@ fn ascii_line(text: &str, max: usize) -> String {
 }
 
 /// One SMS segment at most, cut with an ellipsis.
-fn sms(text: &str) -> String {
+pub(crate) fn sms(text: &str) -> String {
     let text = ascii_line(text, usize::MAX);
     if text.chars().count() <= SMS_MAX_CHARS {
         text
@@ -553,51 +457,6 @@ mod tests {
         assert_eq!(message["default"], json!(n.document.to_string()));
         assert_eq!(message["email"], json!(n.email_body));
         assert_eq!(message["sms"], json!(n.sms));
-    }
-
-    #[test]
-    fn stuck_notice_is_a_warning_with_the_attributes_of_a_status_change() {
-        use crate::notify::stuck::{Episode, Reason};
-        let episode = Episode {
-            state: state(6, Some(1), Some("BOLOGNA - ITA")),
-            reason: Reason::Stock,
-            threshold_days: 2,
-            age_seconds: 3 * 86_400 + 7_200,
-            checked_at: "2026-03-05T10:41:07Z".into(),
-        };
-        let n = notifier(false).stuck(&episode);
-        assert_eq!(n.event, EventType::Stuck);
-        assert_eq!(attribute(&n, attr::EVENT), Some("shipment.stuck"));
-        assert_eq!(attribute(&n, attr::SEVERITY), Some("warning"));
-        assert_eq!(attribute(&n, attr::STATUS_ID), Some("6"));
-        assert_eq!(attribute(&n, attr::STATUS_DETAIL), Some("1"));
-        assert_eq!(attribute(&n, attr::COURIER), Some("DHL"));
-        assert_eq!(attribute(&n, attr::CHANNEL), Some("shop-it"));
-        assert_eq!(attribute(&n, attr::RETURN), Some("false"));
-        assert!(n.attributes.iter().all(|(k, _)| attr::ALL.contains(k)));
-        assert_eq!(n.document["schema"], SCHEMA);
-        assert_eq!(n.document["event"], "shipment.stuck");
-        assert_eq!(n.document["id"], json!(episode.id()));
-        assert_ne!(n.document["id"], json!("e1"), "not the status change's id");
-        assert_eq!(
-            n.document["stuck"],
-            json!({"reason": "stock", "since": "2026-03-02T08:41:07Z", "days": 3,
-                   "thresholdDays": 2, "checkedAt": "2026-03-05T10:41:07Z"})
-        );
-        assert_eq!(
-            n.document["shipment"]["status"]["name"],
-            "EXCEPTION / STOCK"
-        );
-        assert_eq!(
-            n.email_subject,
-            "Stuck 3 days: EXCEPTION / STOCK DHL JD0146000031"
-        );
-        assert!(n.email_body.contains("held in stock for more than 2 days"));
-        assert!(n
-            .email_body
-            .contains("Since:      02/03/2026 09:41 (Europe/Rome)"));
-        assert!(n.sms.chars().count() <= SMS_MAX_CHARS, "{}", n.sms);
-        assert!(n.sms.contains("JD0146000031") && n.sms.contains("3 days"));
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub struct Summary {
     /// Still in the inbox after the run.
     pub waiting: usize,
     /// Objects the run could not read or record for a reason of their own (not a kept delivery,
-    /// a channel no longer configured): left in place for an operator.
-    pub stuck: usize,
+    /// a channel no longer configured): left in place for an operator. `stuck` in the answer and
+    /// the log line, as the operators read it.
+    #[serde(rename = "stuck")]
+    pub blocked: usize,
     /// How long the oldest waiting object has waited, in seconds.
     pub oldest_seconds: i64,
     /// `done`, `table_down` (the table still refuses: the run stopped), `deadline`, or `failed`
@@ -45,7 +47,7 @@ pub async fn run<S: Store, A: Archive>(
     tracing::info!(
         drained = summary.drained,
         waiting = summary.waiting,
-        stuck = summary.stuck,
+        stuck = summary.blocked,
         oldest_seconds = summary.oldest_seconds,
         // What the inbox alarm compares with its threshold in minutes.
         oldest_minutes = summary.oldest_seconds / 60,
@@ -96,7 +98,7 @@ async fn drain<S: Store, A: Archive>(
             Ok(kept) => kept,
             Err(e) => {
                 tracing::warn!(key = object.key.as_str(), error = %e, "inbox object");
-                summary.stuck += 1;
+                summary.blocked += 1;
                 left.push(object);
                 continue;
             }
@@ -116,7 +118,7 @@ async fn drain<S: Store, A: Archive>(
                 break;
             }
             Err(_) => {
-                summary.stuck += 1;
+                summary.blocked += 1;
                 left.push(object);
             }
         }
@@ -209,7 +211,7 @@ mod tests {
         block(archive.put("inbox/shipments/2026-03-02/x.json", b"nope".to_vec())).expect("put");
         let summary = block(run(&hook, archive, Utc::now(), None));
         assert_eq!(
-            (summary.stuck, summary.waiting, summary.outcome),
+            (summary.blocked, summary.waiting, summary.outcome),
             (1, 1, "done")
         );
     }

@@ -1,17 +1,21 @@
 //! The stuck check, run on a schedule: for each channel, the open shipments whose last change is
 //! older than the shortest threshold (a query of the open index, never a scan), each judged by
-//! [`crate::notify::stuck`]; a stuck episode not alerted yet is first claimed on its state item
-//! through the [`Episodes`] port (a conditional write: two concurrent runs alert once), then
-//! published as `shipment.stuck`. A publish that fails for a while gives the claim back, so the
-//! next run tries again; one refused for good keeps it, so it is not retried every run.
+//! [`rule`]; a stuck episode not alerted yet is first claimed on its state item through the
+//! [`Episodes`] port (a conditional write: two concurrent runs alert once), then published as
+//! `shipment.stuck` ([`notice`]). A publish that fails for a while gives the claim back, so the
+//! next run tries again; one refused for good keeps it, so it is not retried every run. The
+//! DynamoDB episodes are `aws::stuck`'s.
+
+pub mod notice;
+pub mod rule;
 
 use crate::notify::batch::Deadline;
-use crate::notify::stuck::{check, Episode, StuckRule, Verdict};
 use crate::notify::{Notifier, PublishError, Publisher};
 use crate::read::Reader;
 use crate::store::{MemoryStore, StoreError};
 use crate::table::{ORD, STATE, STUCK_ALERTED};
 use chrono::{DateTime, Utc};
+use rule::{check, Episode, StuckRule, Verdict};
 use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
@@ -197,7 +201,7 @@ impl Check<'_> {
             Ok(false) => summary.already += 1,
             Err(e) => failed(summary, &e.to_string()),
             Ok(true) => {
-                let notice = self.notifier.stuck(episode);
+                let notice = episode.notice(self.notifier);
                 match publisher.publish(&notice).await {
                     Ok(()) => {
                         summary.alerted += 1;
@@ -243,7 +247,7 @@ mod tests {
         )
     }
 
-    fn deliver(
+    pub(super) fn deliver(
         hook: &Webhook<MemoryStore>,
         tracking: &str,
         date: &str,
@@ -262,7 +266,7 @@ mod tests {
         assert_eq!(answer.status, 200, "{}", answer.outcome);
     }
 
-    fn at(t: &str) -> DateTime<Utc> {
+    pub(super) fn at(t: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(t)
             .expect("time")
             .with_timezone(&Utc)
@@ -373,12 +377,11 @@ mod tests {
             .into_values()
             .find(|i| i["trackingNumber"] == "BAD" && i["sk"] == STATE)
             .expect("state");
-        let Ok(Verdict::Stuck(episode)) =
-            crate::notify::stuck::check(&bad_state, &StuckRule::default(), now)
+        let Ok(Verdict::Stuck(episode)) = rule::check(&bad_state, &StuckRule::default(), now)
         else {
             panic!("BAD is stuck");
         };
-        refusing.refuse(notifier.stuck(&episode).id);
+        refusing.refuse(episode.notice(&notifier).id);
         let refused = run(check_at(&notifier, &channels).run(store, store, &refusing, now, None));
         assert_eq!((refused.failed, refused.already), (1, 1));
         let after = run(check_at(&notifier, &channels).run(store, store, &refusing, now, None));
