@@ -1,5 +1,5 @@
 //! The layering of this crate, checked on its syntax tree: each module may name only the layers
-//! below it, so the module graph has no cycle and reads in one direction (README, "Layout"), and
+//! below it, so the module graph has no cycle and reads in one direction (docs/architecture.md, "Code map"), and
 //! only the AWS adapters name the crates that the `aws` and `cli` features bring.
 //!
 //! The source is parsed (`syn`), from `lib.rs` down its `mod` declarations. Every `use` tree

@@ -1,6 +1,6 @@
 //! The common core of the Qapla' webhook receiver.
 //!
-//! Modules are layered, and imports go only downwards (README, "Layout"):
+//! Modules are layered, and imports go only downwards (docs/architecture.md, "Code map"):
 //! - leaf facts: [`kind`], [`status`], [`dates`], [`identity`], [`auth`];
 //! - [`model`]: the tolerant wire models, their validation and [`model::Invalid`];
 //! - [`payload`]: bytes → a typed [`payload::Delivery`];

@@ -1,5 +1,5 @@
 //! `qapla`: the operator's and support desk's command line over the table (see `qapla --help`
-//! and README, "Asking the table").
+//! and docs/cli.md).
 
 fn main() -> std::process::ExitCode {
     qapla::aws::cli::main()
