@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhook"],
     &["config"],
     &["fixtures"],
-    &["aws", "proptests", "layering"],
+    &["aws", "proptests", "shapes", "layering"],
 ];
 
 fn layer(module: &str) -> Option<usize> {
