@@ -134,6 +134,22 @@ pub async fn full_payload<A: Archive>(item: &Value, archive: &A) -> Result<Value
     serde_json::from_slice(&gunzip(&compressed)?).map_err(|e| Unrecoverable::Corrupt(e.to_string()))
 }
 
+/// The whole payload of a history item where the item itself holds it, as a map or compressed
+/// (no archive needed, so pure queries can read it); `None` where it moved to the archive or
+/// cannot be read back.
+pub fn held_payload(history: &ShipmentHistory) -> Option<Value> {
+    if history.payload_ref.is_some() {
+        return None;
+    }
+    let Some(encoded) = &history.payload_gz else {
+        return Some(history.payload.clone());
+    };
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    serde_json::from_slice(&gunzip(&compressed).ok()?).ok()
+}
+
 /// Where a kept delivery waits: the quarantine, for an operator (content that does not validate,
 /// or that the table refused for good), or the inbox, to be recorded by itself once the table
 /// answers again.

@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhook"],
     &["config"],
     &["fixtures"],
-    &["aws", "proptests", "layering"],
+    &["aws", "proptests", "shapes", "layering"],
 ];
 
 /// The module that may name the crates of the `aws` and `cli` features.

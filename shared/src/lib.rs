@@ -59,6 +59,8 @@ pub use kind::Kind;
 mod layering;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod shapes;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -3,6 +3,8 @@
 //! [`Reader`] port that fetches those items, with its memory twin. The DynamoDB reader lives in
 //! the AWS adapters and only queries; what the items mean is decided here.
 
+use crate::archive::held_payload;
+use crate::model::shipment::{Shipment, ShipmentEvent, StatusDetail};
 use crate::notify::{attr, Change, EventType, Notice};
 use crate::status::Status;
 use crate::store::MemoryStore;
@@ -10,8 +12,9 @@ use crate::table::{self, ItemKind, OrderItem, ReturnItem, ShipmentHistory, Shipm
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::future::Future;
 
 /// Reading the table failed.
@@ -358,35 +361,89 @@ pub struct Replay {
     pub change: Change,
 }
 
-/// The shipment state a history item made, on the shipment's own fields.
-fn state_of(shipment: &ShipmentState, h: &ShipmentHistory) -> ShipmentState {
-    let detail_text = h
-        .payload
-        .pointer("/statusDetails/0/detail")
-        .and_then(Value::as_str)
+/// The change a history item kept, rebuilt as the webhook validated it: its status, dates and
+/// place from the item's own attributes, the rest from `payload`, the model the change was
+/// recorded with (see [`payloads`]).
+fn change_of(
+    shipment: &ShipmentState,
+    h: &ShipmentHistory,
+    payload: Option<&Value>,
+) -> Result<ShipmentEvent<'static>, ReadError> {
+    let bad = |what: &str| ReadError::BadItem {
+        pk: h.pk.clone(),
+        reason: format!("{} {what} is not a time", h.sk),
+    };
+    // Owned, so the model lends nothing (`Shipment<'static>`).
+    let mut model = payload
+        .filter(|p| !p.is_null())
+        .and_then(|p| Shipment::deserialize(p.clone()).ok())
+        .unwrap_or_default();
+    model.place = h.place.clone().map(Cow::Owned);
+    let detail_text = model
+        .status_details
+        .as_deref()
+        .and_then(<[StatusDetail]>::first)
+        .and_then(|d| d.detail.as_deref())
         .map(str::to_owned);
-    let status = Status::map(h.status_id, h.status_detail, detail_text, &h.status_name);
-    ShipmentState {
-        status_id: status.id,
-        status_detail: status.detail,
-        status_name: h.status_name.clone(),
-        status_detail_text: status.detail_text,
-        severity: status.severity,
-        is_final: status.is_final,
-        known: status.known,
-        date: h.date.clone(),
-        date_utc: h.date_utc.clone(),
-        place: h.place.clone(),
-        courier_status: h
-            .payload
-            .get("courierStatus")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        event_id: h.event_id.clone(),
-        ord: history_ord(h),
-        received_at: h.received_at.clone(),
-        ..shipment.clone()
+    Ok(ShipmentEvent {
+        id: h.delivery_id.clone().unwrap_or_else(|| h.event_id.clone()),
+        version: model.version(),
+        tracking_number: Cow::Owned(shipment.tracking_number.clone()),
+        courier: Cow::Owned(shipment.courier.clone()),
+        status: Status::map(h.status_id, h.status_detail, detail_text, &h.status_name),
+        date_raw: Cow::Owned(h.date.clone()),
+        date_utc: instant(&h.date_utc).ok_or_else(|| bad("dateUtc"))?,
+        model,
+    })
+}
+
+/// The state a history item made: its change through the one projection the webhook and the
+/// reconciler record with ([`ShipmentState::project`]), as it reached us then.
+fn state_of(
+    shipment: &ShipmentState,
+    h: &ShipmentHistory,
+    payload: Option<&Value>,
+) -> Result<ShipmentState, ReadError> {
+    let ev = change_of(shipment, h, payload)?;
+    let received_at = instant(&h.received_at).ok_or_else(|| ReadError::BadItem {
+        pk: h.pk.clone(),
+        reason: format!("{} receivedAt is not a time", h.sk),
+    })?;
+    Ok(ShipmentState::project(
+        &shipment.channel,
+        &ev,
+        h.source,
+        received_at,
+    ))
+}
+
+/// The payload each history item of a shipment recorded its change with, by event id: held in
+/// the item (a map, or compressed), or else, for one moved to the archive, its summary over the
+/// payload of the present state's change, the nearest one a pure query can read (so fields the
+/// summary lacks read as they are now, not as absent).
+fn payloads(
+    shipment: &ShipmentState,
+    history: &[ShipmentHistory],
+) -> std::collections::BTreeMap<String, Value> {
+    let mut all: std::collections::BTreeMap<String, Value> = history
+        .iter()
+        .filter_map(|h| Some((h.event_id.as_str().to_owned(), held_payload(h)?)))
+        .collect();
+    let present = all
+        .get(shipment.event_id.as_str())
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for h in history {
+        if !all.contains_key(h.event_id.as_str()) {
+            let mut payload = present.clone();
+            if let Value::Object(summary) = &h.payload {
+                payload.extend(summary.clone());
+            }
+            all.insert(h.event_id.as_str().to_owned(), Value::Object(payload));
+        }
     }
+    all
 }
 
 /// The changes that notified while items were received in `[since, until)`, in the order they
@@ -433,9 +490,10 @@ pub fn replay(items: &[Value], since: &str, until: &str) -> Result<Vec<Replay>, 
             continue;
         };
         history.sort_by_key(|h| (h.received_at.clone(), history_ord(h)));
+        let payloads = payloads(shipment, &history);
         let mut current: Option<ShipmentState> = None;
         for h in &history {
-            let next = state_of(shipment, h);
+            let next = state_of(shipment, h, payloads.get(h.event_id.as_str()))?;
             if current.as_ref().is_some_and(|c| c.ord >= next.ord) {
                 continue;
             }
@@ -785,6 +843,61 @@ mod tests {
         let got = replay(&items, "2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z").expect("ok");
         assert_eq!(statuses(&got), [(Some(3), 5)]);
         assert_eq!(got[0].received_at, "2026-03-02T09:00:05Z");
+    }
+
+    #[test]
+    fn replay_reads_a_payload_compressed_in_its_item_or_its_summary_when_archived() {
+        use base64::Engine;
+        use std::io::Write;
+        let hook = hook(MemoryStore::new());
+        let mut first = shipment("R4", "2026-03-01 10:00:00", 3, None);
+        first["reference"] = json!("ORD-EARLIER");
+        let bodies = [first, shipment("R4", "2026-03-02 10:00:00", 6, Some(1))];
+        let items = arrive(&hook, &bodies);
+        let news = |items: &[Value]| -> Vec<ShipmentState> {
+            let all = replay(items, "0", "9").expect("readable");
+            all.into_iter()
+                .filter_map(|r| match r.change {
+                    Change::Status { new, .. } => Some(*new),
+                    _ => None,
+                })
+                .collect()
+        };
+        let inline = news(&items);
+        assert_eq!(inline[0].reference.as_deref(), Some("ORD-EARLIER"));
+        // The first event's payload moved out of its item, as `archive::fit` moves a large one.
+        let moved = |how: &dyn Fn(&mut Value)| -> Vec<Value> {
+            let mut items = items.clone();
+            for item in &mut items {
+                if kind(item) == Some(ItemKind::ShipmentHistory) && item["statusId"] == json!(3) {
+                    how(item);
+                }
+            }
+            items
+        };
+        let compressed = moved(&|item: &mut Value| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(item[table::PAYLOAD].to_string().as_bytes())
+                .expect("gzip");
+            let bytes = gz.finish().expect("gzip");
+            item[table::PAYLOAD_GZ] =
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+            item[table::PAYLOAD] = json!({"courierStatus": "PU", "statusDetails": []});
+        });
+        assert_eq!(news(&compressed), inline, "read back from the item");
+        let archived = moved(&|item: &mut Value| {
+            item[table::PAYLOAD_REF] = json!("payloads/x/y.json.gz");
+            item[table::PAYLOAD] = json!({"courierStatus": "MOVED", "statusDetails": []});
+        });
+        let got = news(&archived);
+        // The item's own attributes and its summary, the rest as the present state has it.
+        assert_eq!(
+            (got[0].status_id, got[0].place.clone()),
+            (3, inline[0].place.clone())
+        );
+        assert_eq!(got[0].courier_status.as_deref(), Some("MOVED"));
+        assert_eq!(got[0].reference.as_deref(), Some("ORD-10452"));
+        assert_eq!(got[1], inline[1]);
     }
 
     #[test]

@@ -507,16 +507,31 @@ impl ShipmentState {
         self.ord.split('#').next().unwrap_or(&self.date_utc)
     }
 
+    /// The state a change makes, on a channel of this deployment: [`ShipmentState::project`].
     pub fn new(
         channel: &Channel,
         ev: &ShipmentEvent,
         source: Source,
         received_at: DateTime<Utc>,
     ) -> Self {
-        let pk = shipment_pk(&channel.name, &ev.courier, &ev.tracking_number);
+        Self::project(&channel.name, ev, Some(source), received_at)
+    }
+
+    /// The one projection from a change to a shipment's state: every attribute of the state
+    /// item is made here from the validated change, the channel it came in on, where it came
+    /// from and when it reached us. The webhook and the reconciler record through it
+    /// (`record::shipment`), and replay derives each past state through it from the
+    /// change its history item kept, so a new field of the change is projected once.
+    pub fn project(
+        channel: &str,
+        ev: &ShipmentEvent,
+        source: Option<Source>,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        let pk = shipment_pk(channel, &ev.courier, &ev.tracking_number);
         let date_utc = iso(&ev.date_utc);
         let change = EventId::of_change(
-            &channel.name,
+            channel,
             &ev.courier,
             &ev.tracking_number,
             ev.status.id,
@@ -525,15 +540,13 @@ impl ShipmentState {
         );
         let reference = ev.model.reference.as_deref().map(str::to_owned);
         let (gsi1pk, gsi1sk) = crate::limits::index_keys(
-            reference
-                .as_deref()
-                .map(|r| reference_key(&channel.name, r)),
+            reference.as_deref().map(|r| reference_key(channel, r)),
             Some(pk.clone()),
         );
         let ord_utc = iso(&ord_time(&ev.date_utc, &received_at));
         ShipmentState {
             sk: STATE.to_owned(),
-            channel: channel.name.clone(),
+            channel: channel.to_owned(),
             courier: ev.courier.to_string(),
             tracking_number: ev.tracking_number.to_string(),
             reference,
@@ -555,10 +568,10 @@ impl ShipmentState {
             version: ev.version.as_str().to_owned(),
             event_id: change,
             received_at: iso(&received_at),
-            source: Some(source),
+            source,
             gsi1sk,
             gsi1pk,
-            gsi2pk: (!ev.status.is_final).then(|| open_key(&channel.name)),
+            gsi2pk: (!ev.status.is_final).then(|| open_key(channel)),
             gsi2sk: (!ev.status.is_final).then(|| open_sort_key(&ord_utc, &pk)),
             gsi3pk: Some(tracking_key(&ev.tracking_number)),
             gsi3sk: Some(pk.clone()),

@@ -231,9 +231,15 @@ impl<S: Store> Webhook<S> {
 
     /// Handles one request and logs its outcome.
     pub async fn handle(&self, request: Request<'_>) -> Answer {
+        self.handle_at(request, Utc::now()).await
+    }
+
+    /// [`Webhook::handle`] as if the request reached us at `now`: a fixed clock, for tests whose
+    /// items must come out the same on every run.
+    pub async fn handle_at(&self, request: Request<'_>, now: DateTime<Utc>) -> Answer {
         let started = Instant::now();
         let mut facts = Facts::default();
-        let result = self.run(request, Utc::now(), &mut facts).await;
+        let result = self.run(request, now, &mut facts).await;
         let answer = match &result {
             Ok(outcome) => Answer {
                 status: 200,

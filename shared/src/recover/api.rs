@@ -1,14 +1,16 @@
 //! Qapla's API answers, read as tolerantly as the webhooks (ids as numbers or strings, the
 //! courier as an object or a code, `error` as null, a string, `false` or an array, null dates,
 //! labels in any language, unknown fields kept), and turned into the same [`ShipmentEvent`]s a
-//! webhook makes: each dated status becomes a webhook-shaped body validated by the webhook's own
-//! rules, so both paths meet in one identity.
+//! webhook makes: each dated status becomes the change it makes in the webhook's model, sent
+//! through the webhook's own rules in the webhook's shape, so both paths meet in one identity
+//! and one projection to the state.
 
-use crate::model::shipment::{self, ShipmentEvent};
+use crate::model::shipment::{self, Shipment, ShipmentEvent, StatusDetail};
 use crate::model::{optional, wire_model, Invalid};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// A call of Qapla's API: its name (the key its answer is wrapped in) and version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,39 +280,70 @@ impl ApiShipment {
             .unwrap_or_default()
     }
 
-    /// The webhook-shaped body of one status of this shipment; `None` when it has no date or no
-    /// status id (nothing a history item could be keyed on).
-    pub fn webhook_body(&self, status: &ApiStatus) -> Option<Map<String, Value>> {
+    /// The change one status of this shipment makes, in the webhook's own model; `None` when it
+    /// has no date or no status id (nothing a history item could be keyed on). Every field of
+    /// the model is named here, so a field added to it does not build until this path says what
+    /// the API gives for it.
+    pub fn change(&self, status: &ApiStatus) -> Option<Shipment<'static>> {
         let date = status.when()?;
         let qapla = status.qapla_status.as_ref()?;
         let id = optional(&qapla.id)?;
         // detailID 0 means no detail, as an empty statusDetails does in a webhook.
         let details = match optional(&qapla.detail_id) {
-            Some(d) if d.trim_end_matches(".0") != "0" => {
-                json!([{"id": d, "detail": qapla.detail}])
-            }
-            _ => json!([]),
+            Some(d) if d.trim_end_matches(".0") != "0" => vec![StatusDetail {
+                id: Some(Cow::Owned(d)),
+                detail: qapla.detail.clone().map(Cow::Owned),
+                extra: Map::new(),
+            }],
+            _ => Vec::new(),
         };
-        let flag = |f: Option<bool>| f.map(|b| json!(u8::from(b)));
-        let mut body = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                body.insert(k.to_owned(), v);
-            }
+        let text = |v: Option<String>| v.map(Cow::Owned);
+        Some(Shipment {
+            tracking_number: text(self.tracking()),
+            is_return: self.is_return_shipment,
+            has_children: self.has_children,
+            is_child: self.is_child,
+            courier: text(self.courier_code()),
+            reference: text(optional(&self.reference)),
+            date: Some(Cow::Owned(date)),
+            courier_status: text(optional(&status.status)),
+            place: text(optional(&status.place)),
+            qapla_status_id: Some(Cow::Owned(id)),
+            qapla_status: text(optional(&qapla.status)),
+            status_details: Some(details),
+            // Not in the API's answers.
+            custom1: None,
+            custom2: None,
+            custom3: None,
+            rows: None,
+            parcels: None,
+            // In getShipment's answer, but personal data the recovery has no need to copy.
+            consignee: None,
+            // The entry's unknown fields join in the delivery (`webhook_body`), as a webhook's.
+            extra: Map::new(),
+        })
+    }
+
+    /// The delivery Qapla's webhook would have sent for one status of this shipment: its
+    /// [`ApiShipment::change`] in the webhook's wire shape (flags as 0 or 1, a detail's text
+    /// present even when null), and the entry's own fields the model does not name, kept as a
+    /// webhook keeps its extras. The webhook's rules validate it, and the content id of this
+    /// body is the recovered change's delivery id, as it was when the body was written key by
+    /// key.
+    pub fn webhook_body(&self, status: &ApiStatus) -> Option<Map<String, Value>> {
+        let Ok(Value::Object(mut body)) = serde_json::to_value(self.change(status)?) else {
+            return None;
         };
-        put("trackingNumber", self.tracking().map(Value::from));
-        put("courier", self.courier_code().map(Value::from));
-        put("reference", optional(&self.reference).map(Value::from));
-        put("return", flag(self.is_return_shipment));
-        put("isChild", flag(self.is_child));
-        put("hasChildren", flag(self.has_children));
-        put("date", Some(Value::from(date)));
-        put("courierStatus", optional(&status.status).map(Value::from));
-        put("place", optional(&status.place).map(Value::from));
-        put("qaplaStatusID", Some(Value::from(id)));
-        put("qaplaStatus", optional(&qapla.status).map(Value::from));
-        put("statusDetails", Some(details));
-        // The entry's own fields this model does not name, kept as a webhook keeps its extras.
+        for value in body.values_mut() {
+            if let Value::Bool(flag) = value {
+                *value = json!(u8::from(*flag));
+            }
+        }
+        if let Some(Value::Array(details)) = body.get_mut("statusDetails") {
+            for detail in details.iter_mut().filter_map(Value::as_object_mut) {
+                detail.entry("detail").or_insert(Value::Null);
+            }
+        }
         for (k, v) in &status.extra {
             body.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -444,6 +477,83 @@ mod tests {
         };
         assert_ne!(api.id, webhook.id, "the bodies differ");
         assert_eq!(id(api), id(&webhook), "the change is the same");
+    }
+
+    /// The body as it was written key by key before the reconciler built the change in the
+    /// webhook's model: the delivery ids of recovered changes already in tables were computed
+    /// over it, so the body of the model must be the same map.
+    fn body_written_by_hand(s: &ApiShipment, status: &ApiStatus) -> Option<Map<String, Value>> {
+        let date = status.when()?;
+        let qapla = status.qapla_status.as_ref()?;
+        let id = optional(&qapla.id)?;
+        let details = match optional(&qapla.detail_id) {
+            Some(d) if d.trim_end_matches(".0") != "0" => {
+                json!([{"id": d, "detail": qapla.detail}])
+            }
+            _ => json!([]),
+        };
+        let flag = |f: Option<bool>| f.map(|b| json!(u8::from(b)));
+        let mut body = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                body.insert(k.to_owned(), v);
+            }
+        };
+        put("trackingNumber", s.tracking().map(Value::from));
+        put("courier", s.courier_code().map(Value::from));
+        put("reference", optional(&s.reference).map(Value::from));
+        put("return", flag(s.is_return_shipment));
+        put("isChild", flag(s.is_child));
+        put("hasChildren", flag(s.has_children));
+        put("date", Some(Value::from(date)));
+        put("courierStatus", optional(&status.status).map(Value::from));
+        put("place", optional(&status.place).map(Value::from));
+        put("qaplaStatusID", Some(Value::from(id)));
+        put("qaplaStatus", optional(&qapla.status).map(Value::from));
+        put("statusDetails", Some(details));
+        for (k, v) in &status.extra {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Some(body)
+    }
+
+    #[test]
+    fn the_body_of_the_change_is_the_body_written_by_hand() {
+        let samples = [
+            read(GET_SHIPMENT, GET_SHIPMENT_ANSWER.as_bytes()).expect("OK"),
+            read(TRACKING_BY_TIME_FRAME, TIME_FRAME_ANSWER.as_bytes()).expect("OK"),
+        ];
+        let mut shipments: Vec<ApiShipment> =
+            samples.into_iter().flat_map(|l| l.shipments).collect();
+        let variants = [
+            json!({"trackingNumber": " T1 ", "courier": {"code": "DHL"}, "reference": 10452,
+                   "isReturnShipment": "1", "isChild": false,
+                   "status": {"dateISO": "2026-01-03 10:00", "status": " ", "place": "È",
+                              "qaplaStatus": {"id": 6, "detailID": "2", "detail": null,
+                                              "status": "ECCEZIONE", "color": "#fff"},
+                              "custom1": 7, "place2": {"n": [1]}, "trackingNumber": "X"}}),
+            json!({"trackingNumber": "T2", "courier": "SDA",
+                   "status": {"date": "2026-01-03 10:00:00",
+                              "qaplaStatus": {"id": "99", "detailID": "0.0", "detail": "x"}}}),
+            json!({"trackingNumber": "T3", "status": {"dateISO": "2026-01-03 10:00:00",
+                   "qaplaStatus": {"detailID": 1}}}),
+        ];
+        for v in variants {
+            shipments.push(serde_json::from_value(v).expect("an API shipment"));
+        }
+        let mut compared = 0;
+        for s in &shipments {
+            let history = s.tracking_history.iter().flatten();
+            for status in history.chain(s.status.as_ref()) {
+                let body = s.webhook_body(status);
+                assert_eq!(body, body_written_by_hand(s, status), "{status:?}");
+                let id = body.as_ref().map(crate::identity::EventId::of_map);
+                let by_hand = body_written_by_hand(s, status);
+                assert_eq!(id, by_hand.as_ref().map(crate::identity::EventId::of_map));
+                compared += usize::from(body.is_some());
+            }
+        }
+        assert!(compared >= 5, "{compared} bodies compared");
     }
 
     #[test]
