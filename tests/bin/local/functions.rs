@@ -10,11 +10,39 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// What `cargo run` sets for the program it runs (this runner) and a cargo started from it would
+/// inherit: build scripts such as ring's ask to be rerun when these change, so a cargo that saw
+/// them would rebuild ring and all above it for the next plain `cargo test`, and back again.
+fn inherited_from_cargo_run() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                ]
+                .contains(&k.as_str())
+        })
+        .collect()
+}
+
+/// `cargo` with the environment of a plain shell, not that of `cargo run`.
+fn cargo() -> Command {
+    let mut command = Command::new("cargo");
+    for name in inherited_from_cargo_run() {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Builds the functions and the notices printer first, so the first invocation does not wait on a
 /// cold compile of the AWS SDK.
 pub fn build() -> Result<(), String> {
     println!("local: building the functions (the first time takes a few minutes)");
-    let status = Command::new("cargo")
+    let status = cargo()
         .args([
             "build",
             "-q",
@@ -38,7 +66,7 @@ pub fn build() -> Result<(), String> {
         .current_dir(project_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    let notices = Command::new("cargo")
+    let notices = cargo()
         .arg("build")
         .args(NOTICES)
         .current_dir(project_root())
@@ -73,6 +101,9 @@ impl Functions {
         let port = free_port();
         let _ = std::fs::remove_file(log);
         let mut args: Vec<String> = vec!["-u".into(), "AWS_ENDPOINT_URL".into()];
+        for name in inherited_from_cargo_run() {
+            args.extend(["-u".into(), name]);
+        }
         args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         args.extend(
             [
@@ -105,7 +136,7 @@ impl Functions {
 
     /// Runs one event file through a function as Lambda would; its JSON answer.
     pub fn invoke(&self, function: &str, data_file: &Path) -> Result<Value, String> {
-        let out = Command::new("cargo")
+        let out = cargo()
             .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
             .arg(self.port.to_string())
             .arg(function)
@@ -130,7 +161,7 @@ impl Functions {
 /// the crate's own printer with the notifier settings in `env`.
 pub fn print_notices(event: &Value, env: &BTreeMap<String, String>) -> Result<(), String> {
     use std::io::Write;
-    let mut child = Command::new("cargo")
+    let mut child = cargo()
         .arg("run")
         .args(NOTICES)
         .current_dir(project_root())
