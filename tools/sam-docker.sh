@@ -158,6 +158,12 @@ $setup_only && exit 0
 # The containers reach this machine as host.docker.internal (--add-host ...:host-gateway: the
 # bridge's gateway): the store listens there, on no other address.
 gateway=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+# A bridge the engine made itself may record no gateway in its IPAM settings: its interface holds
+# the address then.
+if [ -z "$gateway" ]; then
+  bridge=$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}')
+  gateway=$(ip -4 -o addr show "${bridge:-docker0}" 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }')
+fi
 [ -n "$gateway" ] || die "the Docker bridge has no gateway address"
 # No registry: SAM builds its invoke image on the local base image instead of pulling it first.
 export SAM_SKIP_PULL_IMAGE=1 SAM_CLI_TELEMETRY=0
