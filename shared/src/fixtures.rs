@@ -93,6 +93,26 @@ pub fn demo_channels() -> String {
     )
 }
 
+/// A 1.2 shipment delivery (the in-transit fixture) for `tracking` at the local time `date`, with
+/// status `status` and, when given, the detail `detail`.
+pub fn shipment_at(
+    tracking: &str,
+    date: &str,
+    status: u32,
+    detail: Option<u32>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let mut v = SHIPMENT_IN_TRANSIT.json();
+    v["trackingNumber"] = json!(tracking);
+    v["date"] = json!(date);
+    v["qaplaStatusID"] = json!(status.to_string());
+    v["statusDetails"] = match detail {
+        Some(d) => json!([{"id": d, "detail": "ON HOLD"}]),
+        None => json!([]),
+    };
+    v
+}
+
 /// A 1.3 shipment delivery (the delivered fixture) grown with product rows to about `bytes` of
 /// JSON. With `varied`, each row carries notes of hash digits, which gzip cannot shrink much: the
 /// body then fits no table item even compressed, as a large order with free text would.

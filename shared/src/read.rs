@@ -575,17 +575,7 @@ mod tests {
         Webhook::new(Kind::Shipment, fixtures::demo_config("t").settings, store)
     }
 
-    fn shipment(tracking: &str, date: &str, status: u32, detail: Option<u32>) -> Value {
-        let mut v = fixtures::SHIPMENT_IN_TRANSIT.json();
-        v["trackingNumber"] = json!(tracking);
-        v["date"] = json!(date);
-        v["qaplaStatusID"] = json!(status.to_string());
-        v["statusDetails"] = match detail {
-            Some(d) => json!([{"id": d, "detail": "ON HOLD"}]),
-            None => json!([]),
-        };
-        v
-    }
+    use crate::fixtures::shipment_at as shipment;
 
     fn deliver(hook: &Webhook<MemoryStore>, body: &Value) {
         let answer = run(hook.handle(post(body.to_string().as_bytes())));

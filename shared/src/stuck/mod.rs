@@ -237,7 +237,6 @@ mod tests {
     use crate::notify::{EventType, MemoryPublisher, Notice};
     use crate::webhook::tests::{post, run};
     use crate::webhook::Webhook;
-    use serde_json::json;
 
     fn hook() -> Webhook<MemoryStore> {
         Webhook::new(
@@ -254,14 +253,7 @@ mod tests {
         status: u32,
         detail: Option<u32>,
     ) {
-        let mut v = fixtures::SHIPMENT_IN_TRANSIT.json();
-        v["trackingNumber"] = json!(tracking);
-        v["date"] = json!(date);
-        v["qaplaStatusID"] = json!(status.to_string());
-        v["statusDetails"] = match detail {
-            Some(d) => json!([{"id": d, "detail": "ON HOLD"}]),
-            None => json!([]),
-        };
+        let v = fixtures::shipment_at(tracking, date, status, detail);
         let answer = run(hook.handle(post(v.to_string().as_bytes())));
         assert_eq!(answer.status, 200, "{}", answer.outcome);
     }
