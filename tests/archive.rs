@@ -1,9 +1,12 @@
 //! The archive bucket in moto, webhooks that keep large payloads and quarantined deliveries in it,
 //! and a switch that takes the store away between two transactions of one delivery.
 
+use crate::local_aws::LocalEndpoints;
 use crate::proxy::Proxy;
 use crate::stack::{sdk, REGION};
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use qapla::aws::dynamo::DynamoStore;
@@ -13,19 +16,19 @@ use qapla::Kind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// An S3 client on moto. The SDK's default timeouts, as for the tests' DynamoDB client: moto
-/// serves one request at a time to every test at once, far slower than the bounds the functions
-/// set for AWS (a test of its own checks those).
-pub async fn s3(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(&sdk(endpoint).await)
+/// An S3 client on moto. The SDK's default timeouts, as for the tests' DynamoDB client: the local
+/// servers serve every test at once, slower than the bounds the functions set for AWS (a test of
+/// its own checks those).
+pub async fn s3(endpoints: &LocalEndpoints) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk(endpoints).await)
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Creates a bucket in moto, in the tests' region.
-pub async fn create_bucket(endpoint: &str, name: &str) -> aws_sdk_s3::Client {
-    let client = s3(endpoint).await;
+pub async fn create_bucket(endpoints: &LocalEndpoints, name: &str) -> aws_sdk_s3::Client {
+    let client = s3(endpoints).await;
     client
         .create_bucket()
         .bucket(name)
@@ -55,15 +58,15 @@ pub async fn keys(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Ve
         .collect()
 }
 
-/// A webhook function's real pipeline over the table and the archive bucket at `endpoint`.
+/// A webhook function's real pipeline over the table and the archive bucket at `endpoints`.
 pub async fn webhook(
     kind: Kind,
-    endpoint: &str,
+    endpoints: &LocalEndpoints,
     table: &str,
     bucket: &str,
 ) -> Webhook<DynamoStore> {
-    let store = DynamoStore::new(crate::stack::dynamo(endpoint).await, table)
-        .with_archive(S3Archive::new(s3(endpoint).await, bucket));
+    let store = DynamoStore::new(crate::stack::dynamo(endpoints).await, table)
+        .with_archive(S3Archive::new(s3(endpoints).await, bucket));
     Webhook::new(kind, crate::delivery::webhook_config(table).settings, store)
 }
 
@@ -108,9 +111,11 @@ impl Intercept for DownBeforeTransaction {
     }
 }
 
-/// A DynamoDB client through `proxy` that takes the store away before its `n`th transaction.
+/// A DynamoDB client through `proxy` (in front of DynamoDB Local) that takes the store away
+/// before its `n`th transaction.
 pub async fn client_down_before(proxy: Arc<Proxy>, n: usize) -> aws_sdk_dynamodb::Client {
-    let base = crate::stack::dynamo(&proxy.endpoint()).await;
+    let base =
+        crate::stack::dynamo(&LocalEndpoints::shared().with_dynamodb(proxy.endpoint())).await;
     let config = base
         .config()
         .to_builder()
@@ -121,4 +126,70 @@ pub async fn client_down_before(proxy: Arc<Proxy>, n: usize) -> aws_sdk_dynamodb
         })
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// DynamoDB's answer to a transaction of two items cancelled because another transaction holds
+/// the first one, as it sends it.
+pub const TRANSACTION_CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#;
+
+/// Sends the first `n` TransactWriteItems requests of a client to `endpoint` (one answering
+/// [`TRANSACTION_CONFLICT`]) instead of DynamoDB Local, which applies transactions one at a time
+/// and so never cancels one for a conflict, as DynamoDB does when two writers race for a
+/// shipment. What went there was never applied; the rest goes to DynamoDB Local.
+pub struct ConflictFirst {
+    pub endpoint: String,
+    pub n: usize,
+    pub seen: AtomicUsize,
+}
+
+impl std::fmt::Debug for ConflictFirst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConflictFirst")
+            .field("n", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A DynamoDB client on the shared DynamoDB Local whose first `n` transactions are cancelled for
+/// a conflict; the endpoint that answers them.
+pub async fn client_conflicting_first(n: usize) -> (aws_sdk_dynamodb::Client, Arc<ConflictFirst>) {
+    let base = crate::stack::dynamo(&LocalEndpoints::shared()).await;
+    let conflict = Arc::new(ConflictFirst {
+        endpoint: crate::proxy::answering(400, TRANSACTION_CONFLICT.to_owned()),
+        n,
+        seen: AtomicUsize::new(0),
+    });
+    let config = base
+        .config()
+        .to_builder()
+        .interceptor(SharedConflict(Arc::clone(&conflict)))
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(config), conflict)
+}
+
+/// The interceptor, sharing its count with the test.
+#[derive(Debug)]
+struct SharedConflict(Arc<ConflictFirst>);
+
+impl Intercept for SharedConflict {
+    fn name(&self) -> &'static str {
+        "ConflictFirst"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        let transaction = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
+        if transaction && self.0.seen.fetch_add(1, Ordering::SeqCst) < self.0.n {
+            request.set_uri(format!("{}/", self.0.endpoint))?;
+        }
+        Ok(())
+    }
 }

@@ -2,6 +2,7 @@
 //! many at once in a shuffled order.
 
 use crate::events::{event, QAPLA_IP};
+use crate::local_aws::LocalEndpoints;
 use crate::stack::dynamo;
 use qapla::aws::dynamo::DynamoStore;
 use qapla::config::WebhookConfig;
@@ -14,9 +15,9 @@ pub fn webhook_config(table: &str) -> WebhookConfig {
     qapla::fixtures::demo_config(table)
 }
 
-/// A webhook function's real pipeline over a DynamoDB store at `endpoint`.
-pub async fn webhook(kind: Kind, endpoint: &str, table: &str) -> Webhook<DynamoStore> {
-    let store = DynamoStore::new(dynamo(endpoint).await, table);
+/// A webhook function's real pipeline over a DynamoDB store at `endpoints`.
+pub async fn webhook(kind: Kind, endpoints: &LocalEndpoints, table: &str) -> Webhook<DynamoStore> {
+    let store = DynamoStore::new(dynamo(endpoints).await, table);
     Webhook::new(kind, webhook_config(table).settings, store)
 }
 

@@ -1,10 +1,12 @@
-//! Shared by the integration tests (`it/`), the system benchmark (`benches/system.rs`) and the
-//! local runner (`bin/local/`): a moto server of their own, the template as the one description
-//! of the stack, the real handlers.
+//! Shared by the integration tests (`it/`), the benchmarks (`benches/`) and the local runner
+//! (`bin/local/`): a local AWS of their own (DynamoDB Local and moto), the template as the one
+//! description of the stack, the real handlers.
 
 pub mod archive;
 pub mod delivery;
+pub mod dynamodb_local;
 pub mod events;
+pub mod local_aws;
 pub mod moto;
 pub mod notification_schema;
 pub mod notifier_rig;

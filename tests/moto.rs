@@ -1,13 +1,11 @@
-//! A moto server of our own, on a free loopback port unless told otherwise. The tests start one
-//! per test binary; it stops by itself when the process that started it ends (see
-//! [`crate::process`]).
+//! A moto server of our own, on a free loopback port unless told otherwise: the local S3, SNS,
+//! SQS, SSM and EventBridge (DynamoDB is DynamoDB Local's, see [`crate::dynamodb_local`]). It
+//! stops by itself when the process that started it ends (see [`crate::process`]).
 
-use crate::process::Guarded;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+use crate::process::{wait_http, Guarded};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
 pub struct Moto {
     pub port: u16,
@@ -28,7 +26,7 @@ impl Moto {
         Self::start_with(&[])
     }
 
-    /// A new server with more arguments for `tools/moto_server.py` (`--cert`, `--key`).
+    /// A new server with more arguments for `moto_server` (`-s -c CERT -k KEY` for TLS).
     pub fn start_with(args: &[&str]) -> Moto {
         let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Self::start_on(localhost, free_port(), args).unwrap_or_else(|e| panic!("{e}"))
@@ -38,43 +36,39 @@ impl Moto {
     pub fn start_on(host: IpAddr, port: u16, args: &[&str]) -> Result<Moto, String> {
         TcpListener::bind((host, port))
             .map_err(|e| format!("moto cannot listen on {host}:{port}: {e}"))?;
-        let python = project_root().join(".venv/bin/python");
-        if !python.exists() {
+        let server = project_root().join(".venv/bin/moto_server");
+        if !server.exists() {
             return Err(format!(
                 "the project's Python tools are not installed ({} is missing): run tools/setup.sh",
-                python.display()
+                server.display()
             ));
         }
         let mut argv = vec![
-            project_root()
-                .join("tools/moto_server.py")
-                .display()
-                .to_string(),
-            "-H".into(),
+            "-H".to_owned(),
             host.to_string(),
             "-p".into(),
             port.to_string(),
         ];
         argv.extend(args.iter().map(|a| (*a).to_owned()));
-        let mut process = Guarded::spawn(&python.display().to_string(), &argv, &[], None)?;
-        wait_ready(
-            &mut process,
-            reachable(host),
-            port,
-            !args.contains(&"--cert"),
-        )?;
+        let mut process = Guarded::spawn(&server.display().to_string(), &argv, &[], None)?;
+        if args.contains(&"-s") {
+            // Over TLS: ready once it accepts connections.
+            crate::process::wait_listening(&mut process, "moto_server", reachable(host), port)?;
+        } else {
+            wait_http(
+                &mut process,
+                "moto_server",
+                reachable(host),
+                port,
+                "/moto-api/",
+            )?;
+        }
         Ok(Moto {
             port,
             host,
             _process: Mutex::new(process),
         })
     }
-}
-
-/// The shared server of this test binary.
-pub fn shared() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(Moto::start)
 }
 
 pub fn project_root() -> PathBuf {
@@ -92,44 +86,10 @@ pub fn free_port() -> u16 {
 }
 
 /// Where this machine reaches a server listening on `host`: all interfaces include loopback.
-fn reachable(host: IpAddr) -> IpAddr {
+pub fn reachable(host: IpAddr) -> IpAddr {
     if host.is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
         host
-    }
-}
-
-/// Waits until moto answers; over TLS, until it accepts connections.
-fn wait_ready(
-    process: &mut Guarded,
-    host: IpAddr,
-    port: u16,
-    plain_http: bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut stream) = TcpStream::connect((host, port)) {
-            if !plain_http {
-                return Ok(());
-            }
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n");
-            if stream.write_all(request.as_bytes()).is_ok() {
-                let mut head = [0u8; 12];
-                if stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
-                    return Ok(());
-                }
-            }
-        }
-        if process.has_ended() {
-            return Err(format!("moto_server on {host}:{port} stopped at its start"));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "moto_server did not answer on {host}:{port} within 60 s"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -1,10 +1,10 @@
-//! A table with its stream, the topic and two subscriber queues on the shared moto, and the real
+//! A table with its stream, the topic and two subscriber queues on the shared local AWS, and the real
 //! webhook handler and notifier over them: the rig of the notifier tests and of the SNS outage
 //! in the fault suite.
 
 use crate::delivery::{invoke, webhook};
 use crate::events::{event, QAPLA_IP};
-use crate::moto;
+use crate::local_aws::LocalEndpoints;
 use crate::stack::{self, Subscribers};
 use crate::stream::StreamReader;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -15,30 +15,30 @@ use qapla::Kind;
 use serde_json::Value;
 
 pub struct Rig {
-    pub endpoint: String,
-    pub table: String,
+    pub endpoints: LocalEndpoints,
+    pub table: stack::UniqueName,
     pub subscribers: Subscribers,
     stream: StreamReader,
 }
 
 impl Rig {
     pub async fn new() -> Rig {
-        let endpoint = moto::shared().endpoint();
-        let sdk = stack::sdk(&endpoint).await;
+        let endpoints = LocalEndpoints::shared();
+        let sdk = stack::sdk(&endpoints).await;
         let table = stack::unique_table("notifier");
         stack::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
         let subscribers =
             Subscribers::create(&sdk, &format!("{table}-topic"), &format!("{table}-")).await;
         Rig {
             stream: StreamReader::new(&sdk, &table),
-            endpoint,
+            endpoints,
             table,
             subscribers,
         }
     }
 
     pub async fn deliver(&self, kind: Kind, body: &str) -> String {
-        let hook = webhook(kind, &self.endpoint, &self.table).await;
+        let hook = webhook(kind, &self.endpoints, &self.table).await;
         invoke(&hook, &event(kind, body, QAPLA_IP)).await.outcome
     }
 
@@ -47,9 +47,9 @@ impl Rig {
         self.stream.event().await
     }
 
-    /// The notifier with the default settings, publishing through `endpoint`.
-    pub async fn notifier(&self, endpoint: &str) -> StreamNotifier<SnsPublisher> {
-        let sns = aws_sdk_sns::Client::new(&stack::sdk(endpoint).await);
+    /// The notifier with the default settings, publishing through `endpoints`.
+    pub async fn notifier(&self, endpoints: &LocalEndpoints) -> StreamNotifier<SnsPublisher> {
+        let sns = aws_sdk_sns::Client::new(&stack::sdk(endpoints).await);
         StreamNotifier {
             notifier: Notifier {
                 alerts: AlertRule::default(),
@@ -73,7 +73,7 @@ impl Rig {
     /// Runs the notifier over the new stream records; returns the failures it reported.
     pub async fn notify(&mut self) -> usize {
         let event = self.stream_event().await;
-        let notifier = self.notifier(&self.endpoint.clone()).await;
+        let notifier = self.notifier(&self.endpoints.clone()).await;
         notifier.handle(&event).await.batch_item_failures.len()
     }
 }

@@ -3,6 +3,8 @@
 //! only this process holds, and stops the whole group when that pipe closes. The group takes the
 //! child's own children too (`cargo lambda watch` starts the functions).
 
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,13 +57,14 @@ impl Guarded {
     }
 }
 
-impl Drop for Guarded {
-    fn drop(&mut self) {
+impl Guarded {
+    /// Stops the group: TERM, then KILL if it is still there after 10 s. Whether TERM did it.
+    fn stop(&mut self) -> bool {
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.has_ended() {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -70,6 +73,73 @@ impl Drop for Guarded {
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .status();
         let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How long a server may take to start: a safety net against one that hangs, generous enough
+/// for a JVM or a Python server starting on a busy 2-core machine.
+const START: Duration = Duration::from_secs(300);
+
+/// Waits until the server `name` started as `process` answers HTTP on `host:port` (any status:
+/// an answer at all), or fails naming it if it stopped or never answered.
+pub fn wait_http(
+    process: &mut Guarded,
+    name: &str,
+    host: IpAddr,
+    port: u16,
+    path: &str,
+) -> Result<(), String> {
+    wait(process, name, host, port, |stream| {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        let mut head = [0u8; 12];
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_exact(&mut head).is_ok()
+            && head.starts_with(b"HTTP/1.")
+    })
+}
+
+/// Waits until the server accepts connections (one that speaks TLS, say).
+pub fn wait_listening(
+    process: &mut Guarded,
+    name: &str,
+    host: IpAddr,
+    port: u16,
+) -> Result<(), String> {
+    wait(process, name, host, port, |_| true)
+}
+
+fn wait(
+    process: &mut Guarded,
+    name: &str,
+    host: IpAddr,
+    port: u16,
+    ready: impl Fn(&mut TcpStream) -> bool,
+) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        if let Ok(mut stream) = TcpStream::connect((host, port)) {
+            if ready(&mut stream) {
+                return Ok(());
+            }
+        }
+        if process.has_ended() {
+            return Err(format!("{name} on {host}:{port} stopped at its start"));
+        }
+        if started.elapsed() >= START {
+            return Err(format!(
+                "{name} did not answer on {host}:{port} within {} s",
+                START.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -91,7 +161,7 @@ mod tests {
             "sleep 300 & echo $! > {0}.tmp; echo $$ >> {0}.tmp; mv {0}.tmp {0}; wait",
             shell_quote(&pids.display().to_string())
         );
-        let guard = Guarded::spawn("sh", &["-c".into(), script], &[], None).expect("spawn");
+        let mut guard = Guarded::spawn("sh", &["-c".into(), script], &[], None).expect("spawn");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !pids.exists() {
             assert!(Instant::now() < deadline, "the child did not start");
@@ -103,13 +173,12 @@ mod tests {
             .map(str::to_owned)
             .collect();
         assert_eq!(pids.len(), 2);
-        let started = Instant::now();
-        drop(guard);
-        // Well before the 10 s after which the guard resorts to KILL.
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "TERM did not stop them"
+            guard.stop(),
+            "TERM did not stop them: the guard resorted to KILL"
         );
+        drop(guard);
+        let started = Instant::now();
         for pid in pids {
             // Gone, or a zombie waiting for its parent to reap it. A grandchild handles the
             // signal on its own time, after the guard has reaped its child: a busy machine may

@@ -98,3 +98,55 @@ fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
         let _ = to.shutdown(Shutdown::Write);
     });
 }
+
+/// An HTTP endpoint on loopback that answers every request with `status` and the JSON `body`, as
+/// an AWS service answers an error. It reads each request whole (headers and body) first, as a
+/// server would, and serves until the test process ends.
+pub fn answering(status: u16, body: String) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+    let port = listener.local_addr().expect("address").port();
+    let body = Arc::new(body);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let body = Arc::clone(&body);
+            thread::spawn(move || {
+                let Ok(clone) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(clone);
+                let mut stream = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    // The request line and headers.
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut request = vec![0; length];
+                    if reader.read_exact(&mut request).is_err() {
+                        return;
+                    }
+                    let reply = format!(
+                        "HTTP/1.1 {status} Error\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: test\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}

@@ -1,6 +1,6 @@
 //! A fake of Qapla's API on a free loopback port: real HTTP, answered by the core's
 //! `MemoryQapla` (scripted shipments, a real token bucket that answers 429 when overdrawn) on
-//! real time. It serves until the test binary ends.
+//! real time, or on a test's own clock. It serves until the test binary ends.
 
 use qapla::recover::memory::MemoryQapla;
 use qapla::recover::pace::{QAPLA_CAPACITY, QAPLA_PER_SECOND};
@@ -22,11 +22,16 @@ impl FakeQapla {
 
     pub fn with_bucket(capacity: u32, per_second: f64) -> FakeQapla {
         let start = Instant::now();
-        let api = Arc::new(MemoryQapla::with_bucket(
-            capacity,
-            per_second,
-            Arc::new(move || start.elapsed()),
-        ));
+        Self::on_clock(capacity, per_second, Arc::new(move || start.elapsed()))
+    }
+
+    /// A bucket refilled on the time `clock` gives (a test's clock, shared with the client).
+    pub fn on_clock(
+        capacity: u32,
+        per_second: f64,
+        clock: Arc<dyn Fn() -> Duration + Send + Sync>,
+    ) -> FakeQapla {
+        let api = Arc::new(MemoryQapla::with_bucket(capacity, per_second, clock));
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("a loopback port for the fake");
         let port = listener.local_addr().expect("its address").port();
         let served = Arc::clone(&api);

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 /// The file, as committed, from the project root.
 pub const ENV_FILE: &str = "events/env.local.json";
 
-/// The variable through which the functions reach the local store.
-pub use qapla::aws::endpoint::LOCAL_ENDPOINT_URL;
+/// The variables through which the functions reach the local store: moto, and DynamoDB Local.
+pub use qapla::aws::endpoint::{LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 
 /// Each function's variables, by logical id.
 pub struct EnvFile {
@@ -69,26 +69,29 @@ impl EnvFile {
         Ok(out)
     }
 
-    /// The local store's endpoint, as the functions' containers reach it.
+    /// The local store's endpoint (moto), as the functions' containers reach it.
     pub fn endpoint(&self) -> Result<String, String> {
         self.shared(LOCAL_ENDPOINT_URL)
     }
 
-    /// The host and port of that endpoint.
-    pub fn endpoint_host_port(&self) -> Result<(String, u16), String> {
-        let url = self.endpoint()?;
+    /// The local DynamoDB's endpoint, as the functions' containers reach it.
+    pub fn dynamodb_endpoint(&self) -> Result<String, String> {
+        self.shared(LOCAL_ENDPOINT_URL_DYNAMODB)
+    }
+
+    /// The host and port of the endpoint `var` names (one of the two above).
+    pub fn host_port(&self, var: &str) -> Result<(String, u16), String> {
+        let url = self.shared(var)?;
         let authority = url
             .strip_prefix("http://")
-            .ok_or(format!(
-                "{ENV_FILE}: {LOCAL_ENDPOINT_URL} is not an http:// URL: {url}"
-            ))?
+            .ok_or(format!("{ENV_FILE}: {var} is not an http:// URL: {url}"))?
             .trim_end_matches('/');
-        let (host, port) = authority.rsplit_once(':').ok_or(format!(
-            "{ENV_FILE}: {LOCAL_ENDPOINT_URL} has no port: {url}"
-        ))?;
+        let (host, port) = authority
+            .rsplit_once(':')
+            .ok_or(format!("{ENV_FILE}: {var} has no port: {url}"))?;
         let port = port
             .parse()
-            .map_err(|_| format!("{ENV_FILE}: {LOCAL_ENDPOINT_URL} has no port: {url}"))?;
+            .map_err(|_| format!("{ENV_FILE}: {var} has no port: {url}"))?;
         Ok((host.to_owned(), port))
     }
 }

@@ -1,6 +1,7 @@
-//! The local stack on moto: SDK clients, and the table, topic and subscriber queues created
-//! exactly as `template.yaml` declares them.
+//! The local stack on DynamoDB Local and moto: SDK clients, and the table, topic and subscriber
+//! queues created exactly as `template.yaml` declares them.
 
+use crate::local_aws::LocalEndpoints;
 use crate::template::{self, list, text};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -13,26 +14,198 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const REGION: &str = "eu-south-1";
 
-/// SDK configuration for a moto endpoint, with dummy credentials.
-pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    qapla::aws::sdk_loader()
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await
+/// SDK configuration for the local endpoints, with dummy credentials: built as a function builds
+/// its own, so each client finds its own endpoint as a function's does.
+pub async fn sdk(endpoints: &LocalEndpoints) -> aws_config::SdkConfig {
+    qapla::aws::environment::build(
+        REGION.to_owned(),
+        aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"),
+        ),
+        endpoints.service_config(),
+    )
 }
 
-pub async fn dynamo(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&sdk(endpoint).await)
+pub async fn dynamo(endpoints: &LocalEndpoints) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk(endpoints).await)
 }
 
-/// A table name of its own for each test, so tests share one moto without meeting.
-pub fn unique_table(prefix: &str) -> String {
+/// A name of its own for each test, so tests share one local AWS without meeting: its table, and
+/// its bucket, topics, queues and event buses (the name, or the name and a `-suffix`).
+pub fn unique_table(prefix: &str) -> UniqueName {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("{prefix}-{}", N.fetch_add(1, Ordering::Relaxed))
+    UniqueName(format!("{prefix}-{}", N.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// A test's name; dropping it (the test ended, passed or failed) removes what the test created
+/// under it from the shared local AWS, so the servers hold only what running tests need.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UniqueName(String);
+
+impl std::ops::Deref for UniqueName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UniqueName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for UniqueName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl UniqueName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// So that `&name` goes wherever an SDK builder takes a name.
+impl From<&UniqueName> for String {
+    fn from(name: &UniqueName) -> String {
+        name.0.clone()
+    }
+}
+
+impl Drop for UniqueName {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.0);
+        // Its own thread and runtime: a drop cannot await, and may run inside a test's runtime.
+        let cleaned = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(remove_all(&name)))
+        })
+        .join();
+        if !matches!(cleaned, Ok(Ok(()))) && !std::thread::panicking() {
+            panic!("could not remove a test's resources from the local AWS");
+        }
+    }
+}
+
+/// Whether a resource called `resource` belongs to the test called `name`.
+fn belongs(resource: &str, name: &str) -> bool {
+    resource == name
+        || resource
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// Removes the table, buckets, queues, topics and event buses of the test called `name`.
+async fn remove_all(name: &str) {
+    let sdk = sdk(&LocalEndpoints::shared()).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let tables = dynamo.list_tables().into_paginator().items().send();
+    let tables: Vec<String> = tables.collect::<Result<_, _>>().await.unwrap_or_default();
+    for table in tables.iter().filter(|t| belongs(t, name)) {
+        let _ = dynamo.delete_table().table_name(table).send().await;
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let buckets = s3.list_buckets().send().await.ok();
+    let buckets = buckets.iter().flat_map(|b| b.buckets());
+    for bucket in buckets
+        .filter_map(|b| b.name())
+        .filter(|b| belongs(b, name))
+    {
+        let objects = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+        let pages: Vec<_> = objects.collect::<Result<_, _>>().await.unwrap_or_default();
+        for key in pages
+            .iter()
+            .flat_map(|p| p.contents())
+            .filter_map(|o| o.key())
+        {
+            let _ = s3.delete_object().bucket(bucket).key(key).send().await;
+        }
+        let _ = s3.delete_bucket().bucket(bucket).send().await;
+    }
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queues = sqs.list_queues().queue_name_prefix(name).send().await.ok();
+    for url in queues.iter().flat_map(|q| q.queue_urls()) {
+        if belongs(url.rsplit('/').next().unwrap_or_default(), name) {
+            let _ = sqs.delete_queue().queue_url(url).send().await;
+        }
+    }
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topics = sns.list_topics().into_paginator().items().send();
+    let topics: Vec<_> = topics.collect::<Result<_, _>>().await.unwrap_or_default();
+    for arn in topics.iter().filter_map(|t| t.topic_arn()) {
+        if belongs(arn.rsplit(':').next().unwrap_or_default(), name) {
+            let subscriptions = sns
+                .list_subscriptions_by_topic()
+                .topic_arn(arn)
+                .send()
+                .await;
+            for subscription in subscriptions.iter().flat_map(|s| s.subscriptions()) {
+                if let Some(sub) = subscription.subscription_arn() {
+                    let _ = sns.unsubscribe().subscription_arn(sub).send().await;
+                }
+            }
+            let _ = sns.delete_topic().topic_arn(arn).send().await;
+        }
+    }
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let buses = events
+        .list_event_buses()
+        .name_prefix(name)
+        .send()
+        .await
+        .ok();
+    for bus in buses
+        .iter()
+        .flat_map(|b| b.event_buses())
+        .filter_map(|b| b.name())
+    {
+        if !belongs(bus, name) {
+            continue;
+        }
+        let rules = events.list_rules().event_bus_name(bus).send().await.ok();
+        for rule in rules
+            .iter()
+            .flat_map(|r| r.rules())
+            .filter_map(|r| r.name())
+        {
+            let targets = events
+                .list_targets_by_rule()
+                .rule(rule)
+                .event_bus_name(bus)
+                .send()
+                .await
+                .ok();
+            let ids: Vec<String> = targets
+                .iter()
+                .flat_map(|t| t.targets())
+                .map(|t| t.id().to_owned())
+                .collect();
+            if !ids.is_empty() {
+                let _ = events
+                    .remove_targets()
+                    .rule(rule)
+                    .event_bus_name(bus)
+                    .set_ids(Some(ids))
+                    .send()
+                    .await;
+            }
+            let _ = events
+                .delete_rule()
+                .name(rule)
+                .event_bus_name(bus)
+                .send()
+                .await;
+        }
+        let _ = events.delete_event_bus().name(bus).send().await;
+    }
 }
 
 /// Creates a table exactly as `template.yaml` declares `Table`: keys, attribute types, GSI,
@@ -41,8 +214,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
     create_table_with(client, name, true).await;
 }
 
-/// The same, optionally without the stream: moto copies a table whole, stream records included,
-/// on every transaction, which long benchmark runs cannot afford.
+/// The same, optionally without the stream (the benchmarks' tables: nobody reads it).
 pub async fn create_table_with(client: &aws_sdk_dynamodb::Client, name: &str, stream: bool) {
     let props = &template::resource("Table")["Properties"];
     let mut request = client
@@ -104,7 +276,10 @@ pub async fn create_table_with(client: &aws_sdk_dynamodb::Client, name: &str, st
                 .expect("stream"),
         );
     }
-    request.send().await.expect("create the table in moto");
+    request
+        .send()
+        .await
+        .expect("create the table in DynamoDB Local");
     if let Some(ttl) = props["TimeToLiveSpecification"]["AttributeName"].as_str() {
         client
             .update_time_to_live()
@@ -118,7 +293,7 @@ pub async fn create_table_with(client: &aws_sdk_dynamodb::Client, name: &str, st
             )
             .send()
             .await
-            .expect("enable TTL in moto");
+            .expect("enable TTL in DynamoDB Local");
     }
 }
 

@@ -1,4 +1,4 @@
-//! The table's stream read back from moto and handed over as the Lambda event the notifier gets.
+//! The table's stream read back from DynamoDB Local and handed over as the Lambda event the notifier gets.
 
 use crate::stack::REGION;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -25,9 +25,10 @@ impl StreamReader {
         }
     }
 
-    /// An iterator at the start of the stream: reading from the start each time and skipping what
-    /// was seen is simpler and sturdier against moto than carrying iterators along.
-    async fn first_iterator(&self) -> String {
+    /// Every record of the stream, from the start of each of its shards: reading from the start
+    /// each time and skipping what was seen is simpler and sturdier than carrying iterators
+    /// along.
+    async fn records(&self) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
         let table = self
             .dynamo
             .describe_table()
@@ -40,30 +41,60 @@ impl StreamReader {
             .and_then(|t| t.latest_stream_arn())
             .expect("stream arn")
             .to_owned();
-        let stream = self
-            .streams
-            .describe_stream()
-            .stream_arn(&arn)
-            .send()
-            .await
-            .expect("stream");
-        let shard = stream
-            .stream_description()
-            .and_then(|d| d.shards().first())
-            .and_then(|s| s.shard_id())
-            .expect("a shard")
-            .to_owned();
-        self.streams
-            .get_shard_iterator()
-            .stream_arn(arn)
-            .shard_id(shard)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("iterator")
-            .shard_iterator()
-            .expect("iterator")
-            .to_owned()
+        let mut shards = Vec::new();
+        let mut after = None;
+        loop {
+            let stream = self
+                .streams
+                .describe_stream()
+                .stream_arn(&arn)
+                .set_exclusive_start_shard_id(after)
+                .send()
+                .await
+                .expect("stream");
+            let description = stream.stream_description().expect("stream description");
+            shards.extend(
+                description
+                    .shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned)),
+            );
+            after = description.last_evaluated_shard_id().map(str::to_owned);
+            if after.is_none() {
+                break;
+            }
+        }
+        let mut records = Vec::new();
+        for shard in shards {
+            let mut iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("iterator")
+                .shard_iterator()
+                .map(str::to_owned);
+            // An open shard hands out a next iterator forever: its end for now is an empty page.
+            while let Some(at) = iterator {
+                let page = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(at)
+                    .limit(1000)
+                    .send()
+                    .await
+                    .expect("get records");
+                if page.records().is_empty() {
+                    break;
+                }
+                records.extend(page.records().iter().cloned());
+                iterator = page.next_shard_iterator().map(str::to_owned);
+            }
+        }
+        records
     }
 
     /// The stream records written since the last call, as the Lambda event the notifier gets.
@@ -73,19 +104,11 @@ impl StreamReader {
 
     /// The same event as JSON, as a file for `cargo lambda invoke`.
     pub async fn event_json(&mut self) -> Value {
-        let out = self
-            .streams
-            .get_records()
-            .shard_iterator(self.first_iterator().await)
-            .limit(1000)
-            .send()
-            .await
-            .expect("get records");
+        let out = self.records().await;
         let image = |m: Option<&HashMap<String, AttributeValue>>| {
             m.map(|m| serde_json::to_value(serde_dynamo::Item::from(m.clone())).expect("image"))
         };
         let records: Vec<Value> = out
-            .records()
             .iter()
             .filter(|r| {
                 let seq = r

@@ -31,8 +31,9 @@ ACCOUNT = "123456789012"
 REQUEST_EPOCH_MS = 1772366400000
 REQUEST_TIME = "01/Mar/2026:12:00:00 +0000"
 # Where a function in a sam local container reaches `make sam-local`'s moto (not 5000: macOS
-# listens there for AirPlay).
+# listens there for AirPlay), and its DynamoDB Local.
 LOCAL_ENDPOINT = "http://host.docker.internal:5050"
+LOCAL_DYNAMODB_ENDPOINT = "http://host.docker.internal:5051"
 # Under sam local invoke, env.local.json allows any sender (QAPLA_ALLOWED_SOURCES=any), so the
 # foreign sender is let in, and its body, the in-transit delivery again, is a duplicate.
 # The bucket `make sam-local` creates beside the table.
@@ -156,7 +157,8 @@ def cases():
 
 def env_local():
     """`sam local invoke --env-vars` file: the demo channel, any sender, the local store that
-    `make sam-local` serves (LOCAL_ENDPOINT_URL, which the template declares for every function)."""
+    `make sam-local` serves (LOCAL_ENDPOINT_URL and LOCAL_ENDPOINT_URL_DYNAMODB, which the
+    template declares for every function)."""
     digest = hashlib.sha256(DEMO_KEY.encode("utf-8")).hexdigest()
     webhook = {
         "TABLE_NAME": "qapla-webhooks",
@@ -169,6 +171,7 @@ def env_local():
         # The local store's bucket: quarantined and deferred deliveries are kept there.
         "BUCKET_NAME": LOCAL_BUCKET,
         "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
+        "LOCAL_ENDPOINT_URL_DYNAMODB": LOCAL_DYNAMODB_ENDPOINT,
     }
     return {
         "ShipmentsFunction": dict(webhook),
@@ -185,6 +188,7 @@ def env_local():
             # Empty: no EventBridge bus (the local store has none).
             "EVENT_BUS_NAME": "",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
+            "LOCAL_ENDPOINT_URL_DYNAMODB": LOCAL_DYNAMODB_ENDPOINT,
         },
         # The reconciler: with no key under the prefix in the local store's SSM, the demo channel
         # is skipped (one log line); make local shows recovery against a fake of Qapla's API.
@@ -197,6 +201,7 @@ def env_local():
             "QAPLA_TIMEZONE": "Europe/Rome",
             "QAPLA_HISTORY_DAYS": "400",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
+            "LOCAL_ENDPOINT_URL_DYNAMODB": LOCAL_DYNAMODB_ENDPOINT,
         },
         "StuckFunction": {
             "TABLE_NAME": "qapla-webhooks",
@@ -207,6 +212,7 @@ def env_local():
             "QAPLA_STUCK_DAYS": "5",
             "EVENT_BUS_NAME": "",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
+            "LOCAL_ENDPOINT_URL_DYNAMODB": LOCAL_DYNAMODB_ENDPOINT,
         },
     }
 

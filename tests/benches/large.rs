@@ -1,6 +1,6 @@
 //! Recording the largest deliveries: a 1.3 shipment of about 900 KB (rows that compress, kept
 //! gzipped in the item; rows that do not, kept in the archive bucket) and 250 orders in one body,
-//! through the real handler against moto with S3. For each: the time outside the store call (the
+//! through the real handler against DynamoDB Local and moto's S3. For each: the time outside the store call (the
 //! store and archive calls are timed apart) and the peak of heap memory one answer takes above
 //! what was live before it (counted by this bench's allocator, store and archive calls included).
 //! `cargo bench` runs 10 of each; without `--bench` (the smoke run) 2.
@@ -8,7 +8,7 @@
 use integration_tests::archive::{create_bucket, s3};
 use integration_tests::delivery;
 use integration_tests::events::{event, QAPLA_IP};
-use integration_tests::moto::Moto;
+use integration_tests::local_aws::LocalEndpoints;
 use integration_tests::stack;
 use peak_alloc::PeakAlloc;
 use qapla::aws::dynamo::DynamoStore;
@@ -108,7 +108,7 @@ fn bodies(name: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-async fn measure(moto: &Moto, name: &'static str, kind: Kind, n: usize) -> Figures {
+async fn measure(local: &LocalEndpoints, name: &'static str, kind: Kind, n: usize) -> Figures {
     let bodies = bodies(name, n);
     let bytes = bodies[0].len();
     let events: Vec<String> = bodies.iter().map(|b| event(kind, b, QAPLA_IP)).collect();
@@ -119,15 +119,15 @@ async fn measure(moto: &Moto, name: &'static str, kind: Kind, n: usize) -> Figur
         peak_mib: Vec::new(),
     };
     for (i, e) in events.iter().enumerate() {
-        // A table and bucket of its own for each delivery: moto slows down as a table grows
-        // (it copies the table in each transaction), and the store call is not measured here.
-        let table = format!("large-{name}-{i}");
-        let client = stack::dynamo(&moto.endpoint()).await;
+        // A table and bucket of its own for each delivery, so each is stored as new; removed
+        // when the delivery is measured.
+        let table = stack::unique_table(&format!("large-{name}-{i}"));
+        let client = stack::dynamo(local).await;
         stack::create_table_with(&client, &table, false).await;
-        create_bucket(&moto.endpoint(), &table).await;
+        create_bucket(local, &table).await;
         let store = Timed {
             inner: DynamoStore::new(client, &table)
-                .with_archive(S3Archive::new(s3(&moto.endpoint()).await, &table)),
+                .with_archive(S3Archive::new(s3(local).await, &table)),
             spent: Mutex::new(Duration::ZERO),
         };
         let hook = Webhook::new(kind, delivery::webhook_config(&table).settings, store);
@@ -151,7 +151,7 @@ async fn measure(moto: &Moto, name: &'static str, kind: Kind, n: usize) -> Figur
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n = if full { 10 } else { 2 };
-    let moto = Moto::start();
+    let local = integration_tests::local_aws::shared().endpoints();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -164,7 +164,7 @@ fn main() {
             ("orders", Kind::Order),
         ] {
             eprintln!("large bodies: {name}, {n} deliveries");
-            all.push(measure(&moto, name, kind, n).await);
+            all.push(measure(&local, name, kind, n).await);
         }
         all
     });

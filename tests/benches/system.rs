@@ -1,5 +1,5 @@
 //! The system benchmark: cold start, warm path, memory and size of the real functions, against
-//! a moto server of its own on loopback. `cargo bench` runs it in full and writes
+//! a DynamoDB Local of its own on loopback. `cargo bench` runs it in full and writes
 //! `benchmarks/system.json`; run without `--bench` (CI's smoke run) it uses tiny counts and the
 //! debug binaries, and writes under `target/`.
 //!
@@ -12,8 +12,8 @@
 
 use integration_tests::delivery;
 use integration_tests::events::{event, shipment, QAPLA_IP};
-use integration_tests::moto::{project_root, Moto};
-use integration_tests::proxy::Proxy;
+use integration_tests::local_aws::LocalEndpoints;
+use integration_tests::moto::project_root;
 use integration_tests::runtime_api::RuntimeApi;
 use integration_tests::stack;
 use qapla::store::{Recorded, Store, StoreError};
@@ -90,8 +90,8 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| project_root().join("target"))
 }
 
-fn function_env(moto: &Moto, table: &str, api: &RuntimeApi) -> Vec<(String, String)> {
-    [
+fn function_env(local: &LocalEndpoints, table: &str, api: &RuntimeApi) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
         ("AWS_LAMBDA_RUNTIME_API", api.address()),
         ("AWS_LAMBDA_FUNCTION_NAME", "shipments".into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
@@ -101,14 +101,15 @@ fn function_env(moto: &Moto, table: &str, api: &RuntimeApi) -> Vec<(String, Stri
         ("AWS_REGION", stack::REGION.into()),
         ("AWS_ACCESS_KEY_ID", "bench".into()),
         ("AWS_SECRET_ACCESS_KEY", "bench".into()),
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
         ("AWS_LAMBDA_LOG_LEVEL", "WARN".into()),
         ("TABLE_NAME", table.into()),
         ("QAPLA_CHANNELS", qapla::fixtures::demo_channels()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    .collect();
+    env.extend(local.variables());
+    env
 }
 
 /// The command that runs the function: the binary itself, or under `QAPLA_BENCH_RUNNER` (an
@@ -146,14 +147,19 @@ fn answered_ok(answer: &integration_tests::runtime_api::Answer) -> bool {
 /// Spawns each binary fresh for each run, the binaries in turn so that both meet the same machine;
 /// times spawn to the end of its init (its first `invocation/next`) and to its first answer (for
 /// the functions, the store write included). One list of (init, answer) per binary.
-fn cold_starts(binaries: &[&Path], moto: &Moto, table: &str, runs: usize) -> Vec<Vec<(f64, f64)>> {
+fn cold_starts(
+    binaries: &[&Path],
+    local: &LocalEndpoints,
+    table: &str,
+    runs: usize,
+) -> Vec<Vec<(f64, f64)>> {
     let mut out = vec![Vec::new(); binaries.len()];
     for e in deliveries("COLD", runs) {
         for (binary, times) in binaries.iter().zip(out.iter_mut()) {
             let mut api = RuntimeApi::start();
             api.invoke(e.clone());
             let start = Instant::now();
-            let mut child = spawn_function(binary, function_env(moto, table, &api));
+            let mut child = spawn_function(binary, function_env(local, table, &api));
             let answer = api
                 .answer(Duration::from_secs(60))
                 .expect("an answer within 60 s");
@@ -171,44 +177,21 @@ fn cold_starts(binaries: &[&Path], moto: &Moto, table: &str, runs: usize) -> Vec
 }
 
 /// Peak RSS (VmHWM, KiB) of one function process after `n` deliveries.
-///
-/// moto's memory grows with every transaction (it deep-copies the table each time, and some of it
-/// stays), so the function talks to moto through a proxy, and every `CHUNK` deliveries a fresh
-/// moto takes over. The function's process, the one measured, lives through all of them.
-fn peak_rss(binary: &Path, n: usize) -> u64 {
-    const CHUNK: usize = 1000;
+fn peak_rss(local: &LocalEndpoints, binary: &Path, n: usize) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let fresh_moto = || {
-        let moto = Moto::start();
-        runtime.block_on(async {
-            stack::create_table_with(&stack::dynamo(&moto.endpoint()).await, "rss", false).await;
-        });
-        moto
-    };
-    let mut moto = fresh_moto();
-    let proxy = Proxy::start(moto.port);
+    runtime.block_on(async {
+        stack::create_table_with(&stack::dynamo(local).await, "rss", false).await;
+    });
     let mut api = RuntimeApi::start();
-    let mut env = function_env(&moto, "rss", &api);
-    for (k, v) in env.iter_mut() {
-        if k == "AWS_ENDPOINT_URL" {
-            *v = proxy.endpoint();
-        }
-    }
-    let mut child = spawn_function(binary, env);
-    for (i, e) in deliveries("RSS", n).into_iter().enumerate() {
-        if i > 0 && i % CHUNK == 0 {
-            let next = fresh_moto();
-            proxy.set_target(next.port);
-            moto = next;
-        }
+    let mut child = spawn_function(binary, function_env(local, "rss", &api));
+    for e in deliveries("RSS", n) {
         api.invoke(e);
         let answer = api.answer(Duration::from_secs(60)).expect("an answer");
         assert!(answered_ok(&answer), "{}", answer.body);
     }
-    drop(moto);
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let _ = child.kill();
@@ -221,12 +204,12 @@ fn peak_rss(binary: &Path, n: usize) -> u64 {
 }
 
 /// Warm deliveries through the real handler in this process.
-/// The warm path spreads its deliveries over this many tables, so that moto, which copies a table
-/// on every transaction, stays about as fast at the end as at the start.
+/// The warm path spreads its deliveries over this many tables (as it always has, so the figures
+/// compare with earlier runs).
 const WARM_TABLES: usize = 10;
 
-async fn warm_path(moto: &Moto, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let client = stack::dynamo(&moto.endpoint()).await;
+async fn warm_path(local: &LocalEndpoints, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let client = stack::dynamo(local).await;
     let mut hooks = Vec::new();
     for i in 0..WARM_TABLES {
         let table = format!("warm-{i}");
@@ -381,15 +364,14 @@ fn main() {
             f.display()
         );
     }
-    let moto = Moto::start();
+    let local = integration_tests::local_aws::shared().endpoints();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    // A table per measurement: moto copies the whole table on each transaction, so a table grown
-    // by one measurement would slow the store of the next.
+    // A table per measurement, so one measurement's items never meet the next's.
     runtime.block_on(async {
-        let client = stack::dynamo(&moto.endpoint()).await;
+        let client = stack::dynamo(&local).await;
         for i in 0..WARM_TABLES {
             stack::create_table_with(&client, &format!("warm-{i}"), false).await;
         }
@@ -401,11 +383,11 @@ fn main() {
         "system bench ({mode}): warm path, {} deliveries",
         counts.warm
     );
-    let (total, outside) = runtime.block_on(warm_path(&moto, counts.warm));
+    let (total, outside) = runtime.block_on(warm_path(&local, counts.warm));
     let mut binaries = vec![binary.as_path()];
     binaries.extend(floor.as_deref());
     eprintln!("cold start, {} runs of {binaries:?}", counts.cold);
-    let runs = cold_starts(&binaries, &moto, "cold", counts.cold);
+    let runs = cold_starts(&binaries, &local, "cold", counts.cold);
     let medians = |runs: &[(f64, f64)]| {
         let init = sorted(runs.iter().map(|r| r.0).collect());
         let answer = sorted(runs.iter().map(|r| r.1).collect());
@@ -414,7 +396,7 @@ fn main() {
     let (init, cold) = medians(&runs[0]);
     let floor_cold = runs.get(1).map(|r| medians(r));
     eprintln!("peak RSS after {} deliveries", counts.rss);
-    let rss_kib = peak_rss(&binary, counts.rss);
+    let rss_kib = peak_rss(&local, &binary, counts.rss);
 
     let bootstrap = |f: &str| {
         let bootstrap = target_dir().join("lambda").join(f).join("bootstrap");
@@ -487,7 +469,10 @@ fn main() {
         "≤ 30 ms",
     );
     row(
-        &format!("warm answer p50 ({} deliveries, moto)", total.len()),
+        &format!(
+            "warm answer p50 ({} deliveries, DynamoDB Local)",
+            total.len()
+        ),
         format!("{:.3} ms", percentile(&total, 50.0)),
         None,
         None,

@@ -3,7 +3,7 @@
 
 use crate::moto::project_root;
 use crate::template::{self, list, text};
-use qapla::aws::endpoint::{local_endpoint, LOCAL_ENDPOINT_URL};
+use qapla::aws::endpoint::{Endpoints, LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 use qapla::config::{NOTIFIER_VARS, WEBHOOK_VARS};
 use qapla::notify::{attr, EventType};
 use qapla::table as items;
@@ -64,8 +64,11 @@ fn functions_get_exactly_the_variables_the_code_reads() {
     let globals = keys(&template::template()["Globals"]["Function"]["Environment"]["Variables"]);
     assert_eq!(
         globals,
-        BTreeSet::from([LOCAL_ENDPOINT_URL.to_owned()]),
-        "every function gets the local endpoint, and nothing else, from Globals"
+        BTreeSet::from([
+            LOCAL_ENDPOINT_URL.to_owned(),
+            LOCAL_ENDPOINT_URL_DYNAMODB.to_owned()
+        ]),
+        "every function gets the local endpoints, and nothing else, from Globals"
     );
     for (logical_id, _, webhook) in FUNCTIONS {
         let vars = &template::resource(logical_id)["Properties"]["Environment"]["Variables"];
@@ -83,24 +86,37 @@ fn functions_get_exactly_the_variables_the_code_reads() {
 }
 
 #[test]
-fn the_local_endpoint_is_inert_when_deployed() {
-    let parameter = &template::template()["Parameters"]["LocalEndpointUrl"];
-    assert_eq!(text(&parameter["Type"], "LocalEndpointUrl Type"), "String");
-    let default = text(&parameter["Default"], "LocalEndpointUrl Default");
-    assert_eq!(
-        default, "",
-        "deployed, the functions use AWS's own endpoints"
-    );
-    assert_eq!(local_endpoint(|_| Some(default.to_owned())), None);
-    let value = &template::template()["Globals"]["Function"]["Environment"]["Variables"]
-        [LOCAL_ENDPOINT_URL];
-    match value {
-        serde_norway::Value::Tagged(t) => {
-            assert_eq!(t.tag, "Ref", "{value:?}");
-            assert_eq!(t.value.as_str(), Some("LocalEndpointUrl"), "{value:?}");
+fn the_local_endpoints_are_inert_when_deployed() {
+    let variables = &template::template()["Globals"]["Function"]["Environment"]["Variables"];
+    let mut deployed = Vec::new();
+    for (variable, parameter_name) in [
+        (LOCAL_ENDPOINT_URL, "LocalEndpointUrl"),
+        (LOCAL_ENDPOINT_URL_DYNAMODB, "LocalDynamoDbEndpointUrl"),
+    ] {
+        let parameter = &template::template()["Parameters"][parameter_name];
+        assert_eq!(text(&parameter["Type"], parameter_name), "String");
+        let default = text(&parameter["Default"], parameter_name);
+        assert_eq!(
+            default, "",
+            "deployed, the functions use AWS's own endpoints"
+        );
+        deployed.push((variable, default.to_owned()));
+        let value = &variables[variable];
+        match value {
+            serde_norway::Value::Tagged(t) => {
+                assert_eq!(t.tag, "Ref", "{value:?}");
+                assert_eq!(t.value.as_str(), Some(parameter_name), "{value:?}");
+            }
+            other => panic!("{variable} must be !Ref {parameter_name}, not {other:?}"),
         }
-        other => panic!("{LOCAL_ENDPOINT_URL} must be !Ref LocalEndpointUrl, not {other:?}"),
     }
+    let endpoints = Endpoints::from_lookup(|name| {
+        deployed
+            .iter()
+            .find(|(variable, _)| *variable == name)
+            .map(|(_, value)| value.clone())
+    });
+    assert_eq!(endpoints, Endpoints::default());
 }
 
 #[test]

@@ -695,7 +695,7 @@ async fn a_single_403_alarms_whether_the_resource_policy_or_the_function_refused
         );
     }
     // The function's own check, as its real handler logs it.
-    let endpoint = crate::moto::shared().endpoint();
+    let endpoint = crate::local_aws::LocalEndpoints::shared();
     for (kind, group) in WEBHOOK_GROUPS {
         let hook = crate::delivery::webhook(kind, &endpoint, "unused").await;
         for (source, outcome) in [
@@ -768,7 +768,7 @@ fn a_single_429_of_the_stage_throttle_alarms() {
 #[tokio::test(flavor = "current_thread")]
 async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
     use crate::events::{event, QAPLA_IP};
-    let endpoint = crate::moto::shared().endpoint();
+    let endpoint = crate::local_aws::LocalEndpoints::shared();
     let client = crate::stack::dynamo(&endpoint).await;
     let table = crate::stack::unique_table("heartbeat");
     crate::stack::create_table(&client, &table).await;
@@ -1015,7 +1015,7 @@ fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alar
 #[tokio::test(flavor = "current_thread")]
 async fn quarantined_misrouted_and_waiting_deliveries_are_counted_and_alarmed() {
     use crate::events::{event, QAPLA_IP};
-    let endpoint = crate::moto::shared().endpoint();
+    let endpoint = crate::local_aws::LocalEndpoints::shared();
     let table = crate::stack::unique_table("keptalarms");
     crate::stack::create_table(&crate::stack::dynamo(&endpoint).await, &table).await;
     crate::archive::create_bucket(&endpoint, &table).await;

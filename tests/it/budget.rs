@@ -9,7 +9,7 @@ use crate::archive::{create_bucket, keys, s3};
 use crate::delivery::invoke;
 use crate::events::{event, fixture, shipment, QAPLA_IP};
 use crate::faults::edit;
-use crate::moto;
+use crate::local_aws::LocalEndpoints;
 use crate::notifier_rig::Rig;
 use crate::proxy::Proxy;
 use crate::stack;
@@ -26,23 +26,22 @@ use serde_json::{json, Value};
 const OK: &str = r#"{"result":"OK"}"#;
 const KO: &str = r#"{"result":"KO"}"#;
 
-/// A webhook over `table` through `dynamo` (an endpoint: moto, or a proxy in front of it) and
-/// the bucket through `s3_endpoint`.
+/// A webhook over `table` and `bucket` through `endpoints` (the local servers, or proxies in
+/// front of them), with the functions' own DynamoDB client.
 async fn hook(
     kind: Kind,
-    dynamo: &str,
-    s3_endpoint: &str,
+    endpoints: &LocalEndpoints,
     table: &str,
     bucket: &str,
 ) -> Webhook<DynamoStore> {
-    let sdk = stack::sdk(dynamo).await;
+    let sdk = stack::sdk(endpoints).await;
     let store = DynamoStore::new(qapla::aws::dynamo::client(&sdk), table)
-        .with_archive(S3Archive::new(s3(s3_endpoint).await, bucket));
+        .with_archive(S3Archive::new(s3(endpoints).await, bucket));
     Webhook::new(kind, crate::delivery::webhook_config(table).settings, store)
 }
 
-async fn table_and_bucket(prefix: &str) -> (String, aws_sdk_s3::Client) {
-    let endpoint = moto::shared().endpoint();
+async fn table_and_bucket(prefix: &str) -> (stack::UniqueName, aws_sdk_s3::Client) {
+    let endpoint = LocalEndpoints::shared();
     let name = stack::unique_table(prefix);
     stack::create_table(&stack::dynamo(&endpoint).await, &name).await;
     let s3 = create_bucket(&endpoint, &name).await;
@@ -66,7 +65,7 @@ async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_content_of_a_known_channel_is_answered_ok_and_found_in_the_bucket() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let (table, s3) = table_and_bucket("quarantine").await;
     let good = fixture("shipment-1.3-delivered");
     let cases: Vec<(&str, String, &str)> = vec![
@@ -129,7 +128,7 @@ async fn every_bad_content_of_a_known_channel_is_answered_ok_and_found_in_the_bu
             "duplicate_key",
         ),
     ];
-    let hook = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    let hook = hook(Kind::Shipment, &endpoint, &table, &table).await;
     for (name, body, code) in &cases {
         let before = keys(&s3, &table, "quarantine/").await;
         let got = invoke(&hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
@@ -164,11 +163,11 @@ async fn every_bad_content_of_a_known_channel_is_answered_ok_and_found_in_the_bu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_of_thirty_orders_with_one_bad_records_29_and_quarantines_one() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let (table, s3) = table_and_bucket("thirty").await;
     let mut body = qapla::fixtures::many_orders(30);
     body["orders"][11]["orderDate"] = json!("31/02/2026");
-    let hook = hook(Kind::Order, &endpoint, &endpoint, &table, &table).await;
+    let hook = hook(Kind::Order, &endpoint, &table, &table).await;
     let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
     assert_eq!(
         (got.status, got.outcome.as_str(), got.body.as_str()),
@@ -194,9 +193,9 @@ async fn a_body_of_thirty_orders_with_one_bad_records_29_and_quarantines_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_to_another_webhooks_url_is_recorded_as_what_its_body_says() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let (table, _) = table_and_bucket("misrouted").await;
-    let hook = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    let hook = hook(Kind::Shipment, &endpoint, &table, &table).await;
     for body in [fixture("orders"), fixture("returns-flat")] {
         let got = invoke(&hook, &event(Kind::Shipment, &body.to_string(), QAPLA_IP)).await;
         assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
@@ -233,15 +232,14 @@ fn outage_deliveries() -> Vec<(Kind, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothing_happened() {
-    let moto = moto::shared();
-    let endpoint = moto.endpoint();
+    let endpoint = LocalEndpoints::shared();
     let direct = stack::dynamo(&endpoint).await;
 
     // The undisturbed run, and its notifications.
     let mut calm = Rig::new().await;
     create_bucket(&endpoint, &calm.table).await;
     for (kind, body) in outage_deliveries() {
-        let hook = hook(kind, &endpoint, &endpoint, &calm.table, &calm.table).await;
+        let hook = hook(kind, &endpoint, &calm.table, &calm.table).await;
         let got = invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
         assert_eq!(got.status, 200);
     }
@@ -251,17 +249,11 @@ async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothi
     // The same deliveries while DynamoDB fails every call (its proxy is off) and S3 answers.
     let mut stormy = Rig::new().await;
     let s3c = create_bucket(&endpoint, &stormy.table).await;
-    let proxy = Proxy::start(moto.port);
+    let proxy = Proxy::start(crate::local_aws::shared().dynamodb.port);
+    let through_proxy = endpoint.with_dynamodb(proxy.endpoint());
     proxy.set_down(true);
     for (kind, body) in outage_deliveries() {
-        let hook = hook(
-            kind,
-            &proxy.endpoint(),
-            &endpoint,
-            &stormy.table,
-            &stormy.table,
-        )
-        .await;
+        let hook = hook(kind, &through_proxy, &stormy.table, &stormy.table).await;
         let got = invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
         assert_eq!(
             (got.status, got.outcome.as_str(), got.body.as_str()),
@@ -278,14 +270,7 @@ async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothi
     }
 
     // The drain while the table is still down: nothing moves, nothing is lost.
-    let drain = hook(
-        Kind::Shipment,
-        &proxy.endpoint(),
-        &endpoint,
-        &stormy.table,
-        &stormy.table,
-    )
-    .await;
+    let drain = hook(Kind::Shipment, &through_proxy, &stormy.table, &stormy.table).await;
     let archive = drain.store.archive().expect("archive").clone();
     let down = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
     assert_eq!(
@@ -334,10 +319,16 @@ async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bucket_failing_too_is_a_503_with_nothing_half_written() {
-    let moto = moto::shared();
-    let endpoint = moto.endpoint();
+    let local = crate::local_aws::shared();
+    let endpoint = local.endpoints();
     let (table, s3c) = table_and_bucket("bothdown").await;
-    let (dynamo, bucket) = (Proxy::start(moto.port), Proxy::start(moto.port));
+    let (dynamo, bucket) = (
+        Proxy::start(local.dynamodb.port),
+        Proxy::start(local.moto.port),
+    );
+    let through_proxies = endpoint
+        .with_dynamodb(dynamo.endpoint())
+        .with_aws(bucket.endpoint());
     dynamo.set_down(true);
     bucket.set_down(true);
     let bad_date = edit(&fixture("shipment-1.2-in-transit"), |v| {
@@ -351,7 +342,7 @@ async fn the_bucket_failing_too_is_a_503_with_nothing_half_written() {
         (Kind::Order, qapla::fixtures::many_orders(30).to_string()),
         (Kind::Shipment, bad_date.clone()),
     ] {
-        let hook = hook(kind, &dynamo.endpoint(), &bucket.endpoint(), &table, &table).await;
+        let hook = hook(kind, &through_proxies, &table, &table).await;
         let got = invoke(&hook, &event(kind, &body, QAPLA_IP)).await;
         assert_eq!(
             (got.status, got.outcome.as_str(), got.body.as_str()),
@@ -362,14 +353,7 @@ async fn the_bucket_failing_too_is_a_503_with_nothing_half_written() {
     // Only the bucket down: content the table would take is still recorded; a body that must be
     // quarantined is a 503, so that Qapla' retries it.
     dynamo.set_down(false);
-    let hook = hook(
-        Kind::Shipment,
-        &dynamo.endpoint(),
-        &bucket.endpoint(),
-        &table,
-        &table,
-    )
-    .await;
+    let hook = hook(Kind::Shipment, &through_proxies, &table, &table).await;
     let got = invoke(&hook, &event(Kind::Shipment, &bad_date, QAPLA_IP)).await;
     assert_eq!((got.status, got.body.as_str()), (503, KO));
     assert!(scan(&stack::dynamo(&endpoint).await, &table)
@@ -380,10 +364,10 @@ async fn the_bucket_failing_too_is_a_503_with_nothing_half_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_not_qaplas_is_still_a_ko_and_keeps_nothing() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let (table, s3c) = table_and_bucket("notqaplas").await;
     let good = fixture("shipment-1.2-in-transit");
-    let hook = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    let hook = hook(Kind::Shipment, &endpoint, &table, &table).await;
     let mut get: Value =
         serde_json::from_str(&event(Kind::Shipment, &good.to_string(), QAPLA_IP)).expect("json");
     get["httpMethod"] = json!("GET");
@@ -468,62 +452,19 @@ async fn what_is_not_qaplas_is_still_a_ko_and_keeps_nothing() {
     );
 }
 
-/// An HTTP endpoint on loopback that answers every request as DynamoDB answers an error: `status`
-/// and a JSON body of `code`. It reads each request whole (headers and body) first, as a server
-/// would, and serves until the test process ends.
+/// An HTTP endpoint on loopback that answers every request as DynamoDB answers the error `code`.
 fn failing_dynamodb(status: u16, code: &'static str) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
-    let port = listener.local_addr().expect("address").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let Ok(clone) = stream.try_clone() else {
-                    return;
-                };
-                let mut reader = BufReader::new(clone);
-                let mut stream = stream;
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    // The request line and headers.
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let answer = format!(
-                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"refused by the test"}}"#
-                    );
-                    let reply = format!(
-                        "HTTP/1.1 {status} Error\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: test\r\nContent-Length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if stream.write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    format!("http://127.0.0.1:{port}")
+    crate::proxy::answering(
+        status,
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"refused by the test"}}"#
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_answering_errors_defers_to_the_inbox_whatever_the_error() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let (table, s3c) = table_and_bucket("errors").await;
     // An outage, throttling of a new table, an IAM mistake, a table that is not there.
     let errors = [
@@ -535,7 +476,13 @@ async fn dynamodb_answering_errors_defers_to_the_inbox_whatever_the_error() {
     ];
     for (i, (status, code)) in errors.into_iter().enumerate() {
         let failing = failing_dynamodb(status, code);
-        let hook = hook(Kind::Shipment, &failing, &endpoint, &table, &table).await;
+        let hook = hook(
+            Kind::Shipment,
+            &endpoint.with_dynamodb(failing.clone()),
+            &table,
+            &table,
+        )
+        .await;
         let body = shipment(&format!("ERR{i:03}"), "2026-04-01 08:00:00", 3, None).to_string();
         let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
         assert_eq!(
@@ -546,7 +493,7 @@ async fn dynamodb_answering_errors_defers_to_the_inbox_whatever_the_error() {
         assert_eq!(keys(&s3c, &table, "inbox/").await.len(), i + 1, "{code}");
     }
     // The table answers: all drained, nothing quarantined.
-    let drain = hook(Kind::Shipment, &endpoint, &endpoint, &table, &table).await;
+    let drain = hook(Kind::Shipment, &endpoint, &table, &table).await;
     let archive = drain.store.archive().expect("archive").clone();
     let summary = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
     assert_eq!((summary.drained, summary.waiting), (errors.len(), 0));

@@ -1,11 +1,11 @@
-//! The `qapla` command line against moto, run as a process with the SDK's standard environment
-//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, keys): each command's text and `--json` output on a table
+//! The `qapla` command line against the local AWS, run as a process with the SDK's standard
+//! environment (`AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_REGION`, keys): each command's text and `--json` output on a table
 //! filled by the sample events and scripted lives of shipments, the open index through the
 //! DynamoDB reader, replay against what the notifier published, and the errors a user meets.
 
 use crate::delivery::{invoke, webhook};
 use crate::events::{self, event, QAPLA_IP};
-use crate::moto;
+use crate::local_aws::LocalEndpoints;
 use crate::notifier_rig::Rig;
 use crate::stack;
 use crate::template::{self, list, text};
@@ -38,6 +38,18 @@ fn empty_home() -> PathBuf {
     home
 }
 
+/// The SDK's endpoint variables of the shared local AWS, and `more`.
+fn local_env<'a>(
+    variables: &'a [(String, String)],
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    variables
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
+
 /// Runs `qapla` with exactly this environment (plus PATH and an empty HOME).
 fn run_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     let home = empty_home();
@@ -61,16 +73,18 @@ fn run_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     }
 }
 
-/// Runs `qapla` against moto, as a user with credentials would.
+/// Runs `qapla` against the local AWS, as a user with credentials would.
 fn qapla(args: &[&str]) -> Output {
-    let endpoint = moto::shared().endpoint();
+    let variables = LocalEndpoints::shared().variables();
     run_with(
-        &[
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("AWS_REGION", stack::REGION),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ],
+        &local_env(
+            &variables,
+            &[
+                ("AWS_REGION", stack::REGION),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        ),
         args,
     )
 }
@@ -84,15 +98,15 @@ fn ok(out: Output) -> Output {
     out
 }
 
-async fn new_table(prefix: &str) -> String {
-    let client = stack::dynamo(&moto::shared().endpoint()).await;
+async fn new_table(prefix: &str) -> stack::UniqueName {
+    let client = stack::dynamo(&LocalEndpoints::shared()).await;
     let table = stack::unique_table(prefix);
     stack::create_table(&client, &table).await;
     table
 }
 
 async fn deliver(table: &str, kind: Kind, body: &str) -> String {
-    let hook = webhook(kind, &moto::shared().endpoint(), table).await;
+    let hook = webhook(kind, &LocalEndpoints::shared(), table).await;
     invoke(&hook, &event(kind, body, QAPLA_IP)).await.outcome
 }
 
@@ -105,9 +119,9 @@ async fn deliver_shipment(table: &str, body: &Value) {
 }
 
 /// A table with every sample event and a scripted life of 20 events.
-async fn filled() -> String {
+async fn filled() -> stack::UniqueName {
     let table = new_table("cli").await;
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     // The bucket the sample events' quarantined delivery is kept in.
     crate::archive::create_bucket(&endpoint, &table).await;
     for e in events::sample_events() {
@@ -374,7 +388,7 @@ async fn stuck_by_status_and_age() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shipment_leaves_the_open_index_when_final_and_a_late_event_keeps_it_out() {
     let table = new_table("cli-open").await;
-    let reader = DynamoReader::new(stack::dynamo(&moto::shared().endpoint()).await, &table);
+    let reader = DynamoReader::new(stack::dynamo(&LocalEndpoints::shared()).await, &table);
     let open = || async { reader.open_before("shop-it", "9999").await.expect("query") };
     deliver_shipment(
         &table,
@@ -461,7 +475,7 @@ fn the_template_declares_the_open_and_tracking_indexes() {
 async fn replay_publishes_exactly_the_windows_changes_in_order_marked() {
     let mut rig = Rig::new().await;
     // A queue that takes replays only, through the attribute.
-    let sdk = stack::sdk(&rig.endpoint).await;
+    let sdk = stack::sdk(&rig.endpoints).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
     let replays_queue = rig
         .subscribers
@@ -723,12 +737,9 @@ async fn errors_say_what_to_fix() {
         "{}",
         no_table.stderr
     );
-    let endpoint = moto::shared().endpoint();
+    let variables = LocalEndpoints::shared().variables();
     let no_credentials = run_with(
-        &[
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("AWS_REGION", stack::REGION),
-        ],
+        &local_env(&variables, &[("AWS_REGION", stack::REGION)]),
         &["--table", &table, "timeline", "X"],
     );
     assert_eq!(no_credentials.code, 2);
@@ -797,7 +808,7 @@ fn channel_prints_the_entry_of_a_key_from_standard_input() {
 /// retried through the webhooks' path, each removed once recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quarantine_and_inbox_are_listed_shown_and_retried() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let table = stack::unique_table("kept");
     stack::create_table(&stack::dynamo(&endpoint).await, &table).await;
     crate::archive::create_bucket(&endpoint, &table).await;

@@ -48,8 +48,8 @@ fn versions<'a>(items: &'a Items, pk: &str) -> Vec<&'a Value> {
 /// notifier published, the reference index and `qapla order`'s reading of it.
 async fn a_late_older_version(kind: Kind, newer: Value, older: Value, pk: &str, reference: &str) {
     let mut rig = Rig::new().await;
-    let client = stack::dynamo(&rig.endpoint).await;
-    let hook = delivery::webhook(kind, &rig.endpoint, &rig.table).await;
+    let client = stack::dynamo(&rig.endpoints).await;
+    let hook = delivery::webhook(kind, &rig.endpoints, &rig.table).await;
     let send = |body: &Value| event(kind, &body.to_string(), QAPLA_IP);
 
     let got = invoke(&hook, &send(&newer)).await;
@@ -145,7 +145,7 @@ async fn a_late_older_return_never_replaces_the_newer_one_and_both_are_kept() {
 /// Delivers `bodies` in order through the real handler over a new table; the answers and the
 /// table.
 async fn deliver_all(kind: Kind, bodies: &[&Value]) -> (Vec<String>, Items) {
-    let endpoint = crate::moto::shared().endpoint();
+    let endpoint = crate::local_aws::LocalEndpoints::shared();
     let client = stack::dynamo(&endpoint).await;
     let table = stack::unique_table("documents");
     stack::create_table(&client, &table).await;
@@ -259,7 +259,7 @@ async fn a_body_of_older_versions_only_is_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_stored_before_versions_were_kept_takes_its_next_delivery() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let endpoint = crate::moto::shared().endpoint();
+    let endpoint = crate::local_aws::LocalEndpoints::shared();
     let client = stack::dynamo(&endpoint).await;
     let table = stack::unique_table("documents-before");
     stack::create_table(&client, &table).await;

@@ -8,7 +8,7 @@
 
 use crate::notifier_rig::Rig;
 use crate::proxy::Proxy;
-use crate::{moto, stack, template};
+use crate::{stack, template};
 use aws_sdk_eventbridge::types::Target;
 use qapla::aws::claims::DynamoClaims;
 use qapla::aws::eventbridge::EventBridgeBus;
@@ -84,7 +84,7 @@ fn details(events: Vec<Value>) -> BTreeMap<String, Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_notification_reaches_the_bus_with_the_sns_document() {
     let mut rig = Rig::new().await;
-    let sdk = stack::sdk(&rig.endpoint).await;
+    let sdk = stack::sdk(&rig.endpoints).await;
     let bus = format!("{}-bus", rig.table);
     let bus_queue = bus_and_queue(&sdk, &bus).await;
     for (kind, name) in [
@@ -99,7 +99,7 @@ async fn every_notification_reaches_the_bus_with_the_sns_document() {
     }
     let event = rig.stream_event().await;
     let notifier = StreamNotifier {
-        notifier: rig.notifier(&rig.endpoint).await.notifier,
+        notifier: rig.notifier(&rig.endpoints).await.notifier,
         publisher: qapla::aws::lambda::fanout(&sdk, &rig.subscribers.topic_arn, Some(&bus)),
     };
     assert!(notifier.handle(&event).await.batch_item_failures.is_empty());
@@ -169,10 +169,10 @@ async fn a_bus_that_does_not_exist_lets_the_topic_have_each_change_once_and_logs
     // The runtime is this thread alone, so every line of the notifier lands here.
     let logs = crate::faults::capture_logs();
     let mut rig = Rig::new().await;
-    let sdk = stack::sdk(&rig.endpoint).await;
+    let sdk = stack::sdk(&rig.endpoints).await;
     let event = three_changes(&mut rig).await;
     let notifier = StreamNotifier {
-        notifier: rig.notifier(&rig.endpoint).await.notifier,
+        notifier: rig.notifier(&rig.endpoints).await.notifier,
         publisher: once(&sdk, &rig, &format!("{}-no-such-bus", rig.table)),
     };
     let failed = notifier.handle(&event).await.batch_item_failures;
@@ -241,20 +241,20 @@ async fn a_bus_that_does_not_exist_lets_the_topic_have_each_change_once_and_logs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bus_down_then_back_gives_one_sns_message_and_one_bus_event_per_change() {
     let mut rig = Rig::new().await;
-    let sdk = stack::sdk(&rig.endpoint).await;
+    let sdk = stack::sdk(&rig.endpoints).await;
     let bus = format!("{}-bus", rig.table);
     let bus_queue = bus_and_queue(&sdk, &bus).await;
-    let proxy = Proxy::start(moto::shared().port);
+    let proxy = Proxy::start(crate::local_aws::shared().moto.port);
     let event = three_changes(&mut rig).await;
     // The topic and the claims reachable, the bus behind the proxy.
     let mut fanout = once(&sdk, &rig, &bus);
-    let through_proxy = stack::sdk(&proxy.endpoint()).await;
+    let through_proxy = stack::sdk(&rig.endpoints.with_aws(proxy.endpoint())).await;
     fanout.bus = Some(EventBridgeBus::new(
         aws_sdk_eventbridge::Client::new(&through_proxy),
         &bus,
     ));
     let notifier = StreamNotifier {
-        notifier: rig.notifier(&rig.endpoint).await.notifier,
+        notifier: rig.notifier(&rig.endpoints).await.notifier,
         publisher: fanout,
     };
     proxy.set_down(true);
@@ -290,18 +290,18 @@ async fn a_bus_down_then_back_gives_one_sns_message_and_one_bus_event_per_change
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_alert_whose_bus_failed_goes_to_the_bus_alone_at_the_next_run() {
     let mut rig = Rig::new().await;
-    let sdk = stack::sdk(&rig.endpoint).await;
+    let sdk = stack::sdk(&rig.endpoints).await;
     let bus = format!("{}-bus", rig.table);
     let bus_queue = bus_and_queue(&sdk, &bus).await;
-    let proxy = Proxy::start(moto::shared().port);
+    let proxy = Proxy::start(crate::local_aws::shared().moto.port);
     three_changes(&mut rig).await;
     let mut fanout = once(&sdk, &rig, &bus);
-    let through_proxy = stack::sdk(&proxy.endpoint()).await;
+    let through_proxy = stack::sdk(&rig.endpoints.with_aws(proxy.endpoint())).await;
     fanout.bus = Some(EventBridgeBus::new(
         aws_sdk_eventbridge::Client::new(&through_proxy),
         &bus,
     ));
-    let notifier = rig.notifier(&rig.endpoint).await.notifier;
+    let notifier = rig.notifier(&rig.endpoints).await.notifier;
     let channels = vec![fixtures::DEMO_CHANNEL.to_owned()];
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let check = qapla::stuck::Check {

@@ -3,7 +3,7 @@
 
 use crate::delivery::{self, deliver, invoke};
 use crate::events::{event, fixture, shipment, QAPLA_IP};
-use crate::moto;
+use crate::local_aws::LocalEndpoints;
 use crate::proxy::Proxy;
 use crate::stack;
 use crate::table::{self, scan, timeless};
@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 const KO: &str = r#"{"result":"KO"}"#;
 
-async fn new_table(prefix: &str) -> String {
-    let client = stack::dynamo(&moto::shared().endpoint()).await;
+async fn new_table(prefix: &str) -> stack::UniqueName {
+    let client = stack::dynamo(&LocalEndpoints::shared()).await;
     let name = stack::unique_table(prefix);
     stack::create_table(&client, &name).await;
     name
@@ -48,18 +48,23 @@ fn stream_of_deliveries(prefix: &str, shipments: usize, per: usize) -> Vec<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_loses_nothing_and_doubles_nothing() {
-    let moto = moto::shared();
-    let direct = stack::dynamo(&moto.endpoint()).await;
+    let local = LocalEndpoints::shared();
+    let direct = stack::dynamo(&local).await;
     let deliveries = stream_of_deliveries("OUT", 4, 8);
     let (calm, stormy) = (new_table("calm").await, new_table("stormy").await);
 
-    let hook = delivery::webhook(Kind::Shipment, &moto.endpoint(), &calm).await;
+    let hook = delivery::webhook(Kind::Shipment, &local, &calm).await;
     for body in &deliveries {
         deliver(&hook, body).await;
     }
 
-    let proxy = Proxy::start(moto.port);
-    let hook = delivery::webhook(Kind::Shipment, &proxy.endpoint(), &stormy).await;
+    let proxy = Proxy::start(crate::local_aws::shared().dynamodb.port);
+    let hook = delivery::webhook(
+        Kind::Shipment,
+        &local.with_dynamodb(proxy.endpoint()),
+        &stormy,
+    )
+    .await;
     let (before, during, after) = (&deliveries[..10], &deliveries[10..16], &deliveries[16..]);
     for body in before {
         assert_eq!(
@@ -101,16 +106,16 @@ async fn store_outage_loses_nothing_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
-    let moto = moto::shared();
-    let direct = stack::dynamo(&moto.endpoint()).await;
+    let local = LocalEndpoints::shared();
+    let direct = stack::dynamo(&local).await;
     let deliveries = stream_of_deliveries("BURST", 20, 10);
     assert_eq!(deliveries.len(), 200);
     let (serial, burst) = (new_table("serial").await, new_table("burst").await);
-    let hook = delivery::webhook(Kind::Shipment, &moto.endpoint(), &serial).await;
+    let hook = delivery::webhook(Kind::Shipment, &local, &serial).await;
     for body in &deliveries {
         deliver(&hook, body).await;
     }
-    let hook = Arc::new(delivery::webhook(Kind::Shipment, &moto.endpoint(), &burst).await);
+    let hook = Arc::new(delivery::webhook(Kind::Shipment, &local, &burst).await);
     let started = std::time::Instant::now();
     delivery::deliver_concurrently(hook, &deliveries, 0xb00_5eed).await;
     // The rate one process sustains (the figure the stack's throttling defaults are sized from).
@@ -122,6 +127,59 @@ async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
     let expected = timeless(&scan(&direct, &serial).await);
     assert_eq!(expected.len(), 20 + 200, "20 states and 200 history items");
     table::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);
+}
+
+/// Two writers racing for one shipment: DynamoDB cancels one transaction for
+/// `TransactionConflict`, and the store tries it twice more in-process before answering 503
+/// (Qapla' then retries). The first transactions of the client are cancelled on purpose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_cancelled_for_a_conflict_is_tried_again() {
+    let local = LocalEndpoints::shared();
+    let direct = stack::dynamo(&local).await;
+    let body = shipment("RACE1", "2026-05-01 08:00:00", 3, None).to_string();
+    let (calm, raced) = (new_table("calm-race").await, new_table("raced").await);
+    deliver(
+        &delivery::webhook(Kind::Shipment, &local, &calm).await,
+        &body,
+    )
+    .await;
+
+    // Two conflicts: the third try lands.
+    let (client, conflict) = crate::archive::client_conflicting_first(2).await;
+    let hook = qapla::webhook::Webhook::new(
+        Kind::Shipment,
+        delivery::webhook_config(&raced).settings,
+        qapla::aws::dynamo::DynamoStore::new(client, &*raced),
+    );
+    let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
+    assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
+    assert_eq!(conflict.seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    table::assert_same_table(
+        &timeless(&scan(&direct, &raced).await),
+        &timeless(&scan(&direct, &calm).await),
+    );
+
+    // Three conflicts: 503, nothing written; Qapla's retry lands.
+    let other = new_table("raced-again").await;
+    let (client, conflict) = crate::archive::client_conflicting_first(3).await;
+    let hook = qapla::webhook::Webhook::new(
+        Kind::Shipment,
+        delivery::webhook_config(&other).settings,
+        qapla::aws::dynamo::DynamoStore::new(client, &*other),
+    );
+    let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
+    assert_eq!(
+        (got.status, got.outcome.as_str(), got.body.as_str()),
+        (503, "failed:store", KO)
+    );
+    assert_eq!(conflict.seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(scan(&direct, &other).await.is_empty());
+    let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
+    assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
+    table::assert_same_table(
+        &timeless(&scan(&direct, &other).await),
+        &timeless(&scan(&direct, &calm).await),
+    );
 }
 
 thread_local! {
@@ -181,7 +239,7 @@ pub(crate) fn edit(v: &Value, f: impl FnOnce(&mut Value)) -> String {
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothing() {
     let table = new_table("hostile").await;
-    let direct = stack::dynamo(&moto::shared().endpoint()).await;
+    let direct = stack::dynamo(&LocalEndpoints::shared()).await;
     // The runtime is this thread alone, so every line of these requests lands here.
     let logs = capture_logs();
 
@@ -309,7 +367,7 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
             Some(p) if p.ends_with("returns") => Kind::Return,
             _ => Kind::Shipment,
         };
-        let hook = delivery::webhook(kind, &moto::shared().endpoint(), &table).await;
+        let hook = delivery::webhook(kind, &LocalEndpoints::shared(), &table).await;
         let got = invoke(&hook, request).await;
         assert_eq!(
             (got.status, got.body.as_str()),
@@ -324,7 +382,7 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
     );
 
     // A good 1.3 delivery, with the consignee's personal data, for the log check below.
-    let hook = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &table).await;
+    let hook = delivery::webhook(Kind::Shipment, &LocalEndpoints::shared(), &table).await;
     assert_eq!(
         invoke(&hook, &shipment_event(&good.to_string()))
             .await
@@ -362,7 +420,7 @@ async fn hostile_requests_get_the_contracts_answer_write_nothing_and_leak_nothin
 async fn sns_outage_delays_alerts_but_each_change_arrives_once() {
     use crate::notifier_rig::Rig;
     let mut rig = Rig::new().await;
-    let proxy = Proxy::start(moto::shared().port);
+    let proxy = Proxy::start(crate::local_aws::shared().moto.port);
     let changes = [
         shipment("SNS1", "2026-05-01 08:00:00", 3, None),
         shipment("SNS1", "2026-05-01 12:00:00", 5, None),
@@ -380,7 +438,9 @@ async fn sns_outage_delays_alerts_but_each_change_arrives_once() {
     );
     let event = rig.stream_event().await;
     proxy.set_down(true);
-    let notifier = rig.notifier(&proxy.endpoint()).await;
+    let notifier = rig
+        .notifier(&rig.endpoints.with_aws(proxy.endpoint()))
+        .await;
     let failed = notifier.handle(&event).await.batch_item_failures;
     assert!(
         !failed.is_empty(),

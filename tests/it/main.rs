@@ -22,6 +22,6 @@ mod trace_logs;
 mod webhooks;
 
 pub use integration_tests::{
-    archive, delivery, events, moto, notifier_rig, proxy, qapla_fake, sam_local, stack, table,
-    template,
+    archive, delivery, events, local_aws, moto, notifier_rig, proxy, qapla_fake, sam_local, stack,
+    table, template,
 };

@@ -40,7 +40,7 @@ async fn status_changes_returns_and_orders_fan_out_once() {
         "stored"
     );
     let event = rig.stream_event().await;
-    let notifier = rig.notifier(&rig.endpoint).await;
+    let notifier = rig.notifier(&rig.endpoints).await;
     let notices: Vec<_> = event
         .records
         .iter()
@@ -134,7 +134,9 @@ async fn sns_unreachable_reports_failures_then_delivers_each_once() {
         let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let down = rig.notifier(&format!("http://127.0.0.1:{closed}")).await;
+    let down = rig
+        .notifier(&rig.endpoints.with_aws(format!("http://127.0.0.1:{closed}")))
+        .await;
     let response = down.handle(&event).await;
     let first_change = event
         .records
@@ -154,7 +156,7 @@ async fn sns_unreachable_reports_failures_then_delivers_each_once() {
     assert!(rig.drain_all().await.is_empty());
 
     // The stream retries the batch once SNS is back: each change arrives once.
-    let up = rig.notifier(&rig.endpoint).await;
+    let up = rig.notifier(&rig.endpoints).await;
     assert!(up.handle(&event).await.batch_item_failures.is_empty());
     let all = rig.drain_all().await;
     let names: Vec<&str> = all

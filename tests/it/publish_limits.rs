@@ -51,7 +51,7 @@ fn notice(email_body: String) -> Notice {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sns_refusals_of_the_message_are_permanent_and_the_rest_temporary() {
     let rig = Rig::new().await;
-    let sns = aws_sdk_sns::Client::new(&stack::sdk(&rig.endpoint).await);
+    let sns = aws_sdk_sns::Client::new(&stack::sdk(&rig.endpoints).await);
     let topic_arn = &rig.subscribers.topic_arn;
     let publisher = SnsPublisher::new(sns.clone(), topic_arn);
     assert_eq!(publisher.publish(&notice("small".into())).await, Ok(()));

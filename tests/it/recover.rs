@@ -1,7 +1,7 @@
-//! The reconciler against moto (the table, its stream, SNS, SQS, SSM for the keys) and a fake of
+//! The reconciler against the local AWS (the table, its stream, SNS, SQS, SSM for the keys) and a fake of
 //! Qapla's API over loopback HTTP with a real token bucket.
 
-use crate::moto;
+use crate::local_aws::LocalEndpoints;
 use crate::notifier_rig::Rig;
 use crate::qapla_fake::FakeQapla;
 use crate::table::{scan, timeless};
@@ -11,12 +11,14 @@ use qapla::auth::{ApiKey, Channel, Channels, OrderTrigger};
 use qapla::aws::reconciler::{ReconcilerFunction, TokioClock};
 use qapla::config::{self, RecoverConfig};
 use qapla::fixtures::{self, DEMO_KEY};
-use qapla::recover::memory::{scripted_shipment, Step};
+use qapla::recover::memory::{scripted_shipment, ManualClock, Step};
+use qapla::recover::pace::{QAPLA_CAPACITY, QAPLA_PER_SECOND};
 use qapla::recover::plan::qapla_time;
-use qapla::recover::{Outcome, Summary};
+use qapla::recover::{Clock, Outcome, Summary};
 use qapla::Kind;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn rome() -> chrono_tz::Tz {
@@ -24,7 +26,7 @@ fn rome() -> chrono_tz::Tz {
 }
 
 async fn ssm() -> aws_sdk_ssm::Client {
-    aws_sdk_ssm::Client::new(&stack::sdk(&moto::shared().endpoint()).await)
+    aws_sdk_ssm::Client::new(&stack::sdk(&LocalEndpoints::shared()).await)
 }
 
 /// Stores a channel's key as `make channel-key` does: a SecureString under the prefix.
@@ -43,7 +45,13 @@ async fn store_key(prefix: &str, channel: &str, key: &str) {
 
 /// The reconciler as its cold start builds it, on `table`, the fake at `api`, the keys under
 /// `prefix` (read from SSM).
-async fn reconciler(table: &str, api: &str, channels: &str, prefix: &str) -> ReconcilerFunction {
+async fn reconciler<C: Clock>(
+    table: &str,
+    api: &str,
+    channels: &str,
+    prefix: &str,
+    clock: C,
+) -> ReconcilerFunction<C> {
     let config = RecoverConfig::from_lookup(|var| match var {
         config::TABLE_NAME => Some(table.to_owned()),
         config::QAPLA_CHANNELS => Some(channels.to_owned()),
@@ -55,32 +63,33 @@ async fn reconciler(table: &str, api: &str, channels: &str, prefix: &str) -> Rec
     let keys = qapla::aws::ssm::channel_keys(&ssm().await, prefix, &config.channels)
         .await
         .expect("keys from SSM");
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     ReconcilerFunction {
         store: qapla::aws::dynamo::DynamoStore::new(stack::dynamo(&endpoint).await, table),
         api: qapla::aws::qapla_http::HttpQapla::new(api).expect("client"),
         keys,
-        clock: TokioClock::default(),
+        clock,
         config,
     }
 }
 
-async fn run(function: &ReconcilerFunction, event: Value, for_: Duration) -> Summary {
-    let deadline = function.clock_elapsed() + for_;
+/// One run, its deadline `for_` from now on the function's clock.
+async fn run<C: Clock>(function: &ReconcilerFunction<C>, event: Value, for_: Duration) -> Summary {
+    let deadline = function.clock.elapsed() + for_;
     function
         .handle(&event, deadline)
         .await
         .expect("a valid invocation")
 }
 
-trait Elapsed {
-    fn clock_elapsed(&self) -> Duration;
-}
-
-impl Elapsed for ReconcilerFunction {
-    fn clock_elapsed(&self) -> Duration {
-        qapla::recover::Clock::elapsed(&self.clock)
-    }
+/// A clock of the test's own, shared by the reconciler and the fake of Qapla's API: each wait
+/// passes at once and moves the time on, so a pace is counted on it, whatever the machine's
+/// speed, and a deadline cuts a run after the same waits on every machine.
+fn test_clock(capacity: u32, per_second: f64) -> (Arc<ManualClock>, FakeQapla) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let read = Arc::clone(&clock);
+    let fake = FakeQapla::on_clock(capacity, per_second, Arc::new(move || read.elapsed()));
+    (clock, fake)
 }
 
 /// A life of distinct statuses, one every 40 minutes, ending 20 minutes ago.
@@ -133,7 +142,7 @@ fn meaning(items: &BTreeMap<(String, String), Value>) -> BTreeMap<(String, Strin
 #[tokio::test(flavor = "current_thread")]
 async fn an_outage_is_recovered_end_to_end_and_notified_once_per_change() {
     let mut rig = Rig::new().await;
-    let endpoint = rig.endpoint.clone();
+    let endpoint = rig.endpoints.clone();
     let now = Utc::now();
     let steps = life(now);
     let tracking = "JD0146000031";
@@ -170,7 +179,14 @@ async fn an_outage_is_recovered_end_to_end_and_notified_once_per_change() {
         DEMO_KEY,
         scripted_shipment(7, "DHL", tracking, "ORD-10452", &steps[..6], &failed),
     );
-    let function = reconciler(&rig.table, &fake.url(), &fixtures::demo_channels(), &prefix).await;
+    let function = reconciler(
+        &rig.table,
+        &fake.url(),
+        &fixtures::demo_channels(),
+        &prefix,
+        TokioClock::default(),
+    )
+    .await;
     let first = run(&function, json!({}), Duration::from_secs(120)).await;
     let channel = &first.channels[0];
     assert_eq!(channel.outcome, Outcome::Done, "{first:?}");
@@ -236,19 +252,17 @@ async fn an_outage_is_recovered_end_to_end_and_notified_once_per_change() {
     assert!(rig.drain_all().await.is_empty());
 }
 
-/// Scaled time: Qapla's bucket (120, 2 a second) at 25 times the rate, and ours likewise.
-const FAST: f64 = 25.0;
-
 #[tokio::test(flavor = "current_thread")]
 async fn hundreds_of_shipments_stay_within_qaplas_rate_and_a_429_is_backed_off() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let client = stack::dynamo(&endpoint).await;
     let table = stack::unique_table("recover-rate");
     stack::create_table(&client, &table).await;
     let prefix = format!("/{table}/keys/");
     store_key(&prefix, fixtures::DEMO_CHANNEL, DEMO_KEY).await;
-    let fake = FakeQapla::with_bucket(120, 2.0 * FAST);
-    let now = Utc::now();
+    // Qapla's own bucket (120, 2 a second) and our default pace (100, 2 a second).
+    let (clock, fake) = test_clock(QAPLA_CAPACITY, QAPLA_PER_SECOND);
+    let now = clock.now();
     let rome = rome();
     for n in 0..300u64 {
         let at = now - Span::seconds(20 * n as i64 + 30);
@@ -258,12 +272,18 @@ async fn hundreds_of_shipments_stay_within_qaplas_rate_and_a_429_is_backed_off()
             scripted_shipment(n, "DHL", &format!("RATE{n}"), "R", &steps, &[]),
         );
     }
-    let mut function = reconciler(&table, &fake.url(), &fixtures::demo_channels(), &prefix).await;
-    function.config.settings.pace.per_second = 2.0 * FAST;
-    function.config.settings.pace.backoff_base = Duration::from_millis(50);
+    let function = reconciler(
+        &table,
+        &fake.url(),
+        &fixtures::demo_channels(),
+        &prefix,
+        Arc::clone(&clock),
+    )
+    .await;
     fake.api.force_429(2);
-    let started = std::time::Instant::now();
-    let got = run(&function, json!({}), Duration::from_secs(300)).await;
+    let started = clock.elapsed();
+    // Lambda's longest timeout: the run is bounded by its work, not by its deadline.
+    let got = run(&function, json!({}), Duration::from_secs(15 * 60)).await;
     let channel = &got.channels[0];
     assert_eq!(channel.outcome, Outcome::Done, "{got:?}");
     assert_eq!(channel.shipments_fetched, 300);
@@ -272,24 +292,36 @@ async fn hundreds_of_shipments_stay_within_qaplas_rate_and_a_429_is_backed_off()
     let usage = fake.api.usage(DEMO_KEY);
     assert_eq!(usage.forced, 2);
     assert_eq!(
+        usage.requests, channel.calls,
+        "every call reached Qapla's bucket: {usage:?}"
+    );
+    assert_eq!(
         usage.overdrawn, 0,
         "Qapla's bucket was never overdrawn: {usage:?}"
     );
-    // Paced: beyond our 100 at once, 2 a second (scaled).
-    let floor = (f64::from(channel.calls) - 100.0) / (2.0 * FAST);
-    assert!(started.elapsed().as_secs_f64() >= floor);
+    // Paced: beyond our 100 at once, 2 a second, and each 429 backed off (2 s, then 4 s, at
+    // least) on top.
+    let paced = (f64::from(channel.calls) - 100.0) / QAPLA_PER_SECOND + 2.0 + 4.0;
+    let took = (clock.elapsed() - started).as_secs_f64();
+    assert!(
+        took >= paced,
+        "{} calls in {took} s of the run's clock, under the {paced} s the pace allows",
+        channel.calls
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let client = stack::dynamo(&endpoint).await;
     let table = stack::unique_table("recover-deadline");
     stack::create_table(&client, &table).await;
     let prefix = format!("/{table}/keys/");
     store_key(&prefix, fixtures::DEMO_CHANNEL, DEMO_KEY).await;
-    let fake = FakeQapla::with_bucket(120, 2.0 * FAST);
-    let now = Utc::now();
+    // Qapla's bucket 25 times its rate, ours at 10 a second: the runs are cut by their deadline,
+    // never by a 429.
+    let (clock, fake) = test_clock(QAPLA_CAPACITY, 25.0 * QAPLA_PER_SECOND);
+    let now = clock.now();
     let rome = rome();
     for n in 0..60u64 {
         // One shipment every 20 minutes over the last 20 hours: many windows.
@@ -300,7 +332,14 @@ async fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
             scripted_shipment(n, "DHL", &format!("CUT{n}"), "R", &steps, &[]),
         );
     }
-    let mut function = reconciler(&table, &fake.url(), &fixtures::demo_channels(), &prefix).await;
+    let mut function = reconciler(
+        &table,
+        &fake.url(),
+        &fixtures::demo_channels(),
+        &prefix,
+        Arc::clone(&clock),
+    )
+    .await;
     function.config.settings.pace.capacity = 10;
     function.config.settings.pace.per_second = 10.0;
     function.config.settings.stop_margin = Duration::from_millis(200);
@@ -316,9 +355,12 @@ async fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
         }
         assert_eq!(channel.outcome, Outcome::Deadline, "{got:?}");
         assert!(runs < 30, "no progress: {got:?}");
+        // The next scheduled run comes later.
+        clock.advance(Duration::from_secs(60));
     }
     assert!(runs > 1, "the deadline never cut a run");
     assert_eq!(total, 60, "each change recorded once, none missed");
+    assert_eq!(fake.api.usage(DEMO_KEY).overdrawn, 0);
     let history = scan(&client, &table)
         .await
         .keys()
@@ -330,7 +372,7 @@ async fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
 #[tokio::test(flavor = "current_thread")]
 async fn keys_stay_out_of_logs_missing_keys_skip_and_a_wrong_key_stops_only_its_channel() {
     let logs = crate::faults::capture_logs();
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let client = stack::dynamo(&endpoint).await;
     let table = stack::unique_table("recover-keys");
     stack::create_table(&client, &table).await;
@@ -356,7 +398,14 @@ async fn keys_stay_out_of_logs_missing_keys_skip_and_a_wrong_key_stops_only_its_
         DEMO_KEY,
         scripted_shipment(1, "DHL", "KEYS1", "R", &life(now), &[]),
     );
-    let function = reconciler(&table, &fake.url(), &channels, &prefix).await;
+    let function = reconciler(
+        &table,
+        &fake.url(),
+        &channels,
+        &prefix,
+        TokioClock::default(),
+    )
+    .await;
     let got = run(&function, json!({}), Duration::from_secs(120)).await;
     let outcomes: Vec<(&str, Outcome)> = got
         .channels
@@ -403,7 +452,7 @@ fn the_template_runs_the_reconciler_with_exactly_the_variables_it_reads() {
         text(&f["Metadata"]["BuildProperties"]["Binary"], "Binary"),
         "reconciler"
     );
-    assert!(moto::project_root()
+    assert!(crate::moto::project_root()
         .join("functions/reconciler/src/main.rs")
         .exists());
     let vars: std::collections::BTreeSet<String> = f["Properties"]["Environment"]["Variables"]

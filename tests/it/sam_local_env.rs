@@ -2,11 +2,13 @@
 //! exactly the variables the template declares, values the functions accept, and the names of
 //! the store `make sam-local` creates, which is the template's.
 
+use crate::events;
+use crate::local_aws::LocalEndpoints;
 use crate::sam_local::EnvFile;
+use crate::sam_local::{LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 use crate::stack::{self, REGION};
 use crate::template::{self, list, text};
-use crate::{events, moto};
-use qapla::aws::endpoint::local_endpoint;
+use qapla::aws::endpoint::Endpoints;
 use qapla::config::{NotifierConfig, RecoverConfig, StuckConfig, WebhookConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,12 +74,31 @@ fn the_functions_accept_the_env_file_and_reach_the_local_store() {
                 "{id}: the demo channel of the sample events"
             );
         }
-        let endpoint = local_endpoint(lookup).unwrap_or_else(|| panic!("{id}: no endpoint"));
-        assert_eq!(endpoint, file.endpoint().expect("one endpoint for all"));
+        let endpoints = Endpoints::from_lookup(lookup);
+        let moto = file.endpoint().expect("one endpoint for moto");
+        let dynamodb = file.dynamodb_endpoint().expect("one endpoint for DynamoDB");
+        for service in qapla::aws::endpoint::SERVICES {
+            let want = if service.starts_with("DynamoDB") {
+                &dynamodb
+            } else {
+                &moto
+            };
+            assert_eq!(
+                endpoints.of(service),
+                Some(want.as_str()),
+                "{id}: {service}"
+            );
+        }
     }
-    let (host, port) = file.endpoint_host_port().expect("host and port");
+    let (host, port) = file.host_port(LOCAL_ENDPOINT_URL).expect("host and port");
+    let (dynamodb_host, dynamodb_port) = file
+        .host_port(LOCAL_ENDPOINT_URL_DYNAMODB)
+        .expect("host and port");
     assert_eq!(host, "host.docker.internal");
+    assert_eq!(dynamodb_host, host);
     assert!(port > 1024, "a port anyone may listen on");
+    assert!(dynamodb_port > 1024, "a port anyone may listen on");
+    assert_ne!(port, dynamodb_port);
 }
 
 #[test]
@@ -104,7 +125,7 @@ async fn the_local_store_has_the_template_table_topic_and_alert_filter() {
     let table = file.shared("TABLE_NAME").expect("one table");
     let topic_arn = file.shared("TOPIC_ARN").expect("one topic");
     let topic = topic_arn.rsplit(':').next().expect("topic name");
-    let sdk = stack::sdk(&moto::shared().endpoint()).await;
+    let sdk = stack::sdk(&LocalEndpoints::shared()).await;
     let subscribers = stack::create_local_stack(&sdk, &table, topic).await;
     assert_eq!(subscribers.topic_arn, topic_arn, "the notifier's topic");
 

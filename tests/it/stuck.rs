@@ -29,10 +29,10 @@ struct Ports {
 
 impl Ports {
     async fn new(rig: &Rig) -> Ports {
-        let sdk = stack::sdk(&rig.endpoint).await;
+        let sdk = stack::sdk(&rig.endpoints).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let config = qapla::config::StuckConfig::from_lookup(|var| match var {
-            "TABLE_NAME" => Some(rig.table.clone()),
+            "TABLE_NAME" => Some(rig.table.to_string()),
             "TOPIC_ARN" => Some(rig.subscribers.topic_arn.clone()),
             "QAPLA_CHANNELS" => Some(qapla::fixtures::demo_channels()),
             _ => None,

@@ -70,7 +70,7 @@ async fn the_store_speaks_tls_and_checks_the_certificate() {
     let dir = std::env::temp_dir().join(format!("qapla-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (ca, cert, key) = certificates(&dir);
-    let moto = Moto::start_with(&["--cert", &cert, "--key", &key]);
+    let moto = Moto::start_with(&["-s", "-c", &cert, "-k", &key]);
     let pem = std::fs::read(&ca).expect("CA certificate");
 
     let trusted = TlsContext::builder()

@@ -44,11 +44,11 @@ fn run(function: &str, rig: &Rig, events: &[String]) -> (Vec<String>, String) {
             ("AWS_REGION", stack::REGION.into()),
             ("AWS_ACCESS_KEY_ID", "local".into()),
             ("AWS_SECRET_ACCESS_KEY", "local".into()),
-            ("AWS_ENDPOINT_URL", rig.endpoint.clone()),
-            ("TABLE_NAME", rig.table.clone()),
+            ("TABLE_NAME", rig.table.to_string()),
             ("QAPLA_CHANNELS", fixtures::demo_channels()),
             ("TOPIC_ARN", rig.subscribers.topic_arn.clone()),
         ])
+        .envs(rig.endpoints.variables())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()

@@ -3,7 +3,8 @@
 
 use crate::delivery::{self, deliver, invoke, shuffle};
 use crate::events::{self, event, fixture, life, shipment, QAPLA_IP};
-use crate::moto;
+use crate::local_aws::LocalEndpoints;
+
 use crate::stack;
 use crate::table::{scan, timeless};
 use qapla::fixtures::{self, DEMO_KEY};
@@ -13,8 +14,8 @@ use serde_json::{json, Value};
 const OK: &str = r#"{"result":"OK"}"#;
 const KO: &str = r#"{"result":"KO"}"#;
 
-async fn table() -> (String, aws_sdk_dynamodb::Client) {
-    let endpoint = moto::shared().endpoint();
+async fn table() -> (stack::UniqueName, aws_sdk_dynamodb::Client) {
+    let endpoint = LocalEndpoints::shared();
     let client = stack::dynamo(&endpoint).await;
     let name = stack::unique_table("webhooks");
     stack::create_table(&client, &name).await;
@@ -24,7 +25,7 @@ async fn table() -> (String, aws_sdk_dynamodb::Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_events_get_their_answers_and_bad_ones_write_nothing() {
     let (name, client) = table().await;
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let events = events::sample_events();
     assert!(
         events.len() >= 12,
@@ -98,7 +99,7 @@ async fn sample_events_get_their_answers_and_bad_ones_write_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_answers_ko_and_writes_nothing() {
     let (name, client) = table().await;
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let good = fixture("shipment-1.2-in-transit");
     let with = |key: &str, value: Value| {
         let mut v = good.clone();
@@ -177,7 +178,7 @@ async fn every_bad_input_answers_ko_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_redeliveries_give_one_history_item() {
     let (name, client) = table().await;
-    let hook = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
+    let hook = delivery::webhook(Kind::Shipment, &LocalEndpoints::shared(), &name).await;
     let body = fixtures::Fixture::named("shipment-1.2-exception-stock").body;
     let mut outcomes = Vec::new();
     for _ in 0..10 {
@@ -202,7 +203,7 @@ async fn ten_redeliveries_give_one_history_item() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_events_go_to_history_and_never_move_the_state_back() {
     let (name, client) = table().await;
-    let hook = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
+    let hook = delivery::webhook(Kind::Shipment, &LocalEndpoints::shared(), &name).await;
     let delivered = shipment("LATE1", "2026-03-04 11:00:00", 99, None);
     let earlier = shipment("LATE1", "2026-03-02 09:00:00", 6, Some(1));
     let same_time = shipment("LATE1", "2026-03-04 11:00:00", 4, None);
@@ -219,7 +220,7 @@ async fn late_events_go_to_history_and_never_move_the_state_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shuffled_and_concurrent_replays_end_like_the_in_order_one() {
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     let (serial, client) = table().await;
     let (shuffled, _) = table().await;
     let (concurrent, _) = table().await;
@@ -257,8 +258,8 @@ async fn a_store_that_is_down_gives_503_and_the_retry_succeeds() {
         let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let down =
-        delivery::webhook(Kind::Shipment, &format!("http://127.0.0.1:{closed}"), &name).await;
+    let unreachable = LocalEndpoints::shared().with_dynamodb(format!("http://127.0.0.1:{closed}"));
+    let down = delivery::webhook(Kind::Shipment, &unreachable, &name).await;
     let body = fixtures::Fixture::named("shipment-1.2-exception-stock").body;
     let got = invoke(&down, &event(Kind::Shipment, body, QAPLA_IP)).await;
     assert_eq!(
@@ -266,7 +267,7 @@ async fn a_store_that_is_down_gives_503_and_the_retry_succeeds() {
         (503, "failed:store", KO)
     );
     assert!(scan(&client, &name).await.is_empty());
-    let up = delivery::webhook(Kind::Shipment, &moto::shared().endpoint(), &name).await;
+    let up = delivery::webhook(Kind::Shipment, &LocalEndpoints::shared(), &name).await;
     assert_eq!(
         invoke(&up, &event(Kind::Shipment, body, QAPLA_IP))
             .await
@@ -278,7 +279,7 @@ async fn a_store_that_is_down_gives_503_and_the_retry_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_finds_everything_of_an_order() {
     let (name, client) = table().await;
-    let endpoint = moto::shared().endpoint();
+    let endpoint = LocalEndpoints::shared();
     for (kind, fixture_name) in [
         (Kind::Shipment, "shipment-1.2-in-transit"),
         (Kind::Return, "returns-wrapped"),
@@ -322,7 +323,7 @@ async fn the_index_finds_everything_of_an_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_listed_twice_in_one_body_is_stored_once() {
     let (name, client) = table().await;
-    let hook = delivery::webhook(Kind::Order, &moto::shared().endpoint(), &name).await;
+    let hook = delivery::webhook(Kind::Order, &LocalEndpoints::shared(), &name).await;
     let mut body = fixture("orders");
     let mut again = body["orders"][0].clone();
     again["trackingNumber"] = json!("JD0146000099");

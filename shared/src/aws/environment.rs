@@ -13,6 +13,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::TlsContext;
 
+use super::endpoint::Endpoints;
+
 /// What the environment lacks for the SDK; the function stops at its cold start with it.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -22,24 +24,22 @@ pub enum EnvError {
     Credentials(String),
 }
 
-/// The region and endpoint the environment names; a blank value counts as unset.
+/// The region and endpoints the environment names; a blank value counts as unset.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Settings {
     pub region: String,
-    pub endpoint_url: Option<String>,
+    /// AWS's own unless a local run names others (see [`Endpoints`]).
+    pub endpoints: Endpoints,
 }
 
 impl Settings {
-    /// The endpoint is `LOCAL_ENDPOINT_URL` (the template's, for `sam local invoke`), else
-    /// `AWS_ENDPOINT_URL` (the local stack and the tests), else AWS's own.
     pub(crate) fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         Ok(Settings {
             region: set("AWS_REGION")
                 .or_else(|| set("AWS_DEFAULT_REGION"))
                 .ok_or(EnvError::Region)?,
-            endpoint_url: super::endpoint::local_endpoint(&var)
-                .or_else(|| set("AWS_ENDPOINT_URL").map(|v| v.trim().to_owned())),
+            endpoints: Endpoints::from_lookup(&var),
         })
     }
 }
@@ -60,13 +60,28 @@ pub async fn sdk_config() -> Result<SdkConfig, EnvError> {
     let settings = Settings::from_lookup(|name| std::env::var(name).ok()).inspect_err(log)?;
     let credentials = EnvironmentVariableCredentialsProvider::new();
     check_credentials(credentials.provide_credentials().await).inspect_err(log)?;
+    Ok(build(
+        settings.region,
+        SharedCredentialsProvider::new(credentials),
+        settings.endpoints,
+    ))
+}
+
+/// The SDK configuration of a region, credentials and endpoints, with our HTTP client: each
+/// client takes its service's own endpoint, else the one for every service, else AWS's. (An
+/// endpoint given to aws-config's loader in code would win over every service's own.)
+pub fn build(
+    region: String,
+    credentials: SharedCredentialsProvider,
+    endpoints: Endpoints,
+) -> SdkConfig {
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(settings.region))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .region(Region::new(region))
+        .credentials_provider(credentials)
         .http_client(super::http_client(TlsContext::default()));
-    config.set_endpoint_url(settings.endpoint_url);
-    Ok(config.build())
+    config.set_endpoint_url(endpoints.all.clone());
+    config.service_config(endpoints).build()
 }
 
 fn log(e: &EnvError) {
@@ -112,13 +127,13 @@ mod tests {
     #[test]
     fn a_blank_endpoint_counts_as_unset() {
         let s = settings(&[("AWS_REGION", "eu-south-1"), ("AWS_ENDPOINT_URL", "")]);
-        assert_eq!(s.ok().and_then(|s| s.endpoint_url), None);
+        assert_eq!(s.ok().and_then(|s| s.endpoints.all), None);
         let s = settings(&[
             ("AWS_REGION", "eu-south-1"),
             ("AWS_ENDPOINT_URL", "http://h:1"),
         ]);
         assert_eq!(
-            s.ok().and_then(|s| s.endpoint_url).as_deref(),
+            s.ok().and_then(|s| s.endpoints.all).as_deref(),
             Some("http://h:1")
         );
     }
@@ -131,12 +146,12 @@ mod tests {
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ]);
         assert_eq!(
-            s.ok().and_then(|s| s.endpoint_url).as_deref(),
+            s.ok().and_then(|s| s.endpoints.all).as_deref(),
             Some("http://host.docker.internal:5050")
         );
         // Deployed, the template's LOCAL_ENDPOINT_URL is empty: AWS's own endpoints.
         let s = settings(&[("AWS_REGION", "eu-south-1"), ("LOCAL_ENDPOINT_URL", "")]);
-        assert_eq!(s.ok().and_then(|s| s.endpoint_url), None);
+        assert_eq!(s.ok().and_then(|s| s.endpoints.all), None);
     }
 
     #[test]

@@ -54,13 +54,13 @@ impl Clock for TokioClock {
     }
 }
 
-/// The reconciler, ready to run.
-pub struct ReconcilerFunction {
+/// The reconciler, ready to run, on real time unless given another clock (a test's).
+pub struct ReconcilerFunction<C: Clock = TokioClock> {
     pub config: RecoverConfig,
     pub store: DynamoStore,
     pub api: HttpQapla,
     pub keys: Vec<(Channel, Option<ApiKey>)>,
-    pub clock: TokioClock,
+    pub clock: C,
 }
 
 impl ReconcilerFunction {
@@ -103,7 +103,9 @@ impl ReconcilerFunction {
         };
         self.clock.elapsed() + left
     }
+}
 
+impl<C: Clock> ReconcilerFunction<C> {
     /// One run: `{}` or a scheduler's event from the checkpoints, `{"since", "until"}` a span.
     pub async fn handle(
         &self,

@@ -397,8 +397,9 @@ mod tests {
         run(publish(&notifier(), &all, &records, None));
         let expected = ids(&all.published());
 
-        // Each publish takes 40 ms, one may take up to 50 ms: with 120 ms left, two are started
-        // (120 and 80 ms left), the third is not (40 ms left).
+        // Each publish takes 40 ms at least, one may take up to 50 ms: with 120 ms left, at most
+        // two are started (120 and 80 ms left), never a third (40 ms left at most). A busy
+        // machine only leaves fewer: the bound holds whatever its speed.
         let publisher = MemoryPublisher::new();
         publisher.slow(Duration::from_millis(40));
         let deadline = Deadline {
@@ -407,8 +408,7 @@ mod tests {
         };
         let first = run(publish(&notifier(), &publisher, &records, Some(deadline)));
         assert!(first.deadline, "{first:?}");
-        assert!(first.published >= 1 && first.published < 4, "{first:?}");
-        assert!(Instant::now() < deadline.at, "the batch answered in time");
+        assert!(first.published <= 2, "{first:?}");
         assert_eq!(ids(&publisher.published()), expected[..first.published]);
         // Lambda retries exactly what was reported; nothing published before is published again.
         let from = records

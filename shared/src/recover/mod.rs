@@ -96,6 +96,25 @@ pub trait Clock: Send + Sync {
     fn unit(&self) -> f64;
 }
 
+/// A clock shared with others (a test's fake of Qapla's API reads the same time).
+impl<C: Clock> Clock for std::sync::Arc<C> {
+    fn now(&self) -> DateTime<Utc> {
+        C::now(self)
+    }
+
+    fn elapsed(&self) -> Duration {
+        C::elapsed(self)
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        C::sleep(self, duration)
+    }
+
+    fn unit(&self) -> f64 {
+        C::unit(self)
+    }
+}
+
 /// How a run asks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {

@@ -1,5 +1,5 @@
-//! The local stack, with no AWS account and no Docker (`make local`): moto on a free loopback
-//! port with the table, topic and subscriber queues of `template.yaml`, the functions under
+//! The local stack, with no AWS account and no Docker (`make local`): DynamoDB Local and moto on
+//! free loopback ports with the table, topic and subscriber queues of `template.yaml`, the functions under
 //! `cargo lambda watch` on loopback, a replay of `events/` in the order of `events/expected.json`
 //! with each answer printed and compared, the table, the notifications each change produced, and
 //! one run of the stuck check.
@@ -15,7 +15,8 @@ mod sam;
 
 use functions::Functions;
 use integration_tests::events::{sample_events, Answer, SampleEvent};
-use integration_tests::moto::{free_port, project_root, Moto};
+use integration_tests::local_aws::{LocalAws, LocalEndpoints};
+use integration_tests::moto::{free_port, project_root};
 use integration_tests::stack::{self, Subscribers, REGION};
 use integration_tests::stream::StreamReader;
 use integration_tests::table::scan;
@@ -53,13 +54,14 @@ async fn main() -> ExitCode {
 /// `make local`. Whether every answer was the expected one.
 async fn local() -> Result<bool, String> {
     functions::build()?;
-    let moto = Moto::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port(), &[])?;
-    let endpoint = moto.endpoint();
+    let local = LocalAws::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port(), free_port())?;
+    let endpoint = local.endpoints();
     let sdk = stack::sdk(&endpoint).await;
     let subscribers = stack::create_local_stack(&sdk, TABLE, TOPIC).await;
     integration_tests::archive::create_bucket(&endpoint, BUCKET).await;
     println!(
-        "local: moto (DynamoDB, streams, SNS, SQS, S3) on {endpoint}; table, bucket, topic and queues created from template.yaml"
+        "local: DynamoDB Local (DynamoDB, its stream) on {}, moto (SNS, SQS, S3, SSM) on {}; table, bucket, topic and queues created from template.yaml",
+        endpoint.dynamodb, endpoint.aws
     );
 
     let fake = recovery::prepare(&sdk).await?;
@@ -75,7 +77,7 @@ async fn local() -> Result<bool, String> {
     println!("== replaying events/ (answer, expected)");
     let mismatches = replay(&functions, |e| &e.expected)?;
     budget::quarantine(&endpoint).await?;
-    budget::outage(&endpoint, moto.port, &functions).await?;
+    budget::outage(&endpoint, local.dynamodb.port, &functions).await?;
     recovery::run(&functions)?;
     let failures = report(&sdk, TABLE, &functions, &subscribers, &env).await?;
     let failures = failures + stuck(&functions, &subscribers).await?;
@@ -104,7 +106,7 @@ Logs of the functions: target/local-watch.log"
 }
 
 /// Recovery: a status change the replay never delivers (the webhooks "missed" it), known to a fake
-/// of Qapla's API on loopback; the reconciler fetches it with the demo key from moto's SSM, and the
+/// of Qapla's API on loopback; the reconciler fetches it with the demo key from the local SSM, and the
 /// notifier then prints its alert with the rest.
 mod recovery {
     use integration_tests::qapla_fake::FakeQapla;
@@ -171,13 +173,13 @@ mod recovery {
 /// bucket reachable): deferred to the inbox, answered OK, and recorded by the drain function once
 /// the table answers again.
 mod budget {
-    use super::{target_dir, Functions, BUCKET, TABLE};
+    use super::{target_dir, Functions, LocalEndpoints, BUCKET, TABLE};
     use integration_tests::archive::{keys, s3};
     use integration_tests::proxy::Proxy;
     use qapla::archive::{Kept, Place};
     use qapla::Kind;
 
-    async fn kept(endpoint: &str, prefix: &str) -> Result<Vec<(String, Kept)>, String> {
+    async fn kept(endpoint: &LocalEndpoints, prefix: &str) -> Result<Vec<(String, Kept)>, String> {
         let client = s3(endpoint).await;
         let place = if prefix.starts_with("inbox/") {
             Place::Inbox
@@ -204,7 +206,7 @@ mod budget {
         Ok(out)
     }
 
-    pub async fn quarantine(endpoint: &str) -> Result<(), String> {
+    pub async fn quarantine(endpoint: &LocalEndpoints) -> Result<(), String> {
         println!(
             "
 == the quarantine (answered OK, kept in the bucket for an operator: `qapla quarantine list`)"
@@ -226,14 +228,19 @@ mod budget {
         Ok(())
     }
 
-    pub async fn outage(endpoint: &str, port: u16, functions: &Functions) -> Result<(), String> {
+    /// The table taken away through a proxy in front of DynamoDB Local's `port`.
+    pub async fn outage(
+        endpoint: &LocalEndpoints,
+        port: u16,
+        functions: &Functions,
+    ) -> Result<(), String> {
         println!(
             "
 == the inbox (a delivery while the table is down, then the drain function once it answers)"
         );
         let proxy = Proxy::start(port);
         proxy.set_down(true);
-        let sdk = integration_tests::stack::sdk(&proxy.endpoint()).await;
+        let sdk = integration_tests::stack::sdk(&endpoint.with_dynamodb(proxy.endpoint())).await;
         let store = qapla::aws::dynamo::DynamoStore::new(qapla::aws::dynamo::client(&sdk), TABLE)
             .with_archive(qapla::aws::s3::S3Archive::new(s3(endpoint).await, BUCKET));
         let settings = qapla::fixtures::demo_config(TABLE).settings;
@@ -280,25 +287,27 @@ mod demo {
     use super::*;
 
     /// The functions' environment for `make local`: the demo channel, Qapla's senders and this
-    /// machine's (for curl), the store at `endpoint`.
-    pub fn environment(endpoint: &str, topic_arn: &str) -> BTreeMap<String, String> {
+    /// machine's (for curl), the store at `endpoint` (the SDK's endpoint variables).
+    pub fn environment(endpoint: &LocalEndpoints, topic_arn: &str) -> BTreeMap<String, String> {
         let mut senders: Vec<&str> = qapla::auth::QAPLA_SOURCES.to_vec();
         senders.extend(["127.0.0.1/32", "::1/128"]);
-        [
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_REGION", REGION),
-            ("AWS_DEFAULT_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", "local"),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("TABLE_NAME", TABLE),
-            ("BUCKET_NAME", BUCKET),
-            ("QAPLA_CHANNELS", &qapla::fixtures::demo_channels()),
-            ("QAPLA_ALLOWED_SOURCES", &senders.join(",")),
-            ("TOPIC_ARN", topic_arn),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        let mut env: BTreeMap<String, String> = endpoint.variables().into_iter().collect();
+        env.extend(
+            [
+                ("AWS_REGION", REGION),
+                ("AWS_DEFAULT_REGION", REGION),
+                ("AWS_ACCESS_KEY_ID", "local"),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+                ("TABLE_NAME", TABLE),
+                ("BUCKET_NAME", BUCKET),
+                ("QAPLA_CHANNELS", &qapla::fixtures::demo_channels()),
+                ("QAPLA_ALLOWED_SOURCES", &senders.join(",")),
+                ("TOPIC_ARN", topic_arn),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        env
     }
 }
 

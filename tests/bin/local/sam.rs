@@ -1,6 +1,7 @@
 //! `make sam-local`: the local store that `sam local invoke` reaches with the sample events and
 //! `events/env.local.json` as committed. moto listens on the port of the file's
-//! `LOCAL_ENDPOINT_URL`, on loopback unless `BIND` says otherwise; the table, topic and queues
+//! `LOCAL_ENDPOINT_URL` and DynamoDB Local on that of its `LOCAL_ENDPOINT_URL_DYNAMODB`, on
+//! loopback unless `BIND` says otherwise; the table, topic and queues
 //! are those of `template.yaml`, under the file's names. It prints the `sam local invoke` line of
 //! each sample event, then serves until Ctrl-C or `SAM_LOCAL_MINUTES` (default 30) and prints
 //! what the table holds.
@@ -16,8 +17,11 @@
 use crate::functions::{self, Functions};
 use crate::{print_table, replay, report, target_dir};
 use integration_tests::events::{sample_events, Answer, SampleEvent};
-use integration_tests::moto::{project_root, Moto};
-use integration_tests::sam_local::{EnvFile, ENV_FILE, LOCAL_ENDPOINT_URL};
+use integration_tests::local_aws::LocalAws;
+use integration_tests::moto::project_root;
+use integration_tests::sam_local::{
+    EnvFile, ENV_FILE, LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB,
+};
 use integration_tests::stack::{self, REGION};
 use serde_json::Value;
 use std::io::Write;
@@ -44,7 +48,8 @@ pub async fn prepare(mode: Mode) -> Result<bool, String> {
     let table = env.shared("TABLE_NAME")?;
     let topic_arn = env.shared("TOPIC_ARN")?;
     let topic = topic_arn.rsplit(':').next().unwrap_or_default().to_owned();
-    let (host, port) = env.endpoint_host_port()?;
+    let (host, port) = env.host_port(LOCAL_ENDPOINT_URL)?;
+    let (_, dynamodb_port) = env.host_port(LOCAL_ENDPOINT_URL_DYNAMODB)?;
     let bind = match std::env::var("BIND").ok().filter(|b| !b.is_empty()) {
         Some(b) => b
             .parse::<IpAddr>()
@@ -54,13 +59,13 @@ pub async fn prepare(mode: Mode) -> Result<bool, String> {
     if mode == Mode::Check {
         functions::build()?;
     }
-    let moto = Moto::start_on(bind, port, &[]).map_err(|e| {
-        format!("{e} (the port is {LOCAL_ENDPOINT_URL}'s in {ENV_FILE}; is another make sam-local running?)")
+    let local = LocalAws::start_on(bind, port, dynamodb_port).map_err(|e| {
+        format!("{e} (the ports are {LOCAL_ENDPOINT_URL}'s and {LOCAL_ENDPOINT_URL_DYNAMODB}'s in {ENV_FILE}; is another make sam-local running?)")
     })?;
-    let sdk = stack::sdk(&moto.endpoint()).await;
+    let sdk = stack::sdk(&local.endpoints()).await;
     let subscribers = stack::create_local_stack(&sdk, &table, &topic).await;
     let bucket = env.shared("BUCKET_NAME")?;
-    integration_tests::archive::create_bucket(&moto.endpoint(), &bucket).await;
+    integration_tests::archive::create_bucket(&local.endpoints(), &bucket).await;
     if subscribers.topic_arn != topic_arn {
         return Err(format!(
             "the local topic is {}, but {ENV_FILE} gives the notifier {topic_arn}",
@@ -68,17 +73,17 @@ pub async fn prepare(mode: Mode) -> Result<bool, String> {
         ));
     }
     println!(
-        "sam-local: moto (DynamoDB, streams, SNS, SQS, S3) on {bind}:{port}; table {table}, bucket {bucket}, topic {topic} and its queues created from template.yaml"
+        "sam-local: DynamoDB Local (DynamoDB, its stream) on {bind}:{dynamodb_port}, moto (SNS, SQS, S3, SSM) on {bind}:{port}; table {table}, bucket {bucket}, topic {topic} and its queues created from template.yaml"
     );
     if !bind.is_loopback() {
         println!(
-            "sam-local: WARNING: moto listens on {bind}, not only loopback: whoever reaches this machine on port {port} can read and write the local store. Use it on a trusted network only."
+            "sam-local: WARNING: the local store listens on {bind}, not only loopback: whoever reaches this machine on ports {port} and {dynamodb_port} can read and write it. Use it on a trusted network only."
         );
     }
-    let lines = print_commands(&host, port, bind);
+    let lines = print_commands(&host, port, dynamodb_port, bind);
 
     match mode {
-        Mode::Check => return run_check(&env, &moto, &sdk, &table, &subscribers).await,
+        Mode::Check => return run_check(&env, &local, &sdk, &table, &subscribers).await,
         Mode::Docker => return run_docker(&lines, &sdk, &table).await,
         Mode::Serve => {}
     }
@@ -99,22 +104,30 @@ pub async fn prepare(mode: Mode) -> Result<bool, String> {
 }
 
 /// Prints the `sam local invoke` line of each sample event; each event with its line, as words.
-fn print_commands(host: &str, port: u16, bind: IpAddr) -> Vec<(SampleEvent, Vec<String>)> {
+fn print_commands(
+    host: &str,
+    port: u16,
+    dynamodb_port: u16,
+    bind: IpAddr,
+) -> Vec<(SampleEvent, Vec<String>)> {
     let linux = cfg!(target_os = "linux");
     println!(
         "
 == sam local invoke (Docker; after `make build`), from another terminal in the project root
-The functions reach this store at http://{host}:{port} ({LOCAL_ENDPOINT_URL} in {ENV_FILE})."
+The functions reach this store at http://{host}:{port} ({LOCAL_ENDPOINT_URL} in {ENV_FILE}) and
+its DynamoDB at http://{host}:{dynamodb_port} ({LOCAL_ENDPOINT_URL_DYNAMODB})."
     );
     if linux {
         println!(
             "On Linux, {ADD_HOST} (in the lines below) names the Docker bridge's
-address, and moto must listen there: `make sam-local BIND=<docker0's address, often 172.17.0.1>`,
+address, and the store must listen there: `make sam-local BIND=<docker0's address, often 172.17.0.1>`,
 or on every interface with `make sam-local BIND=0.0.0.0`. (Docker Desktop routes {host} to
 loopback by itself.)"
         );
         if bind.is_loopback() {
-            println!("moto listens on loopback only now: a container on Linux cannot reach it.");
+            println!(
+                "The store listens on loopback only now: a container on Linux cannot reach it."
+            );
         }
     } else {
         println!("Docker Desktop reaches this machine's loopback through {host}.");
@@ -154,17 +167,21 @@ loopback by itself.)"
 
 /// The printed events through `cargo lambda invoke`, the functions given exactly what the env
 /// file gives them and what SAM adds (region, placeholder credentials); `AWS_ENDPOINT_URL`
-/// unset, so the store is reached through `LOCAL_ENDPOINT_URL` alone.
+/// unset, so the store is reached through the two `LOCAL_ENDPOINT_URL*` alone.
 async fn run_check(
     env: &EnvFile,
-    moto: &Moto,
+    local: &LocalAws,
     sdk: &aws_config::SdkConfig,
     table: &str,
     subscribers: &stack::Subscribers,
 ) -> Result<bool, String> {
     let mut vars = env.union()?;
     // host.docker.internal is the containers' name for this machine; here it is loopback.
-    vars.insert(LOCAL_ENDPOINT_URL.into(), moto.endpoint());
+    vars.insert(LOCAL_ENDPOINT_URL.into(), local.moto.endpoint());
+    vars.insert(
+        LOCAL_ENDPOINT_URL_DYNAMODB.into(),
+        local.dynamodb.endpoint(),
+    );
     for (k, v) in [
         ("AWS_REGION", REGION),
         ("AWS_DEFAULT_REGION", REGION),
