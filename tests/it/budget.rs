@@ -27,7 +27,9 @@ const OK: &str = r#"{"result":"OK"}"#;
 const KO: &str = r#"{"result":"KO"}"#;
 
 /// A webhook over `table` and `bucket` through `endpoints` (the local servers, or proxies in
-/// front of them), with the functions' own DynamoDB client.
+/// front of them), with the retries of the functions' DynamoDB client but not its time bounds:
+/// a busy test machine's slow answers are waited for, not taken for an outage (the bounds are
+/// checked on their own, in `reliability`).
 async fn hook(
     kind: Kind,
     endpoints: &LocalEndpoints,
@@ -35,8 +37,13 @@ async fn hook(
     bucket: &str,
 ) -> Webhook<DynamoStore> {
     let sdk = stack::sdk(endpoints).await;
-    let store = DynamoStore::new(qapla::aws::dynamo::client(&sdk), table)
-        .with_archive(S3Archive::new(s3(endpoints).await, bucket));
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .retry_config(qapla::aws::dynamo::bounded_retries())
+            .build(),
+    );
+    let store =
+        DynamoStore::new(client, table).with_archive(S3Archive::new(s3(endpoints).await, bucket));
     Webhook::new(kind, crate::delivery::webhook_config(table).settings, store)
 }
 
