@@ -131,7 +131,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
         super().__init__(id=id, function_version=function_version)
         self.api: RuntimeApi | None = None
         self.process: subprocess.Popen | None = None
-        self.lines: list[str] = []  # the process's output since the last invocation began
+        self.lines: list[str] = []  # the process's output not yet handed to an invocation
         self.all_lines: list[str] = []
         self.last_output = 0.0
         self.lock = threading.Lock()
@@ -183,8 +183,6 @@ class HostRuntimeExecutor(RuntimeExecutor):
         request_id = payload["invoke-id"]
         timeout = float(self.function_version.config.timeout)
         future: Future = Future()
-        with self.lock:
-            self.lines = []
         self.api.pending[request_id] = future
         self.api.invocations.put(
             {**payload, "deadline-ms": int((time.time() + timeout) * 1000)}
@@ -207,13 +205,17 @@ class HostRuntimeExecutor(RuntimeExecutor):
                 if time.monotonic() - started > timeout:
                     self.api.pending.pop(request_id, None)
                     raise LambdaRuntimeException(f"Task timed out after {timeout:.2f} seconds")
-        # The bootstrap may write its log line just before answering; give the pipe a moment
-        # so the line lands with this invocation's logs, not the next one's.
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline and time.monotonic() - self.last_output < 0.05:
+        # A line written just before or after the answer may still be in the pipe: wait for
+        # 50 ms of quiet (at most half a second) so it lands with this invocation's logs. A
+        # line later still goes with the next invocation's: none is dropped.
+        settled = time.monotonic()
+        while (
+            time.monotonic() - max(settled, self.last_output) < 0.05
+            and time.monotonic() - settled < 0.5
+        ):
             time.sleep(0.01)
         with self.lock:
-            logs = "".join(self.lines)
+            logs, self.lines = "".join(self.lines), []
         return InvocationResult(request_id, body, is_error=is_error, logs=logs)
 
     def stop(self) -> None:

@@ -32,6 +32,7 @@ while True:
     kind = "error" if event.get("fail") else "response"
     body = json.dumps({"echo": event, "pid": os.getpid()}).encode()
     urllib.request.urlopen(urllib.request.Request(api + rid + "/" + kind, data=body, method="POST"))
+    print("after", rid, flush=True)
 """
 DIES = 'print("cannot read TABLE_NAME", flush=True)\nraise SystemExit(3)\n'
 INIT_ERROR = """
@@ -78,6 +79,8 @@ class Executor(unittest.TestCase):
         self.assertNotIn("handled r1", second.logs)
         self.assertIn("handled r2", second.logs)
         self.assertIn("init from-localstack", ex.get_logs())
+        # A line written after the answer is not lost: it goes with this invocation or the next.
+        self.assertIn("after r1", first.logs + second.logs)
 
     def test_an_error_answer_is_an_error_result(self):
         ex = self.executor(ECHO)
