@@ -60,8 +60,8 @@ say "testing the host runtime executor"
 # (kinesis-local, its stream emulator, which it installs from npm the first time).
 root=target/stack-check
 state=$root/localstack
-rm -rf "$state" "$root/work"
-mkdir -p "$state/var/lib/localstack" "$state/tmp" "$root/lib" "$root/work"
+rm -rf "$state" "$root/check"
+mkdir -p "$state/var/lib/localstack" "$state/tmp" "$root/lib" "$root/check"
 ln -s "$PWD/$root/lib" "$state/var/lib/localstack/lib"
 .venv/bin/python tools/stack_check_prepare.py "$root/lib" "$ddb" "$java_home"
 
@@ -123,4 +123,4 @@ if ! curl -sf "http://127.0.0.1:$port/_localstack/health" >/dev/null 2>&1; then
 fi
 say "LocalStack answers after $(( $(date +%s) - began )) s"
 
-.venv/bin/python tools/stack_check.py "http://127.0.0.1:$port" "$PWD/$log" "$PWD/$root/work"
+.venv/bin/python tools/stack_check.py "http://127.0.0.1:$port" "$PWD/$log" "$PWD/$root/check"
