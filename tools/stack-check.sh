@@ -54,7 +54,11 @@ java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
 
 # ---- the executor's own tests, before anything relies on it
 say "testing the host runtime executor"
-.venv-localstack/bin/python -m unittest discover -s tools/localstack-host -p 'test_*.py' 2>&1 | tail -3
+if ! out=$(PYTHONDONTWRITEBYTECODE=1 .venv-localstack/bin/python -m unittest discover \
+    -s tools/localstack-host -p 'test_*.py' 2>&1); then
+  echo "$out" >&2; die "FAILED at step test the host runtime executor (tools/localstack-host)"
+fi
+say "$(echo "$out" | grep '^Ran ')"
 
 # ---- LocalStack's files (FILESYSTEM_ROOT): fresh each run, but for its lib/, kept between runs
 # (kinesis-local, its stream emulator, which it installs from npm the first time).
