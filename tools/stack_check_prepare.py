@@ -6,6 +6,12 @@ DynamoDB Local (the project's, from tools/setup.sh), its java agent, and Java.
 LocalStack looks for DynamoDB Local in <var-libs>/dynamodb-local/2/ (DynamoDBLocal.jar marks it
 installed) and for Java 21 in <var-libs>/java/21/ (bin/java marks it). DynamoDB Local 3 runs on
 Java 17, Debian 12's default, so the Java link points at that.
+
+LocalStack runs `java -jar <that dir>/DynamoDBLocal.jar -port P ...`, and DynamoDB Local alone
+listens on every interface. So the DynamoDBLocal.jar placed there is a jar of two manifest lines
+whose main class is the project's loopback launcher (tools/DynamoDbLocalLoopback.java, which
+tools/setup.sh compiles into <DynamoDB Local dir>/classes) and whose class path is the real jar,
+its libraries and that class: the same server, on 127.0.0.1.
 """
 
 import struct
@@ -56,6 +62,36 @@ def write_agent(path: Path) -> None:
         jar.writestr(f"{AGENT_CLASS}.class", noop_agent_class())
 
 
+LAUNCHER = "DynamoDbLocalLoopback"
+
+
+def manifest(fields: dict[str, str]) -> str:
+    """A jar manifest: lines of at most 72 bytes, continued on lines starting with a space."""
+    out = []
+    for key, value in fields.items():
+        line = f"{key}: {value}".encode()
+        out.append(line[:72])
+        out += [b" " + line[i : i + 71] for i in range(72, len(line), 71)]
+    return (b"\r\n".join(out) + b"\r\n\r\n").decode()
+
+
+def write_launcher_jar(path: Path, libraries: list[str]) -> None:
+    # Class-Path entries are URLs relative to this jar's directory; `real` links to the
+    # project's DynamoDB Local.
+    class_path = ["real/DynamoDBLocal.jar"] + [f"real/DynamoDBLocal_lib/{n}" for n in libraries]
+    with zipfile.ZipFile(path, "w") as jar:
+        jar.writestr(
+            "META-INF/MANIFEST.MF",
+            manifest(
+                {
+                    "Manifest-Version": "1.0",
+                    "Main-Class": LAUNCHER,
+                    "Class-Path": " ".join(class_path + ["real/classes/"]),
+                }
+            ),
+        )
+
+
 def link(path: Path, target: Path) -> None:
     if path.is_symlink() or path.exists():
         path.unlink()
@@ -63,15 +99,25 @@ def link(path: Path, target: Path) -> None:
 
 
 def main(var_libs: Path, ddb_local: Path, java_home: Path) -> None:
-    for need in (ddb_local / "DynamoDBLocal.jar", ddb_local / "DynamoDBLocal_lib", java_home / "bin" / "java"):
+    for need in (
+        ddb_local / "DynamoDBLocal.jar",
+        ddb_local / "DynamoDBLocal_lib",
+        ddb_local / "classes" / f"{LAUNCHER}.class",
+        java_home / "bin" / "java",
+    ):
         if not need.exists():
-            sys.exit(f"stack-check: {need} is missing")
+            sys.exit(f"stack-check: {need} is missing (tools/setup.sh installs it)")
     ddb = var_libs / "dynamodb-local" / "2"
     ddb.mkdir(parents=True, exist_ok=True)
     # Linked, not copied: LocalStack only reads them (its installer, which edits the jar, is
-    # skipped because the jar is there).
-    link(ddb / "DynamoDBLocal.jar", ddb_local.resolve() / "DynamoDBLocal.jar")
-    link(ddb / "DynamoDBLocal_lib", ddb_local.resolve() / "DynamoDBLocal_lib")
+    # skipped because a DynamoDBLocal.jar is there).
+    link(ddb / "real", ddb_local.resolve())
+    link(ddb / "DynamoDBLocal_lib", ddb_local.resolve() / "DynamoDBLocal_lib")  # its library path
+    libraries = sorted(p.name for p in (ddb_local / "DynamoDBLocal_lib").glob("*.jar"))
+    for jar in (ddb / "DynamoDBLocal.jar", ddb / AGENT):  # a link of an earlier layout, say
+        if jar.is_symlink() or jar.exists():
+            jar.unlink()
+    write_launcher_jar(ddb / "DynamoDBLocal.jar", libraries)
     write_agent(ddb / AGENT)
     (var_libs / "java").mkdir(parents=True, exist_ok=True)
     link(var_libs / "java" / "21", java_home.resolve())
