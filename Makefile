@@ -100,7 +100,7 @@ check:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # ---- AWS: build, check and deploy the stack (template.yaml, samconfig.toml) ----
-.PHONY: build deploy deploy-guided channel lint-template events events-check
+.PHONY: build deploy deploy-guided channel lint-template events events-check stack-check
 
 # Offline template checks: no AWS account or network needed (dummy region and credentials).
 LINT_ENV := AWS_DEFAULT_REGION=eu-south-1 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy SAM_CLI_TELEMETRY=0
@@ -109,6 +109,15 @@ LINT_ENV := AWS_DEFAULT_REGION=eu-south-1 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACC
 build:
 	tools/setup.sh --arm64
 	sam build
+
+# The stack as CloudFormation deploys it (CI, after `make build`): LocalStack on loopback (pinned,
+# Python 3.13, .venv-localstack), `sam deploy` of the built template twice under two stack names,
+# every sample event through the first one's API, the table, the alerts on a subscribed queue,
+# the scheduled functions, an update and a delete; then stops all it started. What a green run
+# proves and what it cannot: docs/testing.md. Installs qemu's arm64 emulation when missing (as root).
+stack-check:
+	tools/setup.sh
+	tools/stack-check.sh
 
 # First deploy: asks for every parameter (Channels above all) and saves the answers in samconfig.toml.
 deploy-guided: build

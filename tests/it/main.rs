@@ -11,6 +11,7 @@ mod documents;
 mod eventbridge;
 mod faults;
 mod notifier;
+mod physical_names;
 mod pinned;
 mod publish_limits;
 mod recover;
