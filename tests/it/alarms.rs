@@ -852,6 +852,124 @@ async fn invoke_only(hook: &qapla::webhook::Webhook<qapla::aws::dynamo::DynamoSt
     assert!(got.status >= 400, "{got:?}");
 }
 
+/// A notice an earlier attempt claimed on the topic and never confirmed is not sent again (email
+/// and SMS at most once), so it may never have gone out: the notifier's and the stuck check's
+/// lines for it are counted and one of them alarms.
+#[tokio::test(flavor = "current_thread")]
+async fn a_notice_left_unconfirmed_is_counted_and_alarmed() {
+    use qapla::aws::stream::{record, StreamNotifier};
+    use qapla::notify::bus::{FanOut, MemoryBus};
+    use qapla::notify::once::{MemoryClaims, Target};
+    use qapla::notify::{AlertRule, MemoryPublisher, Notifier};
+    let notifier = || Notifier {
+        alerts: AlertRule::default(),
+        timezone: qapla::dates::zone("Europe/Rome").expect("zone"),
+        personal_data: false,
+    };
+    let unconfirmed = |lines: &[serde_json::Value], message: &str| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["message"] == message && l["outcome"] == batch::UNCONFIRMED)
+            .cloned()
+            .collect()
+    };
+
+    // The notifier, over a real stream record whose topic claim a dead attempt left unfinished.
+    let mut rig = crate::notifier_rig::Rig::new().await;
+    let kind = qapla::Kind::Shipment;
+    assert_eq!(rig.deliver(kind, &good_body(kind)).await, "stored");
+    let event = rig.stream_event().await;
+    let claims = MemoryClaims::new();
+    for r in &event.records {
+        if let Ok(Some(n)) = batch::notice(&notifier(), &record(r)) {
+            claims.leave_unfinished(&n.id, Target::Topic);
+        }
+    }
+    let stream = StreamNotifier {
+        notifier: notifier(),
+        publisher: FanOut {
+            publisher: MemoryPublisher::new(),
+            bus: None::<MemoryBus>,
+            claims,
+        },
+    };
+    let lines = logged(async {
+        assert!(stream.handle(&event).await.batch_item_failures.is_empty());
+    })
+    .await;
+    assert!(stream.publisher.publisher.published().is_empty());
+    let found = unconfirmed(&lines, batch::LOG_LINE);
+    assert_eq!(found.len(), 1, "{lines:?}");
+    assert_eq!(
+        metrics_of("NotifierLogGroup", &found[0]),
+        [("NotificationsUnconfirmed".to_owned(), vec![])]
+    );
+
+    // The stuck check, over the same claims: a shipment held in stock, whose alert's topic
+    // claim a dead attempt left unfinished.
+    let stocked = || async {
+        let hook = qapla::webhook::Webhook::new(
+            kind,
+            qapla::fixtures::demo_config("t").settings,
+            qapla::store::MemoryStore::new(),
+        );
+        let body =
+            qapla::fixtures::shipment_at("STOCK", "2026-03-01 10:00:00", 6, Some(1)).to_string();
+        let answer = hook
+            .handle(qapla::webhook::Request {
+                method: "POST",
+                source: Some(crate::events::QAPLA_IP.parse().expect("address")),
+                body: body.as_bytes(),
+            })
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.outcome);
+        hook.store
+    };
+    let now = chrono::DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let channels = vec!["shop-it".to_owned()];
+    let stuck_notifier = notifier();
+    let check = qapla::stuck::Check {
+        rule: qapla::stuck::rule::StuckRule::default(),
+        notifier: &stuck_notifier,
+        channels: &channels,
+    };
+    let fan_out = || FanOut {
+        publisher: MemoryPublisher::new(),
+        bus: None::<MemoryBus>,
+        claims: MemoryClaims::new(),
+    };
+    // A first run on a store of its own tells the alert's id.
+    let (store, first) = (stocked().await, fan_out());
+    let sent = check.run(&store, &store, &first, now, None).await;
+    assert_eq!(sent.alerted, 1, "{sent:?}");
+    let (store, again) = (stocked().await, fan_out());
+    again
+        .claims
+        .leave_unfinished(&first.publisher.published()[0].id, Target::Topic);
+    let lines = logged(async {
+        let summary = check.run(&store, &store, &again, now, None).await;
+        assert_eq!(
+            (summary.unconfirmed, summary.alerted),
+            (1, 0),
+            "{summary:?}"
+        );
+    })
+    .await;
+    assert!(again.publisher.published().is_empty());
+    let found = unconfirmed(&lines, qapla::stuck::ALERT_LINE);
+    assert_eq!(found.len(), 1, "{lines:?}");
+    assert_eq!(
+        metrics_of("StuckLogGroup", &found[0]),
+        [("NotificationsUnconfirmed".to_owned(), vec![])]
+    );
+
+    let (id, alarm) = alarm_on("NotificationsUnconfirmed", &[]);
+    fires_on_one(alarm, 300);
+    depends_on_its_filters(id, alarm, "NotificationsUnconfirmed", None);
+}
+
 #[test]
 fn the_reconcilers_own_errors_and_timeouts_alarm() {
     let alarms = alarms_on("AWS/Lambda", "Errors");
