@@ -1387,3 +1387,186 @@ async fn quarantined_misrouted_and_waiting_deliveries_are_counted_and_alarmed() 
     let drain = &template::resource("DrainErrorsAlarm")["Properties"];
     assert_eq!(text(&drain["MetricName"], "MetricName"), "Errors");
 }
+
+/// The dashboard's body with each `${…}` of its `!Sub` kept as its name, and those names.
+fn dashboard() -> (serde_json::Value, Vec<String>) {
+    let body = match &template::resource("Dashboard")["Properties"]["DashboardBody"] {
+        Value::Tagged(t) if t.tag == "Sub" => text(&t.value, "DashboardBody").to_owned(),
+        other => panic!("DashboardBody: {other:?}"),
+    };
+    let mut names = Vec::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').expect("closed");
+        names.push(rest[start + 2..end].to_owned());
+        rest = &rest[end..];
+    }
+    (
+        serde_json::from_str(&body).expect("the dashboard body is JSON"),
+        names,
+    )
+}
+
+/// Every metric the dashboard draws is one the stack's metric filters write (with the same
+/// dimensions) or one an AWS service of the stack emits for its resources; every alarm the
+/// template always creates is on it; its URL is an output.
+#[test]
+fn the_dashboard_draws_only_metrics_that_exist_and_every_alarm() {
+    use serde_json::Value as J;
+    use std::collections::BTreeSet;
+    let (body, names) = dashboard();
+    let api_name = match &template::resource("WebhookApi")["Properties"]["Name"] {
+        Value::Tagged(t) => text(&t.value, "Name").to_owned(),
+        other => text(other, "Name").to_owned(),
+    };
+    // (namespace, metric, dimension, the value it must have): what AWS emits for our resources.
+    let aws = [
+        ("AWS/ApiGateway", "Latency", "ApiName", api_name.as_str()),
+        (
+            "AWS/SNS",
+            "NumberOfMessagesPublished",
+            "TopicName",
+            "${Topic.TopicName}",
+        ),
+        (
+            "AWS/SNS",
+            "NumberOfNotificationsFailed",
+            "TopicName",
+            "${Topic.TopicName}",
+        ),
+    ];
+    let filtered: Vec<(String, Vec<String>)> = of_type("AWS::Logs::MetricFilter")
+        .into_iter()
+        .flat_map(|(_, f)| list(&f["Properties"]["MetricTransformations"], "t").to_vec())
+        .map(|t| {
+            let keys = t["Dimensions"]
+                .as_sequence()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| text(&d["Key"], "Key").to_owned())
+                .collect();
+            (text(&t["MetricName"], "MetricName").to_owned(), keys)
+        })
+        .collect();
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let mut drawn = BTreeSet::new();
+    for widget in widgets {
+        let p = &widget["properties"];
+        match widget["type"].as_str() {
+            Some("metric") => {
+                for m in p["metrics"].as_array().expect("metrics") {
+                    let parts: Vec<&str> = m
+                        .as_array()
+                        .expect("a metric")
+                        .iter()
+                        .filter_map(J::as_str)
+                        .collect();
+                    let (namespace, metric) = (parts[0], parts[1]);
+                    let dims: Vec<(&str, &str)> =
+                        parts[2..].chunks(2).map(|d| (d[0], d[1])).collect();
+                    drawn.insert(metric.to_owned());
+                    if namespace == "QaplaWebhooks" {
+                        let keys: Vec<String> = dims.iter().map(|(k, _)| (*k).to_owned()).collect();
+                        assert!(
+                            filtered.contains(&(metric.to_owned(), keys.clone())),
+                            "no metric filter writes {metric} {keys:?}"
+                        );
+                        for (k, v) in &dims {
+                            if *k == "Webhook" {
+                                assert!(WEBHOOK_GROUPS.iter().any(|(w, _)| w.as_str() == *v));
+                            }
+                        }
+                    } else {
+                        assert!(
+                            aws.iter().any(|(n, name, k, v)| {
+                                *n == namespace && *name == metric && dims == [(*k, *v)]
+                            }),
+                            "{namespace} {metric} {dims:?}: not a metric AWS emits for the stack"
+                        );
+                    }
+                }
+            }
+            Some("log") => {
+                let query = p["query"].as_str().expect("query");
+                for (_, group) in WEBHOOK_GROUPS {
+                    let name = match &template::resource(group)["Properties"]["LogGroupName"] {
+                        Value::Tagged(t) => text(&t.value, "LogGroupName").to_owned(),
+                        other => text(other, "LogGroupName").to_owned(),
+                    };
+                    assert!(query.contains(&format!("SOURCE '{name}'")), "{group}");
+                }
+                assert!(query.contains("filter message = \"delivery\""), "{query}");
+                assert!(query.contains("by webhook, outcome"), "{query}");
+            }
+            Some("alarm") => {
+                let listed: BTreeSet<&str> = p["alarms"]
+                    .as_array()
+                    .expect("alarms")
+                    .iter()
+                    .filter_map(|a| a.as_str()?.strip_prefix("${")?.strip_suffix(".Arn}"))
+                    .collect();
+                let always: BTreeSet<&str> = of_type("AWS::CloudWatch::Alarm")
+                    .into_iter()
+                    .filter(|(_, a)| a.get("Condition").is_none())
+                    .map(|(id, _)| id)
+                    .collect();
+                // A conditional alarm's Arn would fail the deploy where its condition is false.
+                assert_eq!(listed, always);
+            }
+            other => panic!("{other:?}: a widget the test does not know"),
+        }
+    }
+    for needed in [
+        "Deliveries",
+        "Latency",
+        "WebhookQuarantined",
+        "WebhookInboxed",
+        "InboxOldestMinutes",
+        "NumberOfMessagesPublished",
+        "NotificationsFailed",
+        "RecoveredChanges",
+        "StuckAlertsSent",
+    ] {
+        assert!(drawn.contains(needed), "the dashboard lacks {needed}");
+    }
+    for name in &names {
+        let resource = name.split('.').next().expect("a name");
+        assert!(
+            resource.starts_with("AWS::") || !template::resource(resource).is_null(),
+            "{name}"
+        );
+    }
+    let url = match &template::template()["Outputs"]["DashboardUrl"]["Value"] {
+        Value::Tagged(t) => text(&t.value, "DashboardUrl").to_owned(),
+        other => panic!("DashboardUrl: {other:?}"),
+    };
+    assert!(url.contains("#dashboards:name=${Dashboard}"), "{url}");
+}
+
+/// The dashboard's own counts come from lines the code writes: a delivery kept in the inbox,
+/// and the stuck check's summary of the alerts it sent.
+#[test]
+fn the_inboxed_and_stuck_alert_counts_read_the_lines_the_code_writes() {
+    let inboxed = serde_json::json!({"message": "delivery", "webhook": "orders", "status": 200,
+        "outcome": qapla::webhook::Outcome::Deferred.as_string(), "channel": "shop-it"});
+    for (_, group) in WEBHOOK_GROUPS {
+        let metrics: Vec<String> = metrics_of(group, &inboxed)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert!(
+            metrics.contains(&"WebhookInboxed".to_owned()),
+            "{group}: {metrics:?}"
+        );
+    }
+    let summary = serde_json::json!({"message": qapla::stuck::LOG_LINE, "alerted": 2,
+        "outcome": qapla::stuck::DONE});
+    assert_eq!(
+        metrics_of("StuckLogGroup", &summary)[0].0,
+        "StuckAlertsSent"
+    );
+    let none = serde_json::json!({"message": qapla::stuck::LOG_LINE, "alerted": 0,
+        "outcome": qapla::stuck::DONE});
+    assert!(metrics_of("StuckLogGroup", &none).is_empty());
+}
