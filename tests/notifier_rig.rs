@@ -18,6 +18,8 @@ pub struct Rig {
     pub endpoints: LocalEndpoints,
     pub table: stack::UniqueName,
     pub subscribers: Subscribers,
+    /// `QAPLA_ALERT_PERSONAL_DATA` of the notifier: off, as deployed by default.
+    pub personal_data: bool,
     stream: StreamReader,
 }
 
@@ -34,6 +36,7 @@ impl Rig {
             endpoints,
             table,
             subscribers,
+            personal_data: false,
         }
     }
 
@@ -54,7 +57,7 @@ impl Rig {
             notifier: Notifier {
                 alerts: AlertRule::default(),
                 timezone: qapla::dates::zone("Europe/Rome").expect("zone"),
-                personal_data: false,
+                personal_data: self.personal_data,
             },
             publisher: SnsPublisher::new(sns, &self.subscribers.topic_arn),
         }

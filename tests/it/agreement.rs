@@ -248,3 +248,256 @@ fn filter_policies_use_the_attributes_the_notifier_publishes() {
         }
     }
 }
+
+/// Least privilege, checked against the source: each function's role holds exactly the actions
+/// the SDK calls its code reaches make. What each function reaches is named here by adapter
+/// method (its wiring in `aws::lambda` and `aws::reconciler`); which SDK calls a method makes is
+/// read from the adapters' source, so a new call without its permission, or a permission no call
+/// needs, fails here before a deploy does.
+mod least_privilege {
+    use super::*;
+    use serde_norway::Value;
+    use std::collections::BTreeMap;
+
+    /// The adapter methods a function reaches: (file under shared/src/aws/, methods there).
+    type Reach = &'static [(&'static str, &'static [&'static str])];
+
+    /// Each function and what it reaches.
+    const REACHES: [(&str, Reach); 7] = [
+        (
+            "ShipmentsFunction",
+            &[
+                ("dynamo.rs", &["record_shipment", "record_documents"]),
+                ("s3.rs", &["put"]),
+            ],
+        ),
+        (
+            "ReturnsFunction",
+            &[
+                ("dynamo.rs", &["record_shipment", "record_documents"]),
+                ("s3.rs", &["put"]),
+            ],
+        ),
+        (
+            "OrdersFunction",
+            &[
+                ("dynamo.rs", &["record_shipment", "record_documents"]),
+                ("s3.rs", &["put"]),
+            ],
+        ),
+        (
+            "DrainFunction",
+            &[
+                ("dynamo.rs", &["record_shipment", "record_documents"]),
+                ("s3.rs", &["put", "get", "list", "delete"]),
+            ],
+        ),
+        (
+            "NotifierFunction",
+            &[
+                ("claims.rs", &["claim", "complete", "release"]),
+                ("sns.rs", &["publish"]),
+                ("eventbridge.rs", &["put"]),
+            ],
+        ),
+        (
+            "StuckFunction",
+            &[
+                ("reader.rs", &["open_before", "query"]),
+                ("stuck.rs", &["claim", "release", "update"]),
+                ("claims.rs", &["claim", "complete", "release"]),
+                ("sns.rs", &["publish"]),
+                ("eventbridge.rs", &["put"]),
+            ],
+        ),
+        (
+            "ReconcilerFunction",
+            &[
+                ("ssm.rs", &["channel_keys"]),
+                (
+                    "ledger.rs",
+                    &["state", "has_history", "checkpoint", "advance"],
+                ),
+                ("dynamo.rs", &["record_shipment"]),
+            ],
+        ),
+    ];
+
+    /// The IAM actions of an SDK operation as the adapters call it (`.put_item()`).
+    const OPERATIONS: [(&str, &str); 14] = [
+        ("put_item", "dynamodb:PutItem"),
+        ("get_item", "dynamodb:GetItem"),
+        ("delete_item", "dynamodb:DeleteItem"),
+        ("update_item", "dynamodb:UpdateItem"),
+        ("query", "dynamodb:Query"),
+        ("scan", "dynamodb:Scan"),
+        ("put_object", "s3:PutObject"),
+        ("get_object", "s3:GetObject"),
+        ("delete_object", "s3:DeleteObject"),
+        ("list_objects_v2", "s3:ListBucket"),
+        ("publish", "sns:Publish"),
+        ("put_events", "events:PutEvents"),
+        ("get_parameters", "ssm:GetParameters"),
+        ("get_parameter", "ssm:GetParameter"),
+    ];
+
+    /// A transaction is authorised item by item: the action of each kind of item it is built of.
+    const TRANSACTION_ITEMS: [(&str, &str); 4] = [
+        (".put(", "dynamodb:PutItem"),
+        (".update(", "dynamodb:UpdateItem"),
+        (".condition_check(", "dynamodb:ConditionCheckItem"),
+        (".delete(", "dynamodb:DeleteItem"),
+    ];
+
+    fn source(file: &str) -> String {
+        let path = project_root().join("shared/src/aws").join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The body of `fn name` in `text`, braces matched (the adapters' methods are unique per
+    /// file except where a trait's and a helper's share it: all of them).
+    fn bodies<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        for (at, _) in text.match_indices(&format!("fn {name}(")) {
+            let open = at + text[at..].find('{').expect("a body");
+            let mut depth = 0;
+            for (i, c) in text[open..].char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            out.push(&text[open..=open + i]);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(!out.is_empty(), "no fn {name}");
+        out
+    }
+
+    /// The actions the SDK calls of a method body need.
+    fn actions_of(file_text: &str, body: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (operation, action) in OPERATIONS {
+            let call = format!(".{operation}()");
+            if body.contains(&call) {
+                out.insert(action.to_owned());
+                if operation == "get_parameters" && body.contains(".with_decryption(true)") {
+                    // A SecureString is decrypted with the caller's own permission.
+                    out.insert("kms:Decrypt".to_owned());
+                }
+            }
+        }
+        // The store's writes go through one transaction helper: its items' kinds count.
+        if body.contains("self.transact(") || body.contains("self.write_documents(") {
+            let builder = bodies(file_text, "put").concat();
+            assert!(file_text.contains(".transact_write_items()"));
+            for (item, action) in TRANSACTION_ITEMS {
+                if builder.contains(&format!("TransactWriteItem::builder(){item}")) {
+                    out.insert(action.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    fn code_actions(reaches: &[(&str, &[&str])]) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (file, methods) in reaches {
+            let text = source(file);
+            for method in *methods {
+                for body in bodies(&text, method) {
+                    out.extend(actions_of(&text, body));
+                }
+            }
+        }
+        out
+    }
+
+    /// The actions of a role's statements, whatever condition (`!If`) holds them; SAM's policy
+    /// templates by what they grant. `DynamoDBStreamReadPolicy` is left out: the event source
+    /// mapping reads the stream with the role, the code never does.
+    fn role_actions(policies: &Value, out: &mut BTreeMap<String, usize>) {
+        match policies {
+            Value::Sequence(items) => items.iter().for_each(|p| role_actions(p, out)),
+            Value::Tagged(t) => role_actions(&t.value, out),
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    match k.as_str() {
+                        Some("SNSPublishMessagePolicy") => {
+                            *out.entry("sns:Publish".to_owned()).or_default() += 1;
+                        }
+                        Some("DynamoDBStreamReadPolicy") => {}
+                        Some("Action") => {
+                            let actions = match v {
+                                Value::String(one) => vec![one.clone()],
+                                other => list(other, "Action")
+                                    .iter()
+                                    .map(|a| text(a, "action").to_owned())
+                                    .collect(),
+                            };
+                            for a in actions {
+                                *out.entry(a).or_default() += 1;
+                            }
+                        }
+                        _ => role_actions(v, out),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn each_role_holds_exactly_the_actions_its_code_calls() {
+        let functions: BTreeSet<&str> = template::template()["Resources"]
+            .as_mapping()
+            .expect("resources")
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+            .filter_map(|(k, _)| k.as_str())
+            .collect();
+        let named: BTreeSet<&str> = REACHES.iter().map(|(f, _)| *f).collect();
+        assert_eq!(functions, named, "every function is named here");
+        let mut wrong = Vec::new();
+        for (function, reaches) in REACHES {
+            let mut held = BTreeMap::new();
+            role_actions(
+                &template::resource(function)["Properties"]["Policies"],
+                &mut held,
+            );
+            let held_set: BTreeSet<String> = held.keys().cloned().collect();
+            let called = code_actions(reaches);
+            for extra in held_set.difference(&called) {
+                wrong.push(format!(
+                    "{function} holds {extra}, which its code never calls"
+                ));
+            }
+            for missing in called.difference(&held_set) {
+                wrong.push(format!("{function} calls {missing} without holding it"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// The reading of the source finds what it must: an update in a transaction, a call.
+    #[test]
+    fn the_source_reading_sees_calls_and_transaction_items() {
+        let file = "fn put(&self) { TransactWriteItem::builder().update(u).build() }\n\
+                    fn record(&self) { self.transact(x) }\n\
+                    fn get(&self) { self.client\n.get_object()\n.send() }\n\
+                    fn once(&self) { self.client.transact_write_items() }";
+        assert_eq!(
+            actions_of(file, bodies(file, "record")[0]),
+            BTreeSet::from(["dynamodb:UpdateItem".to_owned()])
+        );
+        assert_eq!(
+            actions_of(file, bodies(file, "get")[0]),
+            BTreeSet::from(["s3:GetObject".to_owned()])
+        );
+    }
+}

@@ -560,21 +560,22 @@ fn alarm_on(metric: &str, dimensions: &[(String, String)]) -> (&'static str, &'s
         .into_iter()
         .filter(|(_, a)| {
             let p = &a["Properties"];
-            let dims: Vec<(String, String)> = p["Dimensions"]
+            // A value CloudFormation computes (a channel's heartbeat) is never a plain match.
+            let dims: Option<Vec<(String, String)>> = p["Dimensions"]
                 .as_sequence()
                 .map(Vec::as_slice)
                 .unwrap_or_default()
                 .iter()
                 .map(|d| {
-                    (
-                        text(&d["Name"], "Name").to_owned(),
-                        text(&d["Value"], "Value").to_owned(),
-                    )
+                    Some((
+                        d["Name"].as_str()?.to_owned(),
+                        d["Value"].as_str()?.to_owned(),
+                    ))
                 })
                 .collect();
             p["Namespace"].as_str() == Some("QaplaWebhooks")
                 && p["MetricName"].as_str() == Some(metric)
-                && dims == dimensions
+                && dims.as_deref() == Some(dimensions)
         })
         .collect();
     assert_eq!(found.len(), 1, "one alarm on {metric} {dimensions:?}");
@@ -790,9 +791,16 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
             .expect("line");
         let metrics = metrics_of(group, delivery);
         let dimensions = vec![("Webhook".to_owned(), kind.as_str().to_owned())];
+        let per_channel = vec![
+            ("Webhook".to_owned(), kind.as_str().to_owned()),
+            ("Channel".to_owned(), "shop-it".to_owned()),
+        ];
         assert_eq!(
             metrics,
-            [("Deliveries".to_owned(), dimensions.clone())],
+            [
+                ("Deliveries".to_owned(), dimensions.clone()),
+                ("ChannelDeliveries".to_owned(), per_channel)
+            ],
             "{group}"
         );
         // A refused delivery is no sign of life.
@@ -808,7 +816,7 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
         assert!(
             !metrics_of(group, refused)
                 .iter()
-                .any(|(m, _)| m == "Deliveries"),
+                .any(|(m, _)| m.ends_with("Deliveries")),
             "{group}"
         );
 
@@ -847,9 +855,263 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
     }
 }
 
+/// What CloudFormation makes of the template's expressions for the heartbeat slots, given the
+/// `Channels` parameter: `!Ref`, `!Sub` of parameters, `!Split`, `!Select`, `!Equals`, `!Not`.
+fn resolve(v: &Value, channels: &str) -> serde_json::Value {
+    use serde_json::Value as J;
+    let Value::Tagged(t) = v else {
+        return match v {
+            Value::Sequence(items) => {
+                J::Array(items.iter().map(|i| resolve(i, channels)).collect())
+            }
+            other => template::to_json(other),
+        };
+    };
+    let args = || -> Vec<J> {
+        list(&t.value, "arguments")
+            .iter()
+            .map(|a| resolve(a, channels))
+            .collect()
+    };
+    let parameter = |name: &str| match name {
+        "Channels" => channels.to_owned(),
+        other => panic!("the heartbeat slots read {other}"),
+    };
+    match t.tag.to_string().trim_start_matches('!') {
+        "Ref" => J::from(parameter(text(&t.value, "Ref"))),
+        "Sub" => {
+            let mut out = text(&t.value, "Sub").to_owned();
+            while let Some(start) = out.find("${") {
+                let end = start + out[start..].find('}').expect("closed");
+                out.replace_range(start..=end, &parameter(&out[start + 2..end]));
+            }
+            J::from(out)
+        }
+        "Split" => {
+            let a = args();
+            let (sep, whole) = (a[0].as_str().expect("sep"), a[1].as_str().expect("text"));
+            J::Array(whole.split(sep).map(J::from).collect())
+        }
+        "Select" => {
+            let a = args();
+            let i = a[0].as_u64().expect("index") as usize;
+            // Out of range fails the deploy, as in CloudFormation.
+            a[1][i].clone()
+        }
+        "Equals" => {
+            let a = args();
+            J::Bool(a[0] == a[1])
+        }
+        "Not" => J::Bool(!args()[0].as_bool().expect("a condition")),
+        other => panic!("{other}: not a function the heartbeat slots use"),
+    }
+}
+
+/// Whether the resource's condition holds for `channels` (none: always).
+fn created(resource: &Value, channels: &str) -> bool {
+    let Some(name) = resource["Condition"].as_str() else {
+        return true;
+    };
+    resolve(&template::template()["Conditions"][name], channels)
+        .as_bool()
+        .expect("a condition")
+}
+
+/// One shop's webhook disabled by Qapla' while another shop still delivers: only a heartbeat on
+/// its own channel's dimension sees it. Each channel of `Channels`, up to the slots there are,
+/// gets one per webhook, on the name its delivery lines carry; missing data breaches.
+#[test]
+fn each_channel_has_a_heartbeat_per_webhook_on_its_own_dimension() {
+    let hex = "ab".repeat(32);
+    let alarms: Vec<_> = of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("ChannelDeliveries"))
+        .collect();
+    let slots = alarms.len() / WEBHOOK_GROUPS.len();
+    assert!(slots >= 10, "{slots} channels have a heartbeat");
+    for count in [1, 3, slots] {
+        let names: Vec<String> = (0..count).map(|i| format!("shop-{i}.x_y")).collect();
+        let channels = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match i % 2 {
+                0 => format!("{n}:{hex}"),
+                _ => format!("{n}:{hex}:transmitted"),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut watched = std::collections::BTreeSet::new();
+        for (id, alarm) in &alarms {
+            if !created(alarm, &channels) {
+                continue;
+            }
+            let p = &alarm["Properties"];
+            let dims: Vec<(String, String)> = list(&p["Dimensions"], "Dimensions")
+                .iter()
+                .map(|d| {
+                    let value = resolve(&d["Value"], &channels);
+                    (
+                        text(&d["Name"], "Name").to_owned(),
+                        value.as_str().expect("a name").to_owned(),
+                    )
+                })
+                .collect();
+            assert_eq!(dims[0].0, "Webhook", "{id}");
+            assert_eq!(dims[1].0, "Channel", "{id}");
+            assert!(
+                watched.insert((dims[0].1.clone(), dims[1].1.clone())),
+                "{id} twice"
+            );
+            assert_eq!(text(&p["Statistic"], "Statistic"), "Sum", "{id}");
+            assert_eq!(
+                text(&p["ComparisonOperator"], "ComparisonOperator"),
+                "LessThanThreshold"
+            );
+            assert_eq!(p["Threshold"].as_f64(), Some(1.0), "{id}");
+            assert_eq!(
+                text(&p["TreatMissingData"], "TreatMissingData"),
+                "breaching",
+                "{id}: silence writes nothing"
+            );
+            assert_eq!(p["Period"].as_u64(), Some(3600), "{id}");
+            assert_eq!(reference(&p["EvaluationPeriods"]), Some("SilenceHours"));
+            assert_eq!(reference(&p["DatapointsToAlarm"]), Some("SilenceHours"));
+            let group = WEBHOOK_GROUPS
+                .iter()
+                .find(|(k, _)| k.as_str() == dims[0].1)
+                .map(|(_, g)| *g)
+                .unwrap_or_else(|| panic!("{id}: no webhook {}", dims[0].1));
+            depends_on_its_filters(id, alarm, "ChannelDeliveries", Some(group));
+        }
+        let want: std::collections::BTreeSet<_> = WEBHOOK_GROUPS
+            .iter()
+            .flat_map(|(k, _)| names.iter().map(|n| (k.as_str().to_owned(), n.clone())))
+            .collect();
+        assert_eq!(watched, want, "{count} channels");
+    }
+}
+
 async fn invoke_only(hook: &qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>, event: &str) {
     let got = crate::delivery::invoke(hook, event).await;
     assert!(got.status >= 400, "{got:?}");
+}
+
+/// A notice an earlier attempt claimed on the topic and never confirmed is not sent again (email
+/// and SMS at most once), so it may never have gone out: the notifier's and the stuck check's
+/// lines for it are counted and one of them alarms.
+#[tokio::test(flavor = "current_thread")]
+async fn a_notice_left_unconfirmed_is_counted_and_alarmed() {
+    use qapla::aws::stream::{record, StreamNotifier};
+    use qapla::notify::bus::{FanOut, MemoryBus};
+    use qapla::notify::once::{MemoryClaims, Target};
+    use qapla::notify::{AlertRule, MemoryPublisher, Notifier};
+    let notifier = || Notifier {
+        alerts: AlertRule::default(),
+        timezone: qapla::dates::zone("Europe/Rome").expect("zone"),
+        personal_data: false,
+    };
+    let unconfirmed = |lines: &[serde_json::Value], message: &str| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["message"] == message && l["outcome"] == batch::UNCONFIRMED)
+            .cloned()
+            .collect()
+    };
+
+    // The notifier, over a real stream record whose topic claim a dead attempt left unfinished.
+    let mut rig = crate::notifier_rig::Rig::new().await;
+    let kind = qapla::Kind::Shipment;
+    assert_eq!(rig.deliver(kind, &good_body(kind)).await, "stored");
+    let event = rig.stream_event().await;
+    let claims = MemoryClaims::new();
+    for r in &event.records {
+        if let Ok(Some(n)) = batch::notice(&notifier(), &record(r)) {
+            claims.leave_unfinished(&n.id, Target::Topic);
+        }
+    }
+    let stream = StreamNotifier {
+        notifier: notifier(),
+        publisher: FanOut {
+            publisher: MemoryPublisher::new(),
+            bus: None::<MemoryBus>,
+            claims,
+        },
+    };
+    let lines = logged(async {
+        assert!(stream.handle(&event).await.batch_item_failures.is_empty());
+    })
+    .await;
+    assert!(stream.publisher.publisher.published().is_empty());
+    let found = unconfirmed(&lines, batch::LOG_LINE);
+    assert_eq!(found.len(), 1, "{lines:?}");
+    assert_eq!(
+        metrics_of("NotifierLogGroup", &found[0]),
+        [("NotificationsUnconfirmed".to_owned(), vec![])]
+    );
+
+    // The stuck check, over the same claims: a shipment held in stock, whose alert's topic
+    // claim a dead attempt left unfinished.
+    let stocked = || async {
+        let hook = qapla::webhook::Webhook::new(
+            kind,
+            qapla::fixtures::demo_config("t").settings,
+            qapla::store::MemoryStore::new(),
+        );
+        let body =
+            qapla::fixtures::shipment_at("STOCK", "2026-03-01 10:00:00", 6, Some(1)).to_string();
+        let answer = hook
+            .handle(qapla::webhook::Request {
+                method: "POST",
+                source: Some(crate::events::QAPLA_IP.parse().expect("address")),
+                body: body.as_bytes(),
+            })
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.outcome);
+        hook.store
+    };
+    let now = chrono::DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let channels = vec!["shop-it".to_owned()];
+    let stuck_notifier = notifier();
+    let check = qapla::stuck::Check {
+        rule: qapla::stuck::rule::StuckRule::default(),
+        notifier: &stuck_notifier,
+        channels: &channels,
+    };
+    let fan_out = || FanOut {
+        publisher: MemoryPublisher::new(),
+        bus: None::<MemoryBus>,
+        claims: MemoryClaims::new(),
+    };
+    // A first run on a store of its own tells the alert's id.
+    let (store, first) = (stocked().await, fan_out());
+    let sent = check.run(&store, &store, &first, now, None).await;
+    assert_eq!(sent.alerted, 1, "{sent:?}");
+    let (store, again) = (stocked().await, fan_out());
+    again
+        .claims
+        .leave_unfinished(&first.publisher.published()[0].id, Target::Topic);
+    let lines = logged(async {
+        let summary = check.run(&store, &store, &again, now, None).await;
+        assert_eq!(
+            (summary.unconfirmed, summary.alerted),
+            (1, 0),
+            "{summary:?}"
+        );
+    })
+    .await;
+    assert!(again.publisher.published().is_empty());
+    let found = unconfirmed(&lines, qapla::stuck::ALERT_LINE);
+    assert_eq!(found.len(), 1, "{lines:?}");
+    assert_eq!(
+        metrics_of("StuckLogGroup", &found[0]),
+        [("NotificationsUnconfirmed".to_owned(), vec![])]
+    );
+
+    let (id, alarm) = alarm_on("NotificationsUnconfirmed", &[]);
+    fires_on_one(alarm, 300);
+    depends_on_its_filters(id, alarm, "NotificationsUnconfirmed", None);
 }
 
 #[test]
@@ -1124,4 +1386,187 @@ async fn quarantined_misrouted_and_waiting_deliveries_are_counted_and_alarmed() 
     assert_eq!(minutes["Default"].as_u64(), Some(15));
     let drain = &template::resource("DrainErrorsAlarm")["Properties"];
     assert_eq!(text(&drain["MetricName"], "MetricName"), "Errors");
+}
+
+/// The dashboard's body with each `${…}` of its `!Sub` kept as its name, and those names.
+fn dashboard() -> (serde_json::Value, Vec<String>) {
+    let body = match &template::resource("Dashboard")["Properties"]["DashboardBody"] {
+        Value::Tagged(t) if t.tag == "Sub" => text(&t.value, "DashboardBody").to_owned(),
+        other => panic!("DashboardBody: {other:?}"),
+    };
+    let mut names = Vec::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').expect("closed");
+        names.push(rest[start + 2..end].to_owned());
+        rest = &rest[end..];
+    }
+    (
+        serde_json::from_str(&body).expect("the dashboard body is JSON"),
+        names,
+    )
+}
+
+/// Every metric the dashboard draws is one the stack's metric filters write (with the same
+/// dimensions) or one an AWS service of the stack emits for its resources; every alarm the
+/// template always creates is on it; its URL is an output.
+#[test]
+fn the_dashboard_draws_only_metrics_that_exist_and_every_alarm() {
+    use serde_json::Value as J;
+    use std::collections::BTreeSet;
+    let (body, names) = dashboard();
+    let api_name = match &template::resource("WebhookApi")["Properties"]["Name"] {
+        Value::Tagged(t) => text(&t.value, "Name").to_owned(),
+        other => text(other, "Name").to_owned(),
+    };
+    // (namespace, metric, dimension, the value it must have): what AWS emits for our resources.
+    let aws = [
+        ("AWS/ApiGateway", "Latency", "ApiName", api_name.as_str()),
+        (
+            "AWS/SNS",
+            "NumberOfMessagesPublished",
+            "TopicName",
+            "${Topic.TopicName}",
+        ),
+        (
+            "AWS/SNS",
+            "NumberOfNotificationsFailed",
+            "TopicName",
+            "${Topic.TopicName}",
+        ),
+    ];
+    let filtered: Vec<(String, Vec<String>)> = of_type("AWS::Logs::MetricFilter")
+        .into_iter()
+        .flat_map(|(_, f)| list(&f["Properties"]["MetricTransformations"], "t").to_vec())
+        .map(|t| {
+            let keys = t["Dimensions"]
+                .as_sequence()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| text(&d["Key"], "Key").to_owned())
+                .collect();
+            (text(&t["MetricName"], "MetricName").to_owned(), keys)
+        })
+        .collect();
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let mut drawn = BTreeSet::new();
+    for widget in widgets {
+        let p = &widget["properties"];
+        match widget["type"].as_str() {
+            Some("metric") => {
+                for m in p["metrics"].as_array().expect("metrics") {
+                    let parts: Vec<&str> = m
+                        .as_array()
+                        .expect("a metric")
+                        .iter()
+                        .filter_map(J::as_str)
+                        .collect();
+                    let (namespace, metric) = (parts[0], parts[1]);
+                    let dims: Vec<(&str, &str)> =
+                        parts[2..].chunks(2).map(|d| (d[0], d[1])).collect();
+                    drawn.insert(metric.to_owned());
+                    if namespace == "QaplaWebhooks" {
+                        let keys: Vec<String> = dims.iter().map(|(k, _)| (*k).to_owned()).collect();
+                        assert!(
+                            filtered.contains(&(metric.to_owned(), keys.clone())),
+                            "no metric filter writes {metric} {keys:?}"
+                        );
+                        for (k, v) in &dims {
+                            if *k == "Webhook" {
+                                assert!(WEBHOOK_GROUPS.iter().any(|(w, _)| w.as_str() == *v));
+                            }
+                        }
+                    } else {
+                        assert!(
+                            aws.iter().any(|(n, name, k, v)| {
+                                *n == namespace && *name == metric && dims == [(*k, *v)]
+                            }),
+                            "{namespace} {metric} {dims:?}: not a metric AWS emits for the stack"
+                        );
+                    }
+                }
+            }
+            Some("log") => {
+                let query = p["query"].as_str().expect("query");
+                for (_, group) in WEBHOOK_GROUPS {
+                    let name = match &template::resource(group)["Properties"]["LogGroupName"] {
+                        Value::Tagged(t) => text(&t.value, "LogGroupName").to_owned(),
+                        other => text(other, "LogGroupName").to_owned(),
+                    };
+                    assert!(query.contains(&format!("SOURCE '{name}'")), "{group}");
+                }
+                assert!(query.contains("filter message = \"delivery\""), "{query}");
+                assert!(query.contains("by webhook, outcome"), "{query}");
+            }
+            Some("alarm") => {
+                let listed: BTreeSet<&str> = p["alarms"]
+                    .as_array()
+                    .expect("alarms")
+                    .iter()
+                    .filter_map(|a| a.as_str()?.strip_prefix("${")?.strip_suffix(".Arn}"))
+                    .collect();
+                let always: BTreeSet<&str> = of_type("AWS::CloudWatch::Alarm")
+                    .into_iter()
+                    .filter(|(_, a)| a.get("Condition").is_none())
+                    .map(|(id, _)| id)
+                    .collect();
+                // A conditional alarm's Arn would fail the deploy where its condition is false.
+                assert_eq!(listed, always);
+            }
+            other => panic!("{other:?}: a widget the test does not know"),
+        }
+    }
+    for needed in [
+        "Deliveries",
+        "Latency",
+        "WebhookQuarantined",
+        "WebhookInboxed",
+        "InboxOldestMinutes",
+        "NumberOfMessagesPublished",
+        "NotificationsFailed",
+        "RecoveredChanges",
+        "StuckAlertsSent",
+    ] {
+        assert!(drawn.contains(needed), "the dashboard lacks {needed}");
+    }
+    for name in &names {
+        let resource = name.split('.').next().expect("a name");
+        assert!(
+            resource.starts_with("AWS::") || !template::resource(resource).is_null(),
+            "{name}"
+        );
+    }
+    let url = match &template::template()["Outputs"]["DashboardUrl"]["Value"] {
+        Value::Tagged(t) => text(&t.value, "DashboardUrl").to_owned(),
+        other => panic!("DashboardUrl: {other:?}"),
+    };
+    assert!(url.contains("#dashboards:name=${Dashboard}"), "{url}");
+}
+
+/// The dashboard's own counts come from lines the code writes: a delivery kept in the inbox,
+/// and the stuck check's summary of the alerts it sent.
+#[test]
+fn the_inboxed_and_stuck_alert_counts_read_the_lines_the_code_writes() {
+    let inboxed = serde_json::json!({"message": "delivery", "webhook": "orders", "status": 200,
+        "outcome": qapla::webhook::Outcome::Deferred.as_string(), "channel": "shop-it"});
+    for (_, group) in WEBHOOK_GROUPS {
+        let metrics: Vec<String> = metrics_of(group, &inboxed)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert!(
+            metrics.contains(&"WebhookInboxed".to_owned()),
+            "{group}: {metrics:?}"
+        );
+    }
+    let summary = serde_json::json!({"message": qapla::stuck::LOG_LINE, "alerted": 2,
+        "outcome": qapla::stuck::DONE});
+    assert_eq!(
+        metrics_of("StuckLogGroup", &summary)[0].0,
+        "StuckAlertsSent"
+    );
+    let none = serde_json::json!({"message": qapla::stuck::LOG_LINE, "alerted": 0,
+        "outcome": qapla::stuck::DONE});
+    assert!(metrics_of("StuckLogGroup", &none).is_empty());
 }

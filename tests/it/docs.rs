@@ -355,3 +355,59 @@ fn every_json_example_of_the_notifications_page_is_a_v1_document() {
         check(document);
     }
 }
+
+/// The fields a payload definition of the schema names: each property, with the properties of
+/// its object form where it has one.
+fn named_fields(schema: &Value, definition: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let properties = schema["$defs"][definition]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("$defs.{definition}.properties"));
+    properties
+        .iter()
+        .map(|(name, field)| {
+            let inner = field["anyOf"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|form| form["properties"].as_object())
+                .flat_map(|p| p.keys().cloned())
+                .collect();
+            (name.clone(), inner)
+        })
+        .collect()
+}
+
+/// With personal data off a notification carries exactly the payload fields the schema names:
+/// the allowlist in the code and the published names cannot drift apart.
+#[test]
+fn the_payload_allowlists_are_the_fields_the_schema_names() {
+    use qapla::notify::render::{Field, ORDER_PAYLOAD_FIELDS, RETURN_PAYLOAD_FIELDS};
+    let text = std::fs::read_to_string(integration_tests::notification_schema::path())
+        .expect("the schema");
+    let schema: Value = serde_json::from_str(&text).expect("JSON");
+    let code = |fields: &[Field]| -> BTreeMap<String, BTreeSet<String>> {
+        fields
+            .iter()
+            .map(|(name, inner)| {
+                (
+                    (*name).to_owned(),
+                    inner.iter().map(|s| (*s).to_owned()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        code(RETURN_PAYLOAD_FIELDS),
+        named_fields(&schema, "returnPayload")
+    );
+    assert_eq!(
+        code(ORDER_PAYLOAD_FIELDS),
+        named_fields(&schema, "orderPayload")
+    );
+    for personal in ["sender", "consignee", "rows"] {
+        assert!(RETURN_PAYLOAD_FIELDS.iter().all(|(n, _)| *n != personal));
+    }
+    for (name, _) in ORDER_PAYLOAD_FIELDS {
+        assert!(!name.starts_with("customer") && *name != "notes", "{name}");
+    }
+}

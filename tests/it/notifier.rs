@@ -169,3 +169,32 @@ async fn sns_unreachable_reports_failures_then_delivers_each_once() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["severity"], json!("warning"));
 }
+
+/// An order's notes (a doorbell, a staircase) and a field Qapla' adds reach the topic's
+/// subscribers only with personal data allowed: the payload goes out by the schema's names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_notes_reach_subscribers_only_with_personal_data_on() {
+    for personal_data in [false, true] {
+        let mut rig = Rig::new().await;
+        rig.personal_data = personal_data;
+        let mut body = fixtures::ORDERS.json();
+        body["orders"][0]["notes"] = json!("citofono Bianchi, scala B");
+        body["orders"][0]["giftMessage"] = json!("Auguri Giulia");
+        assert_eq!(rig.deliver(Kind::Order, &body.to_string()).await, "stored");
+        assert_eq!(rig.notify().await, 0);
+        let all = rig.drain_all().await;
+        let first = all
+            .iter()
+            .find(|m| m["order"]["reference"] == json!("ORD-10452"))
+            .expect("the order's message");
+        let payload = &first["order"]["payload"];
+        assert_eq!(payload["reference"], json!("ORD-10452"));
+        for private in ["notes", "giftMessage", "customerName"] {
+            assert_eq!(
+                payload.get(private).is_some(),
+                personal_data,
+                "{private} with personal data {personal_data}: {payload}"
+            );
+        }
+    }
+}

@@ -100,6 +100,20 @@ impl Bus for MemoryBus {
     }
 }
 
+/// Logs a bus's refusal for good of `notice`, for callers that take one result of a delivery
+/// (the stuck check): the refusal is not the notice's failure, but it is counted.
+pub fn log_bus_refusal(notice: &Notice, delivery: &Delivery) {
+    if let Some(e) = delivery.bus_refused() {
+        tracing::error!(
+            id = notice.id.as_str(),
+            outcome = super::batch::BUS_REFUSED,
+            reason = e.to_string().as_str(),
+            "{}",
+            super::batch::LOG_LINE
+        );
+    }
+}
+
 /// The topic, and the bus when there is one, each sent once per notice through `claims`.
 #[derive(Debug)]
 pub struct FanOut<P, B, C> {
@@ -113,15 +127,7 @@ impl<P: Publisher, B: Bus, C: Claims> Publisher for FanOut<P, B, C> {
     /// logged here and is not the notice's failure.
     async fn publish(&self, notice: &Notice) -> Result<(), PublishError> {
         let delivery = self.deliver(notice).await;
-        if let Some(e) = delivery.bus_refused() {
-            tracing::error!(
-                id = notice.id.as_str(),
-                outcome = super::batch::BUS_REFUSED,
-                reason = e.to_string().as_str(),
-                "{}",
-                super::batch::LOG_LINE
-            );
-        }
+        log_bus_refusal(notice, &delivery);
         delivery.result()
     }
 

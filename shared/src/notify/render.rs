@@ -12,10 +12,57 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-/// The return's customer: `sender` (name, address, email, telephone).
-const RETURN_CUSTOMER: &str = "sender";
-/// An order's customer fields: `customerName`, `customerAddress`, … `customerEmail`.
-const ORDER_CUSTOMER: &str = "customer";
+/// A payload field subscribers get with personal data off: its name and, for an object, the
+/// names of its own fields that go with it (empty: the value as it is).
+pub type Field = (&'static str, &'static [&'static str]);
+
+/// A return's fields published with personal data off: exactly those `returnPayload` names in
+/// `docs/notification.schema.json` (a test holds the two together). An allowlist, so the
+/// customer (`sender`), `consignee`, `rows` (the customer's reasons) and any field Qapla' adds
+/// stay in the table unless the merchant allows personal data.
+pub const RETURN_PAYLOAD_FIELDS: &[Field] = &[
+    ("RMA", &[]),
+    ("date", &[]),
+    ("reference", &[]),
+    ("trackingNumber", &[]),
+    ("courier", &["code", "name", "icon"]),
+    ("parcels", &[]),
+    ("weight", &[]),
+    ("refundMethodCode", &[]),
+];
+
+/// An order's fields published with personal data off: exactly those `orderPayload` names in
+/// the schema. The `customer*` fields, `notes` (a doorbell, a staircase) and any field Qapla'
+/// adds stay out.
+pub const ORDER_PAYLOAD_FIELDS: &[Field] = &[
+    ("reference", &[]),
+    ("orderDate", &[]),
+    ("shipDate", &[]),
+    ("courier", &[]),
+    ("trackingNumber", &[]),
+    ("return", &[]),
+    ("returnTrackingNumber", &[]),
+    ("weight", &[]),
+    ("parcels", &[]),
+    ("length", &[]),
+    ("width", &[]),
+    ("height", &[]),
+    ("amount", &[]),
+    ("isPOD", &[]),
+];
+
+/// `value` cut to `allowed` fields (an object's own fields too, where `allowed` names them).
+fn only(value: &Value, allowed: &[&str]) -> Value {
+    match value {
+        Value::Object(map) if !allowed.is_empty() => Value::Object(
+            map.iter()
+                .filter(|(k, _)| allowed.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        _ => value.clone(),
+    }
+}
 
 /// Renders notices for one deployment's settings.
 #[derive(Debug, Clone)]
@@ -45,16 +92,21 @@ impl Notifier {
         body
     }
 
-    /// A payload as subscribers get it: the customer's fields (those `customer` picks) only where
-    /// the merchant allows personal data.
-    fn customer_gate(&self, payload: &Value, customer: impl Fn(&str) -> bool) -> Value {
+    /// A payload as subscribers get it: whole where the merchant allows personal data, else
+    /// only the `fields` named.
+    fn payload_gate(&self, payload: &Value, fields: &[Field]) -> Value {
         match payload {
             Value::Object(map) if !self.personal_data => Value::Object(
-                map.iter()
-                    .filter(|(k, _)| !customer(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                fields
+                    .iter()
+                    .filter_map(|(name, inner)| {
+                        map.get(*name).map(|v| ((*name).to_owned(), only(v, inner)))
+                    })
                     .collect(),
             ),
+            Value::Object(_) => payload.clone(),
+            // Never other than an object as the table keeps it; nothing unknown goes out.
+            _ if !self.personal_data => json!({}),
             _ => payload.clone(),
         }
     }
@@ -185,7 +237,7 @@ impl Notifier {
                 "courier": item.courier,
                 "dateUtc": item.date_utc,
                 "deliveryId": item.delivery_id,
-                "payload": self.customer_gate(&item.payload, |k| k == RETURN_CUSTOMER),
+                "payload": self.payload_gate(&item.payload, RETURN_PAYLOAD_FIELDS),
             },
             "receivedAt": item.received_at,
         });
@@ -253,7 +305,7 @@ impl Notifier {
                 "trackingNumber": item.tracking_number,
                 "orderDateUtc": item.order_date_utc,
                 "shipDateUtc": item.ship_date_utc,
-                "payload": self.customer_gate(&item.payload, |k| k.starts_with(ORDER_CUSTOMER)),
+                "payload": self.payload_gate(&item.payload, ORDER_PAYLOAD_FIELDS),
             },
             "receivedAt": item.received_at,
         });
@@ -549,7 +601,11 @@ mod tests {
             !document.contains("Mario") && !document.contains("sender"),
             "{document}"
         );
-        assert!(off.document["return"]["payload"]["rows"].is_array());
+        assert!(off.document["return"]["payload"].get("rows").is_none());
+        assert_eq!(
+            off.document["return"]["payload"]["RMA"],
+            json!("RMA-2026-0001")
+        );
         assert_eq!(
             notifier(true)
                 .notice(&Change::Return(item.clone()))
@@ -562,6 +618,66 @@ mod tests {
             .contains("Mario Rossi"));
         assert_eq!(attribute(&off, attr::RETURN), Some("true"));
         assert_eq!(off.id, format!("return.requested:{}", item.event_id));
+    }
+
+    /// Only the fields the schema names go out with personal data off: an order's notes (a
+    /// doorbell, a staircase), a return's rows and consignee, and any field Qapla' adds stay in
+    /// the table.
+    #[test]
+    fn personal_data_off_publishes_only_the_named_payload_fields() {
+        let order = match crate::table::tests::an_order(
+            OrderTrigger::Created,
+            json!({"notes": "citofono Bianchi, scala B", "giftMessage": "Auguri Giulia"}),
+            chrono::Utc::now(),
+        ) {
+            crate::table::Document::Order(item) => item,
+            other => panic!("{other:?}"),
+        };
+        let off = notifier(false).notice(&Change::Order(order.clone()));
+        let document = off.document.to_string();
+        for private in ["Bianchi", "Giulia", "notes", "giftMessage"] {
+            assert!(!document.contains(private), "{private}: {document}");
+        }
+        assert_eq!(off.document["order"]["payload"]["amount"], json!("€ 40.00"));
+        let on = notifier(true).notice(&Change::Order(order));
+        assert_eq!(
+            on.document["order"]["payload"]["notes"],
+            json!("citofono Bianchi, scala B")
+        );
+        assert_eq!(
+            on.document["order"]["payload"]["giftMessage"],
+            json!("Auguri Giulia")
+        );
+
+        let mut item = big_return(1);
+        item.payload["courier"]["tracker"] = json!("https://example.com/?to=Mario");
+        item.payload["pickupNotes"] = json!("dalla portineria");
+        let off = notifier(false).notice(&Change::Return(item.clone()));
+        let document = off.document.to_string();
+        for private in [
+            "taglia",
+            "consignee",
+            "rows",
+            "Via Roma",
+            "portineria",
+            "tracker",
+        ] {
+            assert!(!document.contains(private), "{private}: {document}");
+        }
+        assert_eq!(
+            off.document["return"]["payload"]["courier"]["code"],
+            json!("BRT")
+        );
+        assert_eq!(
+            off.document["return"]["payload"]["RMA"],
+            json!("RMA-2026-0001")
+        );
+        let on = notifier(true).notice(&Change::Return(item));
+        assert!(on.document["return"]["payload"]["rows"].is_array());
+        assert_eq!(
+            on.document["return"]["payload"]["pickupNotes"],
+            json!("dalla portineria")
+        );
     }
 
     /// A return of the wrapped fixture with `rows` rows of about 200 bytes each.
@@ -590,7 +706,8 @@ mod tests {
         let item = big_return(240);
         let payload = item.payload.to_string().len();
         assert!(payload > 40 * 1024, "{payload} bytes");
-        let n = notifier(false).notice(&Change::Return(item));
+        // Personal data on: the rows go out, and make the payload large.
+        let n = notifier(true).notice(&Change::Return(item));
         assert!(n.document["return"]["payload"].is_object(), "payload kept");
         // The document once (its quotes escaped inside the message), not once per protocol.
         let message = n.message_structure().len();
@@ -605,7 +722,7 @@ mod tests {
     fn a_return_beyond_the_bound_points_at_its_item() {
         let item = big_return(1500);
         assert!(item.payload.to_string().len() > MAX_DOCUMENT_BYTES);
-        let n = notifier(false).notice(&Change::Return(item.clone()));
+        let n = notifier(true).notice(&Change::Return(item.clone()));
         let part = &n.document["return"];
         assert!(part.get("payload").is_none());
         assert_eq!(part["payloadOmitted"], json!(true));

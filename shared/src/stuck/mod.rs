@@ -9,7 +9,8 @@
 pub mod notice;
 pub mod rule;
 
-use crate::notify::batch::Deadline;
+use crate::notify::batch::{Deadline, UNCONFIRMED};
+use crate::notify::once::Sent;
 use crate::notify::{Notifier, PublishError, Publisher};
 use crate::read::Reader;
 use crate::store::{MemoryStore, StoreError};
@@ -88,6 +89,10 @@ pub struct Summary {
     pub skipped: usize,
     /// Stuck episodes left for the next run by the deadline.
     pub deferred: usize,
+    /// Alerts an earlier attempt claimed on the topic and never confirmed (its claim could not
+    /// be given back after a failed send): not sent again, so maybe never sent. Counted apart,
+    /// as the notifier's are.
+    pub unconfirmed: usize,
 }
 
 impl Summary {
@@ -177,6 +182,7 @@ impl Check<'_> {
             failed = summary.failed,
             skipped = summary.skipped,
             deferred = summary.deferred,
+            unconfirmed = summary.unconfirmed,
             outcome = summary.outcome(),
             "{LOG_LINE}"
         );
@@ -202,7 +208,20 @@ impl Check<'_> {
             Err(e) => failed(summary, &e.to_string()),
             Ok(true) => {
                 let notice = episode.notice(self.notifier);
-                match publisher.publish(&notice).await {
+                let delivery = publisher.deliver(&notice).await;
+                crate::notify::bus::log_bus_refusal(&notice, &delivery);
+                match delivery.result() {
+                    // The topic's email and SMS go at most once: an earlier attempt's claim
+                    // left unfinished means this alert may never have reached anyone.
+                    Ok(()) if delivery.topic == Ok(Sent::Unconfirmed) => {
+                        summary.unconfirmed += 1;
+                        tracing::warn!(
+                            pk,
+                            id = notice.id.as_str(),
+                            outcome = UNCONFIRMED,
+                            "{ALERT_LINE}"
+                        );
+                    }
                     Ok(()) => {
                         summary.alerted += 1;
                         tracing::info!(
@@ -403,5 +422,42 @@ mod tests {
             (1, 0, DEFERRED)
         );
         assert!(publisher.published().is_empty());
+    }
+
+    /// A send whose claim could not be given back leaves it unfinished: the next run does not
+    /// send the alert again (at most once) and counts it as unconfirmed, never as alerted.
+    #[test]
+    fn an_alert_left_unconfirmed_is_counted_apart_not_as_alerted() {
+        use crate::notify::bus::{FanOut, MemoryBus};
+        use crate::notify::once::{MemoryClaims, Target};
+        let hook = hook();
+        deliver(&hook, "STOCK", "2026-03-01 10:00:00", 6, Some(1));
+        let (notifier, channels) = (notifier(), vec!["shop-it".to_owned()]);
+        let now = at("2026-03-10T12:00:00Z");
+        let state = hook
+            .store
+            .items()
+            .into_values()
+            .find(|i| i["trackingNumber"] == "STOCK" && i["sk"] == STATE)
+            .expect("state");
+        let Ok(Verdict::Stuck(episode)) = rule::check(&state, &StuckRule::default(), now) else {
+            panic!("STOCK is stuck");
+        };
+        let fan_out = FanOut {
+            publisher: MemoryPublisher::new(),
+            bus: None::<MemoryBus>,
+            claims: MemoryClaims::new(),
+        };
+        fan_out
+            .claims
+            .leave_unfinished(&episode.notice(&notifier).id, Target::Topic);
+        let store = &hook.store;
+        let summary = run(check_at(&notifier, &channels).run(store, store, &fan_out, now, None));
+        assert_eq!(
+            (summary.unconfirmed, summary.alerted, summary.failed),
+            (1, 0, 0),
+            "{summary:?}"
+        );
+        assert!(fan_out.publisher.published().is_empty(), "at most once");
     }
 }
