@@ -12,6 +12,7 @@ use serde_norway::Value;
 const NAME_PROPERTY: &[(&str, Option<&str>)] = &[
     ("AWS::ApiGateway::Account", None),
     ("AWS::CloudWatch::Alarm", Some("AlarmName")),
+    ("AWS::CloudWatch::Dashboard", Some("DashboardName")),
     ("AWS::DynamoDB::Table", Some("TableName")),
     ("AWS::IAM::Role", Some("RoleName")),
     ("AWS::Logs::LogGroup", Some("LogGroupName")),
