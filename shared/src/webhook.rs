@@ -751,6 +751,11 @@ pub(crate) mod tests {
         no_key.as_object_mut().map(|m| m.remove("apiKey"));
         let no_key = no_key.to_string();
         let big = vec![b' '; 5000];
+        // Two keys after another name given twice, the channel's key last.
+        let two_keys = format!(
+            r#"{{"place":"A","place":"B","apiKey":"other","trackingNumber":"X","apiKey":"{}"}}"#,
+            fixtures::DEMO_KEY
+        );
         let cases: Vec<(Request, u16, &str)> = vec![
             (
                 Request {
@@ -787,6 +792,7 @@ pub(crate) mod tests {
                 400,
                 "rejected:duplicate_key",
             ),
+            (post(two_keys.as_bytes()), 400, "rejected:duplicate_key"),
             (
                 post(br#"{"apiKey":"not-a-key","unrelated":1}"#),
                 401,
