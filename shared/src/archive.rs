@@ -225,14 +225,18 @@ impl Kept {
         }
     }
 
-    /// Its key: by place, kind and day of receipt, then, in the quarantine, its content id, so a
-    /// redelivery lands on the same object; in the inbox, the time of receipt first, so that the
-    /// keys list in the order the drain records them (a shipment's changes as they came).
+    /// Its key: by place, kind and day of receipt, then, in the quarantine, its channel and its
+    /// content id, so a redelivery lands on the same object and the same body from two channels
+    /// on two (the id leaves the key out, so it alone cannot tell them apart); in the inbox, the
+    /// time of receipt first, so that the keys list in the order the drain records them (a
+    /// shipment's changes as they came). Objects quarantined before the channel was in the key
+    /// (`quarantine/<kind>/<day>/<id>.json`) are still listed and read: the channel is also in
+    /// the object.
     pub fn key(&self) -> String {
         let day = self.received_at.get(..10).unwrap_or("unknown");
         let (prefix, kind) = (self.place.prefix(), self.webhook.as_str());
         match self.place {
-            Place::Quarantine => format!("{prefix}{kind}/{day}/{}.json", self.id),
+            Place::Quarantine => format!("{prefix}{kind}/{day}/{}/{}.json", self.channel, self.id),
             Place::Inbox => {
                 let stamp: String = self
                     .received_at
@@ -431,7 +435,7 @@ pub(crate) mod tests {
                 body: json!({"orders": []}),
             };
             let name = match place {
-                Place::Quarantine => "abc.json",
+                Place::Quarantine => "shop-it/abc.json",
                 Place::Inbox => "20260302T084110Z-abc.json",
             };
             assert_eq!(q.key(), format!("{prefix}orders/2026-03-02/{name}"));

@@ -832,6 +832,10 @@ async fn quarantine_and_inbox_are_listed_shown_and_retried() {
         .as_str()
         .is_some_and(|r| r.starts_with("date: not a date")));
     let key = kept[0]["key"].as_str().expect("key").to_owned();
+    assert!(
+        key.contains("/shop-it/"),
+        "the key holds the channel: {key}"
+    );
     let text = ok(qapla(&[&["quarantine", "list"], &base[..]].concat())).stdout;
     assert!(
         text.contains(&key) && text.contains("1 in the quarantine."),
