@@ -63,11 +63,17 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Unrecoverable> {
     Ok(out)
 }
 
-/// Where a history payload moved out of its item is kept: one key per shipment and event, so
-/// a redelivery writes the same object again.
-pub fn payload_key(history: &ShipmentHistory) -> String {
+/// Where a history payload moved out of its item is kept: by shipment, change and the payload's
+/// own content id. The object is put before the conditional write of its item, so the key must
+/// name its content: a redelivery writes the same bytes again, and a "duplicate" of the change
+/// with other content (its item is not written) puts an object of its own (left to expire with
+/// the lifecycle rule) rather than replacing the payload the recorded item points at.
+pub fn payload_key(history: &ShipmentHistory, content: &crate::identity::EventId) -> String {
     let shipment = crate::identity::EventId::of_content(&Value::String(history.pk.clone()));
-    format!("{PAYLOADS}{shipment}/{}.json.gz", history.event_id)
+    format!(
+        "{PAYLOADS}{shipment}/{}-{content}.json.gz",
+        history.event_id
+    )
 }
 
 /// The fields of a payload the read side lists (timelines, replays), kept inline beside a payload
@@ -97,13 +103,17 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
         return None;
     }
     let compressed = gzip(&json);
-    history.payload = summary(&history.payload);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&compressed);
     if encoded.len() <= COMPRESSED_BYTES {
+        history.payload = summary(&history.payload);
         history.payload_gz = Some(encoded);
         return None;
     }
-    let key = payload_key(history);
+    let key = payload_key(
+        history,
+        &crate::identity::EventId::of_content(&history.payload),
+    );
+    history.payload = summary(&history.payload);
     history.payload_ref = Some(key.clone());
     Some(Offload {
         key,
