@@ -27,6 +27,12 @@ pub const INLINE_BYTES: usize = 16 * 1024;
 /// Largest compressed payload (base64) kept in its item: well under the 400 KB item limit, with
 /// room for the item's other attributes.
 pub const COMPRESSED_BYTES: usize = 300 * 1024;
+/// Largest payload, as JSON, read back from its gzip: more is refused unread (a gzip bomb). A
+/// payload is one webhook body, which no function takes over `QAPLA_MAX_BODY_BYTES` (at most
+/// 5 MiB in the template) nor Lambda over its 6 MB request limit, written again as JSON; that
+/// can be longer than the body (a number sent as `1e15` is written `1000000000000000.0`), under
+/// 4 times in the worst case, so no payload this receiver kept comes near 32 MiB.
+pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024 * 1024;
 
 /// A payload that goes to the archive before its item is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,8 @@ pub enum Unrecoverable {
     Store(#[from] StoreError),
     #[error("the kept payload is corrupt: {0}")]
     Corrupt(String),
+    #[error("the kept payload inflates past {0} bytes, more than any payload kept here: refused unread (a gzip bomb?)")]
+    TooLarge(usize),
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -56,10 +64,19 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Unrecoverable> {
+    gunzip_at_most(bytes, MAX_PAYLOAD_BYTES)
+}
+
+/// Inflates at most `limit` bytes, and one more to tell that there were more.
+fn gunzip_at_most(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Unrecoverable> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| Unrecoverable::Corrupt(e.to_string()))?;
+    if out.len() > limit {
+        return Err(Unrecoverable::TooLarge(limit));
+    }
     Ok(out)
 }
 
@@ -420,6 +437,49 @@ pub(crate) mod tests {
         let (h, _, back) = round_trip(json!({"x": deep.clone()}));
         assert!(h.payload_gz.is_some());
         assert_eq!(back["x"], deep);
+    }
+
+    /// A gzip that inflates past any payload this receiver keeps (valid JSON, so that only the
+    /// cap refuses it) is refused with its own error, in the item or in the archive, and its
+    /// holder reads as having no payload it can show.
+    #[test]
+    fn a_gzip_bomb_is_refused_unread() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = encoder.write_all(br#"{"notes":""#);
+        let zeros = vec![b'0'; 1024 * 1024];
+        for _ in 0..(MAX_PAYLOAD_BYTES / zeros.len() + 1) {
+            let _ = encoder.write_all(&zeros);
+        }
+        let _ = encoder.write_all(br#""}"#);
+        let bomb = encoder.finish().expect("gzip");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bomb);
+        // Small enough to sit in an item as `payloadGz`.
+        assert!(encoded.len() <= COMPRESSED_BYTES, "{}", encoded.len());
+        let archive = MemoryArchive::default();
+        crate::webhook::tests::run(archive.put("payloads/x/bomb.json.gz", bomb)).expect("put");
+        for item in [
+            json!({"payloadGz": encoded}),
+            json!({"payloadRef": "payloads/x/bomb.json.gz"}),
+        ] {
+            let got = crate::webhook::tests::run(full_payload(&item, &archive));
+            let Err(e @ Unrecoverable::TooLarge(limit)) = got else {
+                panic!("{item:?}: not refused: {got:?}");
+            };
+            assert_eq!(limit, MAX_PAYLOAD_BYTES);
+            assert!(
+                e.to_string().contains("inflates past 33554432 bytes"),
+                "{e}"
+            );
+        }
+        let mut h = history(Value::Null);
+        h.payload_gz = Some(encoded);
+        assert_eq!(held_payload(&h), None);
+        // Up to the cap itself, inflated whole.
+        assert_eq!(gunzip_at_most(&gzip(b"12345"), 5).expect("five"), b"12345");
+        assert!(matches!(
+            gunzip_at_most(&gzip(b"123456"), 5),
+            Err(Unrecoverable::TooLarge(5))
+        ));
     }
 
     #[test]
