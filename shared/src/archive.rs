@@ -27,6 +27,12 @@ pub const INLINE_BYTES: usize = 16 * 1024;
 /// Largest compressed payload (base64) kept in its item: well under the 400 KB item limit, with
 /// room for the item's other attributes.
 pub const COMPRESSED_BYTES: usize = 300 * 1024;
+/// Largest payload, as JSON, read back from its gzip: more is refused unread (a gzip bomb). A
+/// payload is one webhook body, which no function takes over `QAPLA_MAX_BODY_BYTES` (at most
+/// 5 MiB in the template) nor Lambda over its 6 MB request limit, written again as JSON; that
+/// can be longer than the body (a number sent as `1e15` is written `1000000000000000.0`), under
+/// 4 times in the worst case, so no payload this receiver kept comes near 32 MiB.
+pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024 * 1024;
 
 /// A payload that goes to the archive before its item is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,8 @@ pub enum Unrecoverable {
     Store(#[from] StoreError),
     #[error("the kept payload is corrupt: {0}")]
     Corrupt(String),
+    #[error("the kept payload inflates past {0} bytes, more than any payload kept here: refused unread (a gzip bomb?)")]
+    TooLarge(usize),
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -56,18 +64,33 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Unrecoverable> {
+    gunzip_at_most(bytes, MAX_PAYLOAD_BYTES)
+}
+
+/// Inflates at most `limit` bytes, and one more to tell that there were more.
+fn gunzip_at_most(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Unrecoverable> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| Unrecoverable::Corrupt(e.to_string()))?;
+    if out.len() > limit {
+        return Err(Unrecoverable::TooLarge(limit));
+    }
     Ok(out)
 }
 
-/// Where a history payload moved out of its item is kept: one key per shipment and event, so
-/// a redelivery writes the same object again.
-pub fn payload_key(history: &ShipmentHistory) -> String {
+/// Where a history payload moved out of its item is kept: by shipment, change and the payload's
+/// own content id. The object is put before the conditional write of its item, so the key must
+/// name its content: a redelivery writes the same bytes again, and a "duplicate" of the change
+/// with other content (its item is not written) puts an object of its own (left to expire with
+/// the lifecycle rule) rather than replacing the payload the recorded item points at.
+pub fn payload_key(history: &ShipmentHistory, content: &crate::identity::EventId) -> String {
     let shipment = crate::identity::EventId::of_content(&Value::String(history.pk.clone()));
-    format!("{PAYLOADS}{shipment}/{}.json.gz", history.event_id)
+    format!(
+        "{PAYLOADS}{shipment}/{}-{content}.json.gz",
+        history.event_id
+    )
 }
 
 /// The fields of a payload the read side lists (timelines, replays), kept inline beside a payload
@@ -97,13 +120,17 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
         return None;
     }
     let compressed = gzip(&json);
-    history.payload = summary(&history.payload);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&compressed);
     if encoded.len() <= COMPRESSED_BYTES {
+        history.payload = summary(&history.payload);
         history.payload_gz = Some(encoded);
         return None;
     }
-    let key = payload_key(history);
+    let key = payload_key(
+        history,
+        &crate::identity::EventId::of_content(&history.payload),
+    );
+    history.payload = summary(&history.payload);
     history.payload_ref = Some(key.clone());
     Some(Offload {
         key,
@@ -225,14 +252,18 @@ impl Kept {
         }
     }
 
-    /// Its key: by place, kind and day of receipt, then, in the quarantine, its content id, so a
-    /// redelivery lands on the same object; in the inbox, the time of receipt first, so that the
-    /// keys list in the order the drain records them (a shipment's changes as they came).
+    /// Its key: by place, kind and day of receipt, then, in the quarantine, its channel and its
+    /// content id, so a redelivery lands on the same object and the same body from two channels
+    /// on two (the id leaves the key out, so it alone cannot tell them apart); in the inbox, the
+    /// time of receipt first, so that the keys list in the order the drain records them (a
+    /// shipment's changes as they came). Objects quarantined before the channel was in the key
+    /// (`quarantine/<kind>/<day>/<id>.json`) are still listed and read: the channel is also in
+    /// the object.
     pub fn key(&self) -> String {
         let day = self.received_at.get(..10).unwrap_or("unknown");
         let (prefix, kind) = (self.place.prefix(), self.webhook.as_str());
         match self.place {
-            Place::Quarantine => format!("{prefix}{kind}/{day}/{}.json", self.id),
+            Place::Quarantine => format!("{prefix}{kind}/{day}/{}/{}.json", self.channel, self.id),
             Place::Inbox => {
                 let stamp: String = self
                     .received_at
@@ -408,6 +439,49 @@ pub(crate) mod tests {
         assert_eq!(back["x"], deep);
     }
 
+    /// A gzip that inflates past any payload this receiver keeps (valid JSON, so that only the
+    /// cap refuses it) is refused with its own error, in the item or in the archive, and its
+    /// holder reads as having no payload it can show.
+    #[test]
+    fn a_gzip_bomb_is_refused_unread() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = encoder.write_all(br#"{"notes":""#);
+        let zeros = vec![b'0'; 1024 * 1024];
+        for _ in 0..(MAX_PAYLOAD_BYTES / zeros.len() + 1) {
+            let _ = encoder.write_all(&zeros);
+        }
+        let _ = encoder.write_all(br#""}"#);
+        let bomb = encoder.finish().expect("gzip");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bomb);
+        // Small enough to sit in an item as `payloadGz`.
+        assert!(encoded.len() <= COMPRESSED_BYTES, "{}", encoded.len());
+        let archive = MemoryArchive::default();
+        crate::webhook::tests::run(archive.put("payloads/x/bomb.json.gz", bomb)).expect("put");
+        for item in [
+            json!({"payloadGz": encoded}),
+            json!({"payloadRef": "payloads/x/bomb.json.gz"}),
+        ] {
+            let got = crate::webhook::tests::run(full_payload(&item, &archive));
+            let Err(e @ Unrecoverable::TooLarge(limit)) = got else {
+                panic!("{item:?}: not refused: {got:?}");
+            };
+            assert_eq!(limit, MAX_PAYLOAD_BYTES);
+            assert!(
+                e.to_string().contains("inflates past 33554432 bytes"),
+                "{e}"
+            );
+        }
+        let mut h = history(Value::Null);
+        h.payload_gz = Some(encoded);
+        assert_eq!(held_payload(&h), None);
+        // Up to the cap itself, inflated whole.
+        assert_eq!(gunzip_at_most(&gzip(b"12345"), 5).expect("five"), b"12345");
+        assert!(matches!(
+            gunzip_at_most(&gzip(b"123456"), 5),
+            Err(Unrecoverable::TooLarge(5))
+        ));
+    }
+
     #[test]
     fn a_missing_object_is_an_error() {
         let item = json!({"payloadRef": "payloads/x/y.json.gz"});
@@ -431,7 +505,7 @@ pub(crate) mod tests {
                 body: json!({"orders": []}),
             };
             let name = match place {
-                Place::Quarantine => "abc.json",
+                Place::Quarantine => "shop-it/abc.json",
                 Place::Inbox => "20260302T084110Z-abc.json",
             };
             assert_eq!(q.key(), format!("{prefix}orders/2026-03-02/{name}"));

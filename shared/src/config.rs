@@ -95,6 +95,88 @@ fn err(var: &'static str, reason: impl ToString) -> ConfigError {
     }
 }
 
+/// Where a URL may take plain http: no TLS means anyone on the way reads and changes every
+/// request (and, for AWS, the table and the bucket), so only a host of a local run may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainHttp {
+    /// This machine only: `localhost`, 127.0.0.0/8, `::1` (a local fake of Qapla's API).
+    Loopback,
+    /// This machine, a private address (10/8, 172.16/12, 192.168/16, fc00::/7) or
+    /// `host.docker.internal`: a local store, as `sam local invoke` and the tests reach it.
+    Local,
+}
+
+impl PlainHttp {
+    fn allows(self, host: &str) -> bool {
+        use std::net::IpAddr;
+        let host = host.to_ascii_lowercase();
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let loopback = host == "localhost" || ip.is_some_and(|ip| ip.is_loopback());
+        match self {
+            PlainHttp::Loopback => loopback,
+            PlainHttp::Local => {
+                loopback
+                    || host == "host.docker.internal"
+                    || match ip {
+                        Some(IpAddr::V4(v4)) => v4.is_private(),
+                        Some(IpAddr::V6(v6)) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+                        None => false,
+                    }
+            }
+        }
+    }
+
+    fn hosts(self) -> &'static str {
+        match self {
+            PlainHttp::Loopback => "this machine (localhost, 127.0.0.0/8, ::1)",
+            PlainHttp::Local => {
+                "this machine, a private address (10/8, 172.16/12, 192.168/16, fc00::/7) or host.docker.internal"
+            }
+        }
+    }
+}
+
+/// Why a URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefused {
+    #[error("{0:?} is not an http(s) URL")]
+    NotHttp(String),
+    #[error("plain http to {host:?} is refused: without TLS only {} may be reached; give an https:// URL", .allowed.hosts())]
+    PlainHttp { host: String, allowed: PlainHttp },
+}
+
+/// Checks that `url` is https, or plain http to a host `plain` allows.
+pub fn check_url(url: &str, plain: PlainHttp) -> Result<(), UrlRefused> {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return Err(UrlRefused::NotHttp(url.to_owned()));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // `user@host`: the host is after the last `@`, whatever comes before.
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().map(|h| format!("[{h}]")),
+        None => host_port.split(':').next().map(str::to_owned),
+    }
+    .unwrap_or_default();
+    if plain.allows(&host) {
+        Ok(())
+    } else {
+        Err(UrlRefused::PlainHttp {
+            host,
+            allowed: plain,
+        })
+    }
+}
+
 /// Reads variables through `get`, so tests need not touch the process environment.
 struct Vars<F>(F);
 
@@ -254,12 +336,13 @@ impl RecoverConfig {
             .optional(QAPLA_API_URL)
             .unwrap_or_else(|| DEFAULT_QAPLA_API_URL.to_owned());
         let api_url = api_url.trim().trim_end_matches('/').to_owned();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(err(
+        // The API gets the channels' private keys: plain http only to a fake on this machine.
+        check_url(&api_url, PlainHttp::Loopback).map_err(|e| {
+            err(
                 QAPLA_API_URL,
-                format!("{api_url:?} is not an http(s) URL such as {DEFAULT_QAPLA_API_URL}"),
-            ));
-        }
+                format!("{e} (Qapla's is {DEFAULT_QAPLA_API_URL})"),
+            )
+        })?;
         let keys_prefix = vars.required(QAPLA_KEYS_PREFIX)?.trim().to_owned();
         if !keys_prefix.starts_with('/') {
             return Err(err(
@@ -470,6 +553,48 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_only_to_the_hosts_of_a_local_run() {
+        use PlainHttp::{Local, Loopback};
+        for (url, loopback, local) in [
+            ("https://api.qapla.it", true, true),
+            ("HTTPS://dynamodb.eu-south-1.amazonaws.com/", true, true),
+            ("http://127.0.0.1:9", true, true),
+            ("http://127.9.9.9", true, true),
+            ("http://localhost:5050/", true, true),
+            ("http://[::1]:8000", true, true),
+            ("http://host.docker.internal:5050", false, true),
+            ("http://172.17.0.1:5051", false, true),
+            ("http://10.1.2.3", false, true),
+            ("http://192.168.1.20:4566", false, true),
+            ("http://[fd00::1]:80", false, true),
+            ("http://api.qapla.it", false, false),
+            ("http://dynamodb.eu-south-1.amazonaws.com", false, false),
+            ("http://8.8.8.8", false, false),
+            ("http://172.32.0.1", false, false),
+            ("http://169.254.169.254", false, false),
+            ("http://127.0.0.1.example.com", false, false),
+            ("http://127.0.0.1@example.com", false, false),
+            ("http://localhost.example.com:5050", false, false),
+            ("ftp://127.0.0.1", false, false),
+            ("127.0.0.1:9", false, false),
+        ] {
+            assert_eq!(
+                check_url(url, Loopback).is_ok(),
+                loopback,
+                "{url} (loopback)"
+            );
+            assert_eq!(check_url(url, Local).is_ok(), local, "{url} (local)");
+        }
+        let said = check_url("http://api.qapla.it/x", Loopback)
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            said,
+            r#"plain http to "api.qapla.it" is refused: without TLS only this machine (localhost, 127.0.0.0/8, ::1) may be reached; give an https:// URL"#
+        );
+    }
+
+    #[test]
     fn reconciler_config() {
         let channels = crate::fixtures::demo_channels();
         let base = [
@@ -486,11 +611,14 @@ mod tests {
         let ok = RecoverConfig::from_lookup(env(&local)).expect("valid");
         assert_eq!(ok.api_url, "http://127.0.0.1:9");
         assert_eq!(ok.settings.lookback, chrono::Duration::hours(48));
-        let cases: [(&'static str, &str); 4] = [
+        let cases: [(&'static str, &str); 7] = [
             (QAPLA_API_URL, "api.qapla.it"),
+            (QAPLA_API_URL, "http://api.qapla.it"),
+            (QAPLA_API_URL, "http://10.0.0.5:8080"),
             (QAPLA_KEYS_PREFIX, "qapla/keys/"),
             (QAPLA_KEYS_PREFIX, ""),
             (QAPLA_RECOVER_LOOKBACK_HOURS, "a day"),
+            (QAPLA_API_URL, "http://127.0.0.1@api.qapla.it/"),
         ];
         for (var, value) in cases {
             let mut pairs: Vec<(&str, &str)> =

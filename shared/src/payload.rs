@@ -88,7 +88,9 @@ pub fn read(bytes: &[u8]) -> Result<Envelope, Unreadable> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Unreadable::Empty);
     }
-    let Value::Object(mut body) = strict_json(bytes)? else {
+    let Value::Object(mut body) =
+        strict_json(bytes).map_err(|refusal| keys_first(bytes, refusal))?
+    else {
         return Err(Unreadable::NotObject);
     };
     let kind = detect(&body).ok_or(Unreadable::UnknownKind)?;
@@ -109,10 +111,10 @@ pub fn read(bytes: &[u8]) -> Result<Envelope, Unreadable> {
 pub fn lenient(bytes: &[u8], refusal: &Unreadable) -> Option<(Option<ApiKey>, Map<String, Value>)> {
     match refusal {
         Unreadable::UnknownKind => {}
-        Unreadable::DuplicateKey(name) if name != "apiKey" => {}
+        Unreadable::DuplicateKey(name) if name != API_KEY => {}
         _ => return None,
     }
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(bytes) else {
+    let Ok(Value::Object(mut body)) = last_wins_json(bytes) else {
         return None;
     };
     let mut key = take_key(&mut body);
@@ -250,8 +252,31 @@ fn validate_value(
 /// Parses JSON, refusing an object with the same key twice: with two `apiKey`s, which one counts
 /// would depend on the parser, so such a body is refused rather than guessed at.
 fn strict_json(bytes: &[u8]) -> Result<Value, Unreadable> {
+    parse::<true>(bytes)
+}
+
+/// Parses JSON where a name given twice keeps its last value, as serde_json does, except `apiKey`:
+/// two of those in one object are still refused.
+fn last_wins_json(bytes: &[u8]) -> Result<Value, Unreadable> {
+    parse::<false>(bytes)
+}
+
+/// A refusal for a name given twice says `apiKey` where the body also has two of those: the
+/// strict reader stops at the first name repeated, and a body with two keys must be answered as
+/// one no key can be told of (400), never claimed by the last key.
+fn keys_first(bytes: &[u8], refusal: Unreadable) -> Unreadable {
+    match &refusal {
+        Unreadable::DuplicateKey(name) if name != API_KEY => match last_wins_json(bytes) {
+            Err(keys @ Unreadable::DuplicateKey(_)) => keys,
+            _ => refusal,
+        },
+        _ => refusal,
+    }
+}
+
+fn parse<const STRICT: bool>(bytes: &[u8]) -> Result<Value, Unreadable> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue::deserialize(&mut de)
+    let value = Json::<STRICT>::deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v.0))
         .map_err(|e| {
             let msg = e.to_string();
@@ -266,18 +291,20 @@ fn strict_json(bytes: &[u8]) -> Result<Value, Unreadable> {
 }
 
 const DUPLICATE: &str = "duplicate key ";
+const API_KEY: &str = "apiKey";
 
-struct StrictValue(Value);
+/// A JSON value read with every name once (`STRICT`), or with only `apiKey` once.
+struct Json<const STRICT: bool>(Value);
 
-impl<'de> Deserialize<'de> for StrictValue {
+impl<'de, const STRICT: bool> Deserialize<'de> for Json<STRICT> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(StrictValue)
+        d.deserialize_any(JsonVisitor::<STRICT>).map(Json)
     }
 }
 
-struct StrictVisitor;
+struct JsonVisitor<const STRICT: bool>;
 
-impl<'de> Visitor<'de> for StrictVisitor {
+impl<'de, const STRICT: bool> Visitor<'de> for JsonVisitor<STRICT> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -309,7 +336,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(StrictValue(item)) = seq.next_element()? {
+        while let Some(Json::<STRICT>(item)) = seq.next_element()? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -317,10 +344,15 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let StrictValue(value) = access.next_value()?;
+            let Json::<STRICT>(value) = access.next_value()?;
             match map.entry(key) {
                 serde_json::map::Entry::Vacant(slot) => {
                     slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(mut taken)
+                    if !STRICT && taken.key() != API_KEY =>
+                {
+                    taken.insert(value);
                 }
                 serde_json::map::Entry::Occupied(taken) => {
                     let shown: String = taken.key().chars().take(40).collect();
@@ -381,6 +413,31 @@ mod tests {
             let err = read(body).expect_err(&String::from_utf8_lossy(body));
             assert_eq!(err.code(), code, "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    /// Two `apiKey`s are refused as such wherever they are and whatever name repeats first:
+    /// which key would count depends on the parser, so no key may claim the body.
+    #[test]
+    fn two_api_keys_are_told_whatever_name_repeats_first() {
+        let cases: [&[u8]; 4] = [
+            br#"{"apiKey":"a","apiKey":"b","orders":[]}"#,
+            br#"{"place":"A","place":"B","apiKey":"a","trackingNumber":"X","apiKey":"b"}"#,
+            br#"{"apiKey":"a","orders":[{"x":{"y":1,"y":2}}],"apiKey":"b"}"#,
+            br#"{"x":1,"x":2,"webhookReturnShipments":{"apiKey":"a","apiKey":"b","returnShipments":[]}}"#,
+        ];
+        for body in cases {
+            let refusal = read(body).expect_err("refused");
+            let said = String::from_utf8_lossy(body);
+            assert_eq!(refusal, Unreadable::DuplicateKey("apiKey".into()), "{said}");
+            assert!(lenient(body, &refusal).is_none(), "{said}");
+        }
+        // Another name twice and one key: still a body a key may claim, its last value kept.
+        let body = br#"{"apiKey":"a","place":"A","place":"B","trackingNumber":"X"}"#;
+        let refusal = read(body).expect_err("refused");
+        assert_eq!(refusal, Unreadable::DuplicateKey("place".into()));
+        let (key, kept) = lenient(body, &refusal).expect("claimable");
+        assert_eq!(key, Some(ApiKey::new("a")));
+        assert_eq!(kept.get("place"), Some(&Value::String("B".into())));
     }
 
     #[test]

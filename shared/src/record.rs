@@ -95,6 +95,42 @@ mod tests {
         assert!(items.values().all(|v| v["source"] == json!("webhook")));
     }
 
+    /// A payload moved to the archive is never replaced by other content: a "duplicate" of the
+    /// recorded change with other large content leaves the recorded one's payload as it was.
+    #[test]
+    fn a_duplicate_with_other_content_leaves_the_archived_payload() {
+        let store = MemoryStore::new();
+        let first = fixtures::large_shipment(900 * 1024, true);
+        let mut other = first.clone();
+        other["rows"][0]["notes"] = json!("other content, same change");
+        let now = Utc::now();
+        for (body, expected) in [(&first, Recorded::Stored), (&other, Recorded::Duplicate)] {
+            let got = run(shipment(
+                &store,
+                &channel(),
+                &event(body.clone()),
+                Source::Webhook,
+                now,
+                1,
+            ));
+            assert_eq!(got, Ok(expected));
+        }
+        let item = store
+            .items()
+            .into_values()
+            .find(|i| {
+                i[crate::table::SK]
+                    .as_str()
+                    .is_some_and(|sk| sk.starts_with(crate::table::EVENT_PREFIX))
+            })
+            .expect("a history item");
+        assert!(item.get(crate::table::PAYLOAD_REF).is_some(), "moved out");
+        let whole = run(archive::full_payload(&item, &store.archive)).expect("read back");
+        let mut sent = first.clone();
+        sent.as_object_mut().map(|m| m.remove("apiKey"));
+        assert_eq!(whole["rows"], sent["rows"], "the recorded change's payload");
+    }
+
     #[test]
     fn another_time_or_detail_is_another_change() {
         let store = MemoryStore::new();

@@ -751,6 +751,11 @@ pub(crate) mod tests {
         no_key.as_object_mut().map(|m| m.remove("apiKey"));
         let no_key = no_key.to_string();
         let big = vec![b' '; 5000];
+        // Two keys after another name given twice, the channel's key last.
+        let two_keys = format!(
+            r#"{{"place":"A","place":"B","apiKey":"other","trackingNumber":"X","apiKey":"{}"}}"#,
+            fixtures::DEMO_KEY
+        );
         let cases: Vec<(Request, u16, &str)> = vec![
             (
                 Request {
@@ -787,6 +792,7 @@ pub(crate) mod tests {
                 400,
                 "rejected:duplicate_key",
             ),
+            (post(two_keys.as_bytes()), 400, "rejected:duplicate_key"),
             (
                 post(br#"{"apiKey":"not-a-key","unrelated":1}"#),
                 401,
@@ -1118,6 +1124,46 @@ pub(crate) mod tests {
             Place::Quarantine
         };
         Kept::read(place, &objects[0].1).expect("a kept delivery")
+    }
+
+    /// The same invalid body from two channels is kept twice, each under its own channel: one
+    /// channel's retry must not record the other's delivery.
+    #[test]
+    fn the_same_invalid_body_from_two_channels_is_kept_for_each() {
+        use crate::auth::{ApiKey, Channel, Channels, OrderTrigger};
+        let other = ApiKey::new("demo-key-shop-de");
+        let spec = format!(
+            "{},{}",
+            fixtures::demo_channels(),
+            Channel::entry("shop-de", &other, OrderTrigger::Created)
+        );
+        let settings = Settings {
+            channels: Channels::parse(&spec).expect("channels"),
+            ..webhook(Kind::Shipment).settings
+        };
+        let hook = Webhook::new(Kind::Shipment, settings, MemoryStore::new());
+        let body = shipment_with(|b| b["date"] = json!("2 marzo 2026"));
+        for key in [fixtures::DEMO_KEY, "demo-key-shop-de"] {
+            let sent = body.replace(fixtures::DEMO_KEY, key);
+            let answer = run(hook.handle(post(sent.as_bytes())));
+            assert_eq!(answer.outcome, "quarantined:invalid");
+        }
+        let kept: Vec<(String, String)> = hook
+            .store
+            .archive
+            .objects()
+            .into_iter()
+            .map(|(key, bytes)| {
+                let kept = Kept::read(Place::Quarantine, &bytes).expect("kept");
+                (kept.channel, key)
+            })
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        for (channel, key) in &kept {
+            assert!(key.contains(&format!("/{channel}/")), "{key}");
+        }
+        let channels: Vec<&str> = kept.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(channels, ["shop-de", "shop-it"]);
     }
 
     #[test]

@@ -501,3 +501,56 @@ mod least_privilege {
         );
     }
 }
+
+/// `LocalEndpointUrl` and `LocalDynamoDbEndpointUrl` take only a local run's store, and every
+/// value the template takes, the functions take too (and `QaplaApiUrl` only https, which the
+/// reconciler takes). The pattern is run as a JSON Schema `pattern`: the same syntax as
+/// CloudFormation's for what it uses.
+#[test]
+fn the_endpoint_parameters_allow_only_a_local_store() {
+    use qapla::config::{check_url, PlainHttp};
+    let allows = |parameter: &str, value: &str| -> bool {
+        let p = &template::template()["Parameters"][parameter];
+        let pattern = text(&p["AllowedPattern"], parameter);
+        let schema = serde_json::json!({"type": "string", "pattern": pattern});
+        jsonschema::draft202012::new(&schema)
+            .unwrap_or_else(|e| panic!("{parameter}: {e}"))
+            .is_valid(&serde_json::json!(value))
+    };
+    for parameter in ["LocalEndpointUrl", "LocalDynamoDbEndpointUrl"] {
+        let p = &template::template()["Parameters"][parameter];
+        assert!(allows(parameter, text(&p["Default"], parameter)));
+        for value in [
+            "http://host.docker.internal:5050",
+            "http://127.0.0.1:8000",
+            "http://localhost:5051/",
+            "http://172.17.0.1:5050",
+            "http://10.0.0.7:4566",
+            "http://192.168.1.20:5050",
+            "http://[::1]:8000",
+            "https://host.docker.internal:5050",
+        ] {
+            assert!(allows(parameter, value), "{parameter}: {value}");
+            assert_eq!(check_url(value, PlainHttp::Local), Ok(()), "{value}");
+        }
+        for value in [
+            "http://store.example.com:5050",
+            "https://store.example.com",
+            "http://8.8.8.8:8000",
+            "http://172.32.0.1:5050",
+            "http://169.254.169.254",
+            "http://127.0.0.1.example.com:5050",
+            "http://127.0.0.1@example.com",
+            "http://host.docker.internal:5050/x",
+            "ftp://127.0.0.1",
+            " http://127.0.0.1:8000",
+        ] {
+            assert!(!allows(parameter, value), "{parameter}: {value}");
+        }
+    }
+    for value in ["https://api.qapla.it", "https://api.qapla.it:8443"] {
+        assert!(allows("QaplaApiUrl", value), "{value}");
+        assert_eq!(check_url(value, PlainHttp::Loopback), Ok(()));
+    }
+    assert!(!allows("QaplaApiUrl", "http://api.qapla.it"));
+}

@@ -832,6 +832,10 @@ async fn quarantine_and_inbox_are_listed_shown_and_retried() {
         .as_str()
         .is_some_and(|r| r.starts_with("date: not a date")));
     let key = kept[0]["key"].as_str().expect("key").to_owned();
+    assert!(
+        key.contains("/shop-it/"),
+        "the key holds the channel: {key}"
+    );
     let text = ok(qapla(&[&["quarantine", "list"], &base[..]].concat())).stdout;
     assert!(
         text.contains(&key) && text.contains("1 in the quarantine."),
@@ -909,4 +913,84 @@ async fn quarantine_and_inbox_are_listed_shown_and_retried() {
     // The inbox, listed the same way: empty here.
     let inbox = ok(qapla(&[&["inbox", "list", "--json"], &base[..]].concat())).json();
     assert_eq!(inbox, json!({"place": "inbox", "kept": []}));
+}
+
+/// Whether a text holds a character a terminal would act on: a C0 control but newline and tab,
+/// DEL, a C1 control.
+fn acts_on_a_terminal(text: &str) -> Option<char> {
+    text.chars()
+        .find(|&c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{7f}')
+}
+
+/// The courier's texts (a status label, a place, its own status) and a kept object's facts reach
+/// the operator's terminal written out, never as control sequences: timeline, stuck, order and
+/// the quarantine's list, in text and JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_from_the_table_and_the_bucket_reach_the_terminal_escaped() {
+    // Ends in text: a label is kept trimmed.
+    const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\r!";
+    let endpoint = LocalEndpoints::shared();
+    let table = new_table("cli-escape").await;
+    let bucket = crate::archive::create_bucket(&endpoint, &table).await;
+    let mut body = events::shipment("ESC-1", &rome_ago(Duration::days(5)), 77, None);
+    body["qaplaStatus"] = json!(format!("LABEL{HOSTILE}"));
+    body["place"] = json!(format!("PLACE{HOSTILE}"));
+    body["courierStatus"] = json!(format!("COURIER{HOSTILE}"));
+    body["reference"] = json!("ORD-ESC");
+    deliver_shipment(&table, &body).await;
+    let kept = json!({
+        "webhook": "shipments", "channel": format!("shop-it{HOSTILE}"),
+        "receivedAt": "2026-03-02T08:41:10Z", "reason": format!("REASON{HOSTILE}"),
+        "id": "abc", "body": {"trackingNumber": "ESC-1"},
+    });
+    bucket
+        .put_object()
+        .bucket(&table)
+        .key("quarantine/shipments/2026-03-02/abc.json")
+        .body(kept.to_string().into_bytes().into())
+        .send()
+        .await
+        .expect("put");
+
+    let commands: [&[&str]; 4] = [
+        &["timeline", "ESC-1"],
+        &["stuck", "--channel", "shop-it", "--days", "1"],
+        &["order", "ORD-ESC", "--channel", "shop-it"],
+        &["quarantine", "list", "--bucket", &table],
+    ];
+    for command in commands {
+        for json_out in [false, true] {
+            let mut args = vec!["--table", &table];
+            if json_out {
+                args.push("--json");
+            }
+            args.extend_from_slice(command);
+            let out = ok(qapla(&args));
+            for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                assert_eq!(
+                    acts_on_a_terminal(text),
+                    None,
+                    "{command:?} (json: {json_out}) {name}: {text:?}"
+                );
+            }
+            // Said, written out: the operator sees what was sent.
+            assert!(
+                out.stdout
+                    .contains(r"\u001b]0;owned\u0007\u001b[2J\u009b31m\u007f"),
+                "{command:?} (json: {json_out}): {}",
+                out.stdout
+            );
+            if json_out {
+                // Still one JSON document, of the same texts.
+                let doc = out.json();
+                assert!(doc.to_string().contains("owned"), "{doc}");
+            }
+        }
+    }
+    let timeline = ok(qapla(&["--table", &table, "--json", "timeline", "ESC-1"])).json();
+    assert_eq!(
+        timeline["timeline"]["state"]["statusName"],
+        json!(format!("LABEL{HOSTILE}")),
+        "the JSON document's text is the courier's, only written out"
+    );
 }

@@ -108,6 +108,21 @@ async fn a_900_kb_body_is_recorded_whole_readable_back_and_then_a_duplicate() {
         let again = invoke(&hook, &event(Kind::Shipment, &text, QAPLA_IP)).await;
         assert_eq!((again.status, again.outcome.as_str()), (200, "duplicate"));
         assert_eq!(scan(&direct, &table).await, items);
+
+        // The same change with other content: a duplicate, and the payload read back is still
+        // the recorded one's (an archived payload is never replaced by other content).
+        let mut other = body.clone();
+        other["rows"][0]["notes"] = json!("other content, same change");
+        let other = invoke(&hook, &event(Kind::Shipment, &other.to_string(), QAPLA_IP)).await;
+        assert_eq!((other.status, other.outcome.as_str()), (200, "duplicate"));
+        assert_eq!(scan(&direct, &table).await, items);
+        let still = hook
+            .store
+            .history_payload(pk, sk)
+            .await
+            .expect("readable")
+            .expect("there");
+        assert_eq!(still["rows"], sent["rows"], "{varied}");
     }
 }
 

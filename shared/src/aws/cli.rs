@@ -6,6 +6,7 @@
 //! `credential_process`), honouring `AWS_ENDPOINT_URL`, `AWS_REGION` and `AWS_PROFILE`.
 
 mod kept;
+mod printable;
 
 use crate::archive::Place;
 use crate::auth::{valid_channel_name, ApiKey, Channel, Channels, OrderTrigger};
@@ -188,16 +189,15 @@ pub fn main() -> ExitCode {
         }
     };
     let mut out = String::new();
-    match runtime.block_on(run(args, &mut out)) {
-        Ok(()) => {
-            print!("{out}");
-            let _ = std::io::stdout().flush();
-            ExitCode::SUCCESS
-        }
+    let result = runtime.block_on(run(args, &mut out));
+    // Every command writes its output here, and its error below: the one place texts from the
+    // table and the bucket leave the process, so the one place they are made printable.
+    print!("{}", printable::printable(&out));
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            print!("{out}");
-            let _ = std::io::stdout().flush();
-            eprintln!("qapla: {e}");
+            eprintln!("qapla: {}", printable::printable(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

@@ -14,6 +14,7 @@
 //! as if the variables were not there. Variables of our own rather than the SDK's: the SDK would
 //! take an empty value for an endpoint, and the deployed stack sets none of the SDK's.
 
+use crate::config::{check_url, PlainHttp, UrlRefused};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use std::collections::BTreeMap;
 
@@ -56,6 +57,35 @@ pub fn service_variable(service_id: &str) -> String {
         "{AWS_ENDPOINT_URL}_{}",
         service_id.to_ascii_uppercase().replace(' ', "_")
     )
+}
+
+/// An endpoint variable the functions refuse at cold start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {refused}")]
+pub struct InsecureEndpoint {
+    pub variable: String,
+    pub refused: UrlRefused,
+}
+
+/// Checks every endpoint variable the functions read: an SDK call carries the table's and the
+/// bucket's content, so plain http may go only to a local run's store (this machine, a private
+/// address, `host.docker.internal`), never elsewhere; https anywhere.
+pub fn check(lookup: impl Fn(&str) -> Option<String>) -> Result<(), InsecureEndpoint> {
+    let variables = [
+        LOCAL_ENDPOINT_URL,
+        LOCAL_ENDPOINT_URL_DYNAMODB,
+        AWS_ENDPOINT_URL,
+    ]
+    .map(str::to_owned)
+    .into_iter()
+    .chain(SERVICES.iter().map(|id| service_variable(id)));
+    for variable in variables {
+        if let Some(url) = set(&lookup, &variable) {
+            check_url(&url, PlainHttp::Local)
+                .map_err(|refused| InsecureEndpoint { variable, refused })?;
+        }
+    }
+    Ok(())
 }
 
 /// The endpoints a configuration names: one for every service, and per service (by service id).
@@ -176,6 +206,41 @@ mod tests {
         assert_eq!(e.of("DynamoDB Streams"), Some("http://127.0.0.1:8001"));
         assert_eq!(e.of("SQS"), Some("http://127.0.0.1:5000"));
         assert_eq!(e.of("EventBridge"), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn plain_http_to_anything_but_a_local_store_is_refused() {
+        let checked = |vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            check(|name| vars.get(name).cloned())
+        };
+        assert_eq!(
+            checked(&[(LOCAL_ENDPOINT_URL, ""), (LOCAL_ENDPOINT_URL_DYNAMODB, "")]),
+            Ok(())
+        );
+        assert_eq!(
+            checked(&[
+                (LOCAL_ENDPOINT_URL, "http://host.docker.internal:5050"),
+                (LOCAL_ENDPOINT_URL_DYNAMODB, "http://172.17.0.1:5051"),
+                (AWS_ENDPOINT_URL, "http://127.0.0.1:5000"),
+                ("AWS_ENDPOINT_URL_S3", "https://s3.example.com"),
+            ]),
+            Ok(())
+        );
+        for (variable, url) in [
+            (LOCAL_ENDPOINT_URL, "http://store.example.com:5050"),
+            (LOCAL_ENDPOINT_URL_DYNAMODB, "http://8.8.8.8:8000"),
+            (AWS_ENDPOINT_URL, "http://dynamodb.eu-south-1.amazonaws.com"),
+            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", "http://example.com"),
+            ("AWS_ENDPOINT_URL_SNS", "tcp://127.0.0.1:1"),
+        ] {
+            let e = checked(&[(variable, url)]).expect_err(url);
+            assert_eq!(e.variable, variable);
+            assert!(e.to_string().starts_with(&format!("{variable}: ")), "{e}");
+        }
     }
 
     #[test]

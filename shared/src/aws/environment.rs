@@ -13,7 +13,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::TlsContext;
 
-use super::endpoint::Endpoints;
+use super::endpoint::{Endpoints, InsecureEndpoint};
 
 /// What the environment lacks for the SDK; the function stops at its cold start with it.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,8 @@ pub enum EnvError {
     Region,
     #[error("AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set ({0})")]
     Credentials(String),
+    #[error("endpoint {0}")]
+    Endpoint(#[from] InsecureEndpoint),
 }
 
 /// The region and endpoints the environment names; a blank value counts as unset.
@@ -35,6 +37,7 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        super::endpoint::check(&var)?;
         Ok(Settings {
             region: set("AWS_REGION")
                 .or_else(|| set("AWS_DEFAULT_REGION"))
@@ -130,11 +133,11 @@ mod tests {
         assert_eq!(s.ok().and_then(|s| s.endpoints.all), None);
         let s = settings(&[
             ("AWS_REGION", "eu-south-1"),
-            ("AWS_ENDPOINT_URL", "http://h:1"),
+            ("AWS_ENDPOINT_URL", "https://h:1"),
         ]);
         assert_eq!(
             s.ok().and_then(|s| s.endpoints.all).as_deref(),
-            Some("http://h:1")
+            Some("https://h:1")
         );
     }
 
@@ -152,6 +155,26 @@ mod tests {
         // Deployed, the template's LOCAL_ENDPOINT_URL is empty: AWS's own endpoints.
         let s = settings(&[("AWS_REGION", "eu-south-1"), ("LOCAL_ENDPOINT_URL", "")]);
         assert_eq!(s.ok().and_then(|s| s.endpoints.all), None);
+    }
+
+    /// The cold start stops, naming the variable, on an endpoint of plain http beyond a local
+    /// run's hosts.
+    #[test]
+    fn a_plain_http_endpoint_elsewhere_stops_the_cold_start() {
+        let e = settings(&[
+            ("AWS_REGION", "eu-south-1"),
+            ("LOCAL_ENDPOINT_URL", "http://store.example.com:5050"),
+        ])
+        .expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            r#"endpoint LOCAL_ENDPOINT_URL: plain http to "store.example.com" is refused: without TLS only this machine, a private address (10/8, 172.16/12, 192.168/16, fc00::/7) or host.docker.internal may be reached; give an https:// URL"#
+        );
+        let e = settings(&[
+            ("AWS_REGION", "eu-south-1"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://8.8.8.8:8000"),
+        ]);
+        assert!(matches!(e, Err(EnvError::Endpoint(_))), "{e:?}");
     }
 
     #[test]

@@ -39,8 +39,8 @@ impl std::fmt::Debug for HttpQapla {
 }
 
 impl HttpQapla {
-    /// A client of the API at `base_url` (`https://api.qapla.it`; plain http is accepted for a
-    /// local fake).
+    /// A client of the API at `base_url` (`https://api.qapla.it`; plain http only to a local
+    /// fake on this machine, which the configuration checks: `config::check_url`).
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
