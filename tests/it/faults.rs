@@ -129,6 +129,24 @@ async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
     table::assert_same_table(&timeless(&scan(&direct, &burst).await), &expected);
 }
 
+/// The shipments webhook over `table` whose first `n` transactions are cancelled for a conflict,
+/// and the count of transactions it sent.
+async fn raced_webhook(
+    table: &str,
+    n: usize,
+) -> (
+    qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>,
+    Arc<crate::archive::ConflictFirst>,
+) {
+    let (client, conflict) = crate::archive::client_conflicting_first(n).await;
+    let hook = qapla::webhook::Webhook::new(
+        Kind::Shipment,
+        delivery::webhook_config(table).settings,
+        qapla::aws::dynamo::DynamoStore::new(client, table),
+    );
+    (hook, conflict)
+}
+
 /// Two writers racing for one shipment: DynamoDB cancels one transaction for
 /// `TransactionConflict`, and the store tries it twice more in-process before answering 503
 /// (Qapla' then retries). The first transactions of the client are cancelled on purpose.
@@ -145,12 +163,7 @@ async fn a_transaction_cancelled_for_a_conflict_is_tried_again() {
     .await;
 
     // Two conflicts: the third try lands.
-    let (client, conflict) = crate::archive::client_conflicting_first(2).await;
-    let hook = qapla::webhook::Webhook::new(
-        Kind::Shipment,
-        delivery::webhook_config(&raced).settings,
-        qapla::aws::dynamo::DynamoStore::new(client, &*raced),
-    );
+    let (hook, conflict) = raced_webhook(&raced, 2).await;
     let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
     assert_eq!((got.status, got.outcome.as_str()), (200, "stored"));
     assert_eq!(conflict.seen.load(std::sync::atomic::Ordering::SeqCst), 3);
@@ -161,12 +174,7 @@ async fn a_transaction_cancelled_for_a_conflict_is_tried_again() {
 
     // Three conflicts: 503, nothing written; Qapla's retry lands.
     let other = new_table("raced-again").await;
-    let (client, conflict) = crate::archive::client_conflicting_first(3).await;
-    let hook = qapla::webhook::Webhook::new(
-        Kind::Shipment,
-        delivery::webhook_config(&other).settings,
-        qapla::aws::dynamo::DynamoStore::new(client, &*other),
-    );
+    let (hook, conflict) = raced_webhook(&other, 3).await;
     let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
     assert_eq!(
         (got.status, got.outcome.as_str(), got.body.as_str()),
