@@ -193,3 +193,61 @@ impl Intercept for SharedConflict {
         Ok(())
     }
 }
+
+/// Sends each TransactWriteItems request whose body holds `marker` to `endpoint` (one answering
+/// an error) instead of DynamoDB Local: one delivery that keeps failing while the table answers
+/// everything else, as a transaction too large for its bounds does.
+#[derive(Debug)]
+struct FailingHolding {
+    marker: String,
+    endpoint: String,
+}
+
+impl Intercept for FailingHolding {
+    fn name(&self) -> &'static str {
+        "FailingHolding"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        let transaction = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
+        let marker = self.marker.as_bytes();
+        let holds = request
+            .body()
+            .bytes()
+            .is_some_and(|b| b.windows(marker.len()).any(|w| w == marker));
+        if transaction && holds {
+            request.set_uri(format!("{}/", self.endpoint))?;
+        }
+        Ok(())
+    }
+}
+
+/// A DynamoDB client at `endpoints`, with the functions' retries, whose transactions holding
+/// `marker` fail as DynamoDB's internal errors; every other call reaches the table.
+pub async fn client_failing_transactions_holding(
+    endpoints: &LocalEndpoints,
+    marker: &str,
+) -> aws_sdk_dynamodb::Client {
+    let endpoint = crate::proxy::answering(
+        500,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"refused by the test"}"#
+            .to_owned(),
+    );
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk(endpoints).await)
+        .retry_config(qapla::aws::dynamo::bounded_retries())
+        .interceptor(FailingHolding {
+            marker: marker.to_owned(),
+            endpoint,
+        })
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}

@@ -221,6 +221,10 @@ pub struct Kept {
     pub id: String,
     /// The body as received, without the API key.
     pub body: Value,
+    /// How many drain runs found the table answering yet could not record it: counted in the
+    /// object itself (rewritten in place, same key), so that one that keeps failing is given up
+    /// on and quarantined rather than waited for forever.
+    pub attempts: u32,
 }
 
 /// A kept object that cannot be read back as one.
@@ -249,6 +253,7 @@ impl Kept {
             id: crate::identity::EventId::of_map(&body).to_string(),
             reason,
             body: Value::Object(body),
+            attempts: 0,
         }
     }
 
@@ -277,7 +282,7 @@ impl Kept {
 
     /// The object: one JSON document with the facts and the body.
     pub fn bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "webhook": self.webhook.as_str(),
             "endpoint": self.endpoint.as_str(),
             "channel": self.channel,
@@ -285,8 +290,12 @@ impl Kept {
             "reason": self.reason,
             "id": self.id,
             "body": self.body,
-        }))
-        .unwrap_or_default()
+        });
+        // Written only once counted, so objects never drained keep their old shape.
+        if self.attempts > 0 {
+            doc["attempts"] = Value::from(self.attempts);
+        }
+        serde_json::to_vec(&doc).unwrap_or_default()
     }
 
     /// Reads an object of `place` back.
@@ -316,7 +325,23 @@ impl Kept {
                 Some(body @ Value::Object(_)) => body.clone(),
                 _ => return Err(NotKept("no body".into())),
             },
+            attempts: doc
+                .get("attempts")
+                .and_then(Value::as_u64)
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         })
+    }
+
+    /// When the inbox object under `key` was received, read from its key (`<time of
+    /// receipt>-<id>.json`, see [`Kept::key`]) without reading the object: the age of a delivery
+    /// counts from Qapla's delivery, not from the object's last write (the drain rewrites it to
+    /// count its attempts).
+    pub fn received_from_inbox_key(key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let name = key.rsplit('/').next()?;
+        let stamp = name.split('-').next()?.strip_suffix('Z')?;
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.f")
+            .ok()
+            .map(|t| t.and_utc())
     }
 
     /// When it was received; `None` if its text is not an instant.
@@ -503,6 +528,7 @@ pub(crate) mod tests {
                 reason: "ValidationException".into(),
                 id: "abc".into(),
                 body: json!({"orders": []}),
+                attempts: 0,
             };
             let name = match place {
                 Place::Quarantine => "shop-it/abc.json",
@@ -514,7 +540,29 @@ pub(crate) mod tests {
             assert_eq!(doc["reason"], json!("ValidationException"));
             assert_eq!(Kept::read(place, &q.bytes()), Ok(q.clone()));
             assert!(q.received().is_some());
+            let counted = Kept {
+                attempts: 3,
+                ..q.clone()
+            };
+            assert_eq!(Kept::read(place, &counted.bytes()), Ok(counted));
         }
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T08:41:10.123456Z")
+            .expect("instant")
+            .with_timezone(&chrono::Utc);
+        let inbox = Kept::new(
+            Place::Inbox,
+            Kind::Shipment,
+            Kind::Shipment,
+            "c",
+            &at,
+            String::new(),
+            serde_json::Map::new(),
+        );
+        assert_eq!(Kept::received_from_inbox_key(&inbox.key()), Some(at));
+        assert_eq!(
+            Kept::received_from_inbox_key("inbox/shipments/x.json"),
+            None
+        );
         for bad in [
             &b"{}"[..],
             b"[]",

@@ -80,6 +80,10 @@ pub trait Store: Send + Sync {
         documents: &[Document],
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
+    /// Whether the table answers at all (one cheap read): the drain asks after a delivery fails,
+    /// so that it stops for an outage but not for one delivery's own failure.
+    fn answers(&self) -> impl Future<Output = bool> + Send;
+
     /// Keeps `bytes` under `key` in the store's archive (payloads too large for an item,
     /// quarantined deliveries). A store without an archive refuses.
     fn keep(
@@ -330,6 +334,10 @@ impl Store for MemoryStore {
         }
         items.extend(writes);
         Ok(documents_recorded(stored, stale))
+    }
+
+    async fn answers(&self) -> bool {
+        self.check_up().is_ok()
     }
 
     async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {

@@ -1020,6 +1020,9 @@ pub(crate) mod tests {
             async fn record_documents(&self, d: &[Document]) -> Result<Recorded, StoreError> {
                 self.0.record_documents(d).await
             }
+            async fn answers(&self) -> bool {
+                self.0.answers().await
+            }
         }
         let hook = Webhook::new(Kind::Order, settings, NoArchive(MemoryStore::new()));
         let answer = run(hook.handle(post(body.to_string().as_bytes())));

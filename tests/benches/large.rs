@@ -61,6 +61,9 @@ impl<S: Store> Store for Timed<S> {
         self.add(start.elapsed());
         r
     }
+    async fn answers(&self) -> bool {
+        self.inner.answers().await
+    }
     async fn record_documents(&self, d: &[Document]) -> Result<Recorded, StoreError> {
         let start = Instant::now();
         let r = self.inner.record_documents(d).await;

@@ -49,6 +49,9 @@ impl<S: Store> Store for Timed<S> {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = start.elapsed();
         r
     }
+    async fn answers(&self) -> bool {
+        self.inner.answers().await
+    }
     async fn record_documents(&self, d: &[Document]) -> Result<Recorded, StoreError> {
         let start = Instant::now();
         let r = self.inner.record_documents(d).await;

@@ -288,7 +288,10 @@ mod least_privilege {
         (
             "DrainFunction",
             &[
-                ("dynamo.rs", &["record_shipment", "record_documents"]),
+                (
+                    "dynamo.rs",
+                    &["record_shipment", "record_documents", "answers"],
+                ),
                 ("s3.rs", &["put", "get", "list", "delete"]),
             ],
         ),

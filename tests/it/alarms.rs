@@ -1379,6 +1379,22 @@ async fn quarantined_misrouted_and_waiting_deliveries_are_counted_and_alarmed() 
             .collect::<Vec<_>>(),
         ["InboxOldestMinutes"]
     );
+    // What the drain puts in the quarantine counts where the quarantine alarm counts.
+    let given_up = serde_json::json!({"message": qapla::webhook::drain::LOG_LINE,
+        "quarantined": 3, "oldest_minutes": 0});
+    assert_eq!(
+        metrics_of("DrainLogGroup", &given_up)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>(),
+        ["WebhookQuarantined", "InboxOldestMinutes"]
+    );
+    let filter = &template::resource("DrainQuarantineMetricFilter")["Properties"];
+    assert_eq!(
+        filter["MetricTransformations"][0]["MetricValue"].as_str(),
+        Some("$.quarantined"),
+        "each object counted"
+    );
     let p = &template::resource("InboxAgeAlarm")["Properties"];
     assert_eq!(reference(&p["Threshold"]), Some("InboxAlarmMinutes"));
     assert_eq!(text(&p["Statistic"], "Statistic"), "Maximum");

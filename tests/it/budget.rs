@@ -512,3 +512,136 @@ async fn dynamodb_answering_errors_defers_to_the_inbox_whatever_the_error() {
         .count();
     assert_eq!(states, errors.len());
 }
+
+/// The drain over `table` and its bucket through `endpoints`, whose transactions holding
+/// `poison` fail while the table answers everything else.
+async fn poisoned_drain(
+    endpoints: &LocalEndpoints,
+    table: &str,
+    poison: &str,
+) -> Webhook<DynamoStore> {
+    let client = crate::archive::client_failing_transactions_holding(endpoints, poison).await;
+    let store =
+        DynamoStore::new(client, table).with_archive(S3Archive::new(s3(endpoints).await, table));
+    Webhook::new(
+        Kind::Shipment,
+        crate::delivery::webhook_config(table).settings,
+        store,
+    )
+}
+
+/// Whether the table holds a shipment state of `tracking`.
+async fn recorded(endpoints: &LocalEndpoints, table: &str, tracking: &str) -> bool {
+    scan(&stack::dynamo(endpoints).await, table)
+        .await
+        .into_keys()
+        .any(|(pk, sk)| sk == "STATE" && pk.ends_with(&format!("#{tracking}")))
+}
+
+/// Delivers a shipment of each of `trackings`, in order, while the table is down: each waits in
+/// the inbox.
+async fn inboxed(endpoint: &LocalEndpoints, table: &str, trackings: &[&str]) {
+    let proxy = Proxy::start(crate::local_aws::shared().dynamodb.port);
+    proxy.set_down(true);
+    let through = endpoint.with_dynamodb(proxy.endpoint());
+    let hook = hook(Kind::Shipment, &through, table, table).await;
+    for (i, tracking) in trackings.iter().enumerate() {
+        let date = format!("2026-04-01 08:0{i}:00");
+        let body = shipment(tracking, &date, 3, None).to_string();
+        let got = invoke(&hook, &event(Kind::Shipment, &body, QAPLA_IP)).await;
+        assert_eq!((got.status, got.outcome.as_str()), (200, "deferred:store"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_inbox_object_first_holds_nothing_back_and_ends_in_the_quarantine() {
+    let endpoint = LocalEndpoints::shared();
+    let (table, s3c) = table_and_bucket("poison").await;
+    inboxed(&endpoint, &table, &["POISONED01", "VALIDAFTER01"]).await;
+    let waiting = keys(&s3c, &table, "inbox/").await;
+    assert_eq!(waiting.len(), 2);
+    let poisoned_key = waiting[0].clone();
+
+    // The table down: the drain says so, and counts nothing against the objects.
+    let proxy = Proxy::start(crate::local_aws::shared().dynamodb.port);
+    let through = endpoint.with_dynamodb(proxy.endpoint());
+    let drain = poisoned_drain(&through, &table, "POISONED01").await;
+    let archive = drain.store.archive().expect("archive").clone();
+    proxy.set_down(true);
+    let down = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!(
+        (down.outcome, down.drained, down.waiting),
+        ("table_down", 0, 2)
+    );
+    let first = Kept::read(Place::Inbox, &object(&s3c, &table, &poisoned_key).await).expect("kept");
+    assert_eq!(first.attempts, 0);
+
+    // The table up: the poisoned one, listed first, fails alone; the one behind it is recorded
+    // in the same run, and the run is no outage.
+    proxy.set_down(false);
+    let up = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!(
+        (up.outcome, up.drained, up.failing, up.waiting),
+        ("done", 1, 1, 1)
+    );
+    assert!(recorded(&endpoint, &table, "VALIDAFTER01").await);
+    assert!(!recorded(&endpoint, &table, "POISONED01").await);
+
+    // Failing every run while the table answers: after 12, in the quarantine with its reason.
+    let max = qapla::webhook::drain::MAX_ATTEMPTS;
+    for _ in 1..max {
+        qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    }
+    assert!(keys(&s3c, &table, "inbox/").await.is_empty());
+    let quarantined = keys(&s3c, &table, "quarantine/").await;
+    assert_eq!(quarantined.len(), 1);
+    let kept = Kept::read(
+        Place::Quarantine,
+        &object(&s3c, &table, &quarantined[0]).await,
+    )
+    .expect("kept");
+    assert_eq!(kept.attempts, max);
+    assert!(kept.reason.contains("12 drain runs"), "{}", kept.reason);
+    assert!(kept.reason.contains("store unavailable"), "{}", kept.reason);
+    let after = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert_eq!(
+        (after.waiting, after.failing, after.outcome),
+        (0, 0, "done")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_unreadable_inbox_objects_do_not_starve_a_valid_one() {
+    let endpoint = LocalEndpoints::shared();
+    let (table, s3c) = table_and_bucket("unreadable").await;
+    // A full listing of objects that are no kept delivery, listed before the valid one.
+    let batch = qapla::webhook::drain::BATCH;
+    for i in 0..batch {
+        s3c.put_object()
+            .bucket(&*table)
+            .key(format!("inbox/shipments/2000-01-01/{i:04}.json"))
+            .body(b"not a delivery".to_vec().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    inboxed(&endpoint, &table, &["VALIDAFTER02"]).await;
+    let drain = hook(Kind::Shipment, &endpoint, &table, &table).await;
+    let archive = drain.store.archive().expect("archive").clone();
+    let summary = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    assert!(
+        recorded(&endpoint, &table, "VALIDAFTER02").await,
+        "{summary:?}"
+    );
+    assert_eq!(
+        (
+            summary.drained,
+            summary.quarantined,
+            summary.waiting,
+            summary.outcome
+        ),
+        (1, batch, 0, "done")
+    );
+    assert!(keys(&s3c, &table, "inbox/").await.is_empty());
+    assert_eq!(keys(&s3c, &table, "quarantine/").await.len(), batch);
+}

@@ -50,6 +50,31 @@ pub fn client(sdk: &aws_config::SdkConfig) -> Client {
     Client::from_conf(config)
 }
 
+/// The bounds of the inbox drain's calls: nobody waits for its answer and its function has
+/// 60 s, so a large transaction (100 items, near 4 MB) that cannot finish in the webhooks' 2 s
+/// gets the time it needs here rather than failing on every run:
+/// - connect: 2 s; one attempt: 8 s; the whole call, retries included: 16 s.
+pub fn drain_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(8))
+        .operation_timeout(Duration::from_secs(16))
+        .build()
+}
+
+/// The DynamoDB client of the inbox drain: [`drain_timeouts`], the webhooks' retries.
+pub fn drain_client(sdk: &aws_config::SdkConfig) -> Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(drain_timeouts())
+        .retry_config(bounded_retries())
+        .build();
+    Client::from_conf(config)
+}
+
+/// The key [`Store::answers`] reads: under a leading key the writers' roles allow
+/// (`SHIPMENT#…`), and never an item (no channel is empty).
+const PROBE_PK: &str = "SHIPMENT#";
+
 /// How many more times a transaction cancelled by a concurrent one is tried, in-process, before
 /// the delivery is answered 503; and the pause before each, in milliseconds (doubling, plus as
 /// much again at random, so two deliveries for one shipment fall apart).
@@ -391,6 +416,21 @@ impl Store for DynamoStore {
             stale |= o;
         }
         Ok(documents_recorded(stored, stale))
+    }
+
+    async fn answers(&self) -> bool {
+        // Any answer of the table's, even "no such item", is an answer; an error of any kind
+        // (unreachable, throttled, denied, no table) is not.
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(PROBE_PK.to_owned()))
+            .key(SK, AttributeValue::S(crate::table::STATE.to_owned()))
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+            .is_ok()
     }
 
     async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {

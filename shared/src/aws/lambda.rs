@@ -148,15 +148,25 @@ pub async fn serve_webhook(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
 
 /// The drain's pipeline: the webhooks' own, over the stack's table and bucket (`BUCKET_NAME` is
 /// required: the inbox is in it).
+/// Its DynamoDB client has the drain's own, longer bounds ([`crate::aws::dynamo::drain_client`]).
 pub async fn drain_from_env() -> Result<Webhook<DynamoStore>, Error> {
-    let webhook = webhook_from_env(Kind::Shipment).await?;
-    if webhook.store.archive().is_none() {
+    let config = WebhookConfig::from_env().map_err(fail_config)?;
+    let Some(bucket) = config.bucket_name.clone() else {
         return Err(fail_config(crate::config::ConfigError {
             var: crate::config::BUCKET_NAME,
             reason: "the inbox drain needs the archive bucket".into(),
         }));
-    }
-    Ok(webhook)
+    };
+    let sdk = crate::aws::sdk_config().await?;
+    let store = DynamoStore::new(
+        crate::aws::dynamo::drain_client(&sdk),
+        config.table_name.clone(),
+    )
+    .with_archive(crate::aws::s3::S3Archive::new(
+        crate::aws::s3::client(&sdk),
+        bucket,
+    ));
+    Ok(Webhook::new(Kind::Shipment, config.settings, store))
 }
 
 /// Runs the inbox drain on its schedule. The scheduler's event carries nothing it needs; the
@@ -168,7 +178,7 @@ pub async fn serve_drain(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
             let webhook = Arc::clone(&webhook);
             async move {
                 // Room for one more delivery's store calls and the answer.
-                let reserve = 2 * crate::aws::dynamo::bounded_timeouts()
+                let reserve = 2 * crate::aws::dynamo::drain_timeouts()
                     .operation_timeout()
                     .unwrap_or_default()
                     + Duration::from_secs(1);
