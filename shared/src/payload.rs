@@ -173,6 +173,24 @@ pub fn each_entry(
     )
 }
 
+/// A returns or orders body with only its entries at `positions` (in their order), the rest of
+/// the body (the wrapper, its delivery id) as it was: the invalid entries of one delivery, kept
+/// together. `None` for a shipment.
+pub fn with_entries(
+    kind: Kind,
+    body: &Map<String, Value>,
+    positions: &[usize],
+) -> Option<Map<String, Value>> {
+    let mut shell = body.clone();
+    let list = entries_of(kind, &mut shell)?;
+    let kept: Vec<Value> = positions
+        .iter()
+        .filter_map(|&i| list.get(i).cloned())
+        .collect();
+    *list = kept;
+    Some(shell)
+}
+
 /// A reason about a body of one entry, said of the entry at `position` of the whole body:
 /// `orders[0].date: …` becomes `orders[7].date: …`.
 pub fn at_position(kind: Kind, reason: &str, position: usize) -> String {

@@ -448,8 +448,10 @@ impl<S: Store> Webhook<S> {
     }
 
     /// Content that does not validate: a body of several returns or orders is taken entry by
-    /// entry, the valid ones recorded as one delivery and each invalid one quarantined alone;
-    /// any other body is quarantined whole.
+    /// entry, the valid ones recorded as one delivery and the invalid ones quarantined together,
+    /// as one body of those entries with each one's path and reason (one archive write, however
+    /// many: a batch of 400 invalid orders is answered in one round trip, not 400); any other
+    /// body is quarantined whole.
     async fn split_or_quarantine(
         &self,
         intake: &Intake<'_>,
@@ -468,10 +470,14 @@ impl<S: Store> Webhook<S> {
         };
         let mut valid = Vec::new();
         let mut bad = Vec::new();
+        let mut reasons = Vec::new();
         for (i, entry) in entries {
-            match payload::validate_body(kind, entry.clone(), tz) {
+            match payload::validate_body(kind, entry, tz) {
                 Ok(delivery) => valid.push(delivery),
-                Err(e) => bad.push((payload::at_position(kind, &e.to_string(), i), entry)),
+                Err(e) => {
+                    bad.push(i);
+                    reasons.push(payload::at_position(kind, &e.to_string(), i));
+                }
             }
         }
         let recorded = match merge(kind, &whole, valid) {
@@ -485,10 +491,9 @@ impl<S: Store> Webhook<S> {
                 quarantined @ Outcome::Quarantined { .. } => return Ok(quarantined),
             },
         };
-        let count = bad.len();
-        let mut reasons = Vec::with_capacity(count);
-        for (reason, entry) in bad {
-            let kept = intake.kept(Place::Quarantine, kind, reason.clone(), entry);
+        let reason = reasons.join("; ");
+        if let Some(body) = payload::with_entries(kind, &whole, &bad).filter(|_| !bad.is_empty()) {
+            let kept = intake.kept(Place::Quarantine, kind, reason.clone(), body);
             self.store
                 .keep(&kept.key(), kept.bytes())
                 .await
@@ -496,12 +501,11 @@ impl<S: Store> Webhook<S> {
                     store: StoreError::Refused(reason.clone()),
                     archive,
                 })?;
-            reasons.push(reason);
         }
-        facts.reason = Some(reasons.join("; "));
+        facts.reason = Some(reason);
         Ok(Outcome::Quarantined {
             code: INVALID,
-            kept: count,
+            kept: bad.len(),
             recorded,
         })
     }
@@ -1309,6 +1313,41 @@ pub(crate) mod tests {
             run(right.handle(post(body)));
             assert_eq!(hook.store.items(), right.store.items(), "{endpoint}");
         }
+    }
+
+    #[test]
+    fn the_bad_orders_of_a_body_are_kept_together_in_one_object_with_each_reason() {
+        let hook = full_size(Kind::Order);
+        let mut body = fixtures::many_orders(30);
+        for bad in [3, 17, 29] {
+            body["orders"][bad]["shipDate"] = json!("0000-00-00 00:00:00");
+        }
+        let body = body.to_string();
+        let answer = run(hook.handle(post(body.as_bytes())));
+        assert_eq!(
+            (answer.status, answer.outcome.as_str()),
+            (200, "quarantined:invalid")
+        );
+        assert_eq!(states(&hook), 27);
+        // One archive write for the three, in their order, each reason naming its entry.
+        let kept = only_kept(&hook, "quarantine/orders/");
+        let sent: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            kept.body["orders"],
+            json!([sent["orders"][3], sent["orders"][17], sent["orders"][29]])
+        );
+        let reasons: Vec<&str> = kept.reason.split("; ").collect();
+        assert_eq!(reasons.len(), 3, "{}", kept.reason);
+        for (reason, at) in reasons
+            .iter()
+            .zip(["orders[3]", "orders[17]", "orders[29]"])
+        {
+            assert!(reason.starts_with(at), "{reason}");
+        }
+        // A retry of the kept object keeps it as it is: the same object, nothing recorded.
+        let again = run(hook.handle(post(body.as_bytes())));
+        assert_eq!(again.outcome, "quarantined:invalid");
+        assert_eq!(hook.store.archive.objects().len(), 1);
     }
 
     #[test]
