@@ -560,22 +560,21 @@ fn alarm_on(metric: &str, dimensions: &[(String, String)]) -> (&'static str, &'s
         .into_iter()
         .filter(|(_, a)| {
             let p = &a["Properties"];
-            // A value CloudFormation computes (a channel's heartbeat) is never a plain match.
-            let dims: Option<Vec<(String, String)>> = p["Dimensions"]
+            let dims: Vec<(String, String)> = p["Dimensions"]
                 .as_sequence()
                 .map(Vec::as_slice)
                 .unwrap_or_default()
                 .iter()
                 .map(|d| {
-                    Some((
-                        d["Name"].as_str()?.to_owned(),
-                        d["Value"].as_str()?.to_owned(),
-                    ))
+                    (
+                        text(&d["Name"], "Name").to_owned(),
+                        text(&d["Value"], "Value").to_owned(),
+                    )
                 })
                 .collect();
             p["Namespace"].as_str() == Some("QaplaWebhooks")
                 && p["MetricName"].as_str() == Some(metric)
-                && dims.as_deref() == Some(dimensions)
+                && dims == dimensions
         })
         .collect();
     assert_eq!(found.len(), 1, "one alarm on {metric} {dimensions:?}");
@@ -791,16 +790,9 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
             .expect("line");
         let metrics = metrics_of(group, delivery);
         let dimensions = vec![("Webhook".to_owned(), kind.as_str().to_owned())];
-        let per_channel = vec![
-            ("Webhook".to_owned(), kind.as_str().to_owned()),
-            ("Channel".to_owned(), "shop-it".to_owned()),
-        ];
         assert_eq!(
             metrics,
-            [
-                ("Deliveries".to_owned(), dimensions.clone()),
-                ("ChannelDeliveries".to_owned(), per_channel)
-            ],
+            [("Deliveries".to_owned(), dimensions.clone())],
             "{group}"
         );
         // A refused delivery is no sign of life.
@@ -816,7 +808,7 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
         assert!(
             !metrics_of(group, refused)
                 .iter()
-                .any(|(m, _)| m.ends_with("Deliveries")),
+                .any(|(m, _)| m == "Deliveries"),
             "{group}"
         );
 
@@ -852,142 +844,6 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
         // CloudWatch refuses an alarm whose periods span more than 7 days.
         let most = silence["MaxValue"].as_u64().expect("MaxValue");
         assert!(most * period <= 7 * 86_400, "{most} hours");
-    }
-}
-
-/// What CloudFormation makes of the template's expressions for the heartbeat slots, given the
-/// `Channels` parameter: `!Ref`, `!Sub` of parameters, `!Split`, `!Select`, `!Equals`, `!Not`.
-fn resolve(v: &Value, channels: &str) -> serde_json::Value {
-    use serde_json::Value as J;
-    let Value::Tagged(t) = v else {
-        return match v {
-            Value::Sequence(items) => {
-                J::Array(items.iter().map(|i| resolve(i, channels)).collect())
-            }
-            other => template::to_json(other),
-        };
-    };
-    let args = || -> Vec<J> {
-        list(&t.value, "arguments")
-            .iter()
-            .map(|a| resolve(a, channels))
-            .collect()
-    };
-    let parameter = |name: &str| match name {
-        "Channels" => channels.to_owned(),
-        other => panic!("the heartbeat slots read {other}"),
-    };
-    match t.tag.to_string().trim_start_matches('!') {
-        "Ref" => J::from(parameter(text(&t.value, "Ref"))),
-        "Sub" => {
-            let mut out = text(&t.value, "Sub").to_owned();
-            while let Some(start) = out.find("${") {
-                let end = start + out[start..].find('}').expect("closed");
-                out.replace_range(start..=end, &parameter(&out[start + 2..end]));
-            }
-            J::from(out)
-        }
-        "Split" => {
-            let a = args();
-            let (sep, whole) = (a[0].as_str().expect("sep"), a[1].as_str().expect("text"));
-            J::Array(whole.split(sep).map(J::from).collect())
-        }
-        "Select" => {
-            let a = args();
-            let i = a[0].as_u64().expect("index") as usize;
-            // Out of range fails the deploy, as in CloudFormation.
-            a[1][i].clone()
-        }
-        "Equals" => {
-            let a = args();
-            J::Bool(a[0] == a[1])
-        }
-        "Not" => J::Bool(!args()[0].as_bool().expect("a condition")),
-        other => panic!("{other}: not a function the heartbeat slots use"),
-    }
-}
-
-/// Whether the resource's condition holds for `channels` (none: always).
-fn created(resource: &Value, channels: &str) -> bool {
-    let Some(name) = resource["Condition"].as_str() else {
-        return true;
-    };
-    resolve(&template::template()["Conditions"][name], channels)
-        .as_bool()
-        .expect("a condition")
-}
-
-/// One shop's webhook disabled by Qapla' while another shop still delivers: only a heartbeat on
-/// its own channel's dimension sees it. Each channel of `Channels`, up to the slots there are,
-/// gets one per webhook, on the name its delivery lines carry; missing data breaches.
-#[test]
-fn each_channel_has_a_heartbeat_per_webhook_on_its_own_dimension() {
-    let hex = "ab".repeat(32);
-    let alarms: Vec<_> = of_type("AWS::CloudWatch::Alarm")
-        .into_iter()
-        .filter(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("ChannelDeliveries"))
-        .collect();
-    let slots = alarms.len() / WEBHOOK_GROUPS.len();
-    assert!(slots >= 10, "{slots} channels have a heartbeat");
-    for count in [1, 3, slots] {
-        let names: Vec<String> = (0..count).map(|i| format!("shop-{i}.x_y")).collect();
-        let channels = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| match i % 2 {
-                0 => format!("{n}:{hex}"),
-                _ => format!("{n}:{hex}:transmitted"),
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut watched = std::collections::BTreeSet::new();
-        for (id, alarm) in &alarms {
-            if !created(alarm, &channels) {
-                continue;
-            }
-            let p = &alarm["Properties"];
-            let dims: Vec<(String, String)> = list(&p["Dimensions"], "Dimensions")
-                .iter()
-                .map(|d| {
-                    let value = resolve(&d["Value"], &channels);
-                    (
-                        text(&d["Name"], "Name").to_owned(),
-                        value.as_str().expect("a name").to_owned(),
-                    )
-                })
-                .collect();
-            assert_eq!(dims[0].0, "Webhook", "{id}");
-            assert_eq!(dims[1].0, "Channel", "{id}");
-            assert!(
-                watched.insert((dims[0].1.clone(), dims[1].1.clone())),
-                "{id} twice"
-            );
-            assert_eq!(text(&p["Statistic"], "Statistic"), "Sum", "{id}");
-            assert_eq!(
-                text(&p["ComparisonOperator"], "ComparisonOperator"),
-                "LessThanThreshold"
-            );
-            assert_eq!(p["Threshold"].as_f64(), Some(1.0), "{id}");
-            assert_eq!(
-                text(&p["TreatMissingData"], "TreatMissingData"),
-                "breaching",
-                "{id}: silence writes nothing"
-            );
-            assert_eq!(p["Period"].as_u64(), Some(3600), "{id}");
-            assert_eq!(reference(&p["EvaluationPeriods"]), Some("SilenceHours"));
-            assert_eq!(reference(&p["DatapointsToAlarm"]), Some("SilenceHours"));
-            let group = WEBHOOK_GROUPS
-                .iter()
-                .find(|(k, _)| k.as_str() == dims[0].1)
-                .map(|(_, g)| *g)
-                .unwrap_or_else(|| panic!("{id}: no webhook {}", dims[0].1));
-            depends_on_its_filters(id, alarm, "ChannelDeliveries", Some(group));
-        }
-        let want: std::collections::BTreeSet<_> = WEBHOOK_GROUPS
-            .iter()
-            .flat_map(|(k, _)| names.iter().map(|n| (k.as_str().to_owned(), n.clone())))
-            .collect();
-        assert_eq!(watched, want, "{count} channels");
     }
 }
 
