@@ -132,48 +132,61 @@ pub async fn client_down_before(proxy: Arc<Proxy>, n: usize) -> aws_sdk_dynamodb
 /// the first one, as it sends it.
 pub const TRANSACTION_CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#;
 
-/// Sends the first `n` TransactWriteItems requests of a client to `endpoint` (one answering
-/// [`TRANSACTION_CONFLICT`]) instead of DynamoDB Local, which applies transactions one at a time
-/// and so never cancels one for a conflict, as DynamoDB does when two writers race for a
-/// shipment. What went there was never applied; the rest goes to DynamoDB Local.
-pub struct ConflictFirst {
+/// Which TransactWriteItems requests a [`Redirected`] client sends to its endpoint.
+#[derive(Debug)]
+pub enum Which {
+    /// The first `n`, as DynamoDB cancels a transaction for `TransactionConflict` when two
+    /// writers race for a shipment (DynamoDB Local applies them one at a time and never does).
+    First(usize),
+    /// Each whose body holds the marker: one delivery that keeps failing while the table answers
+    /// everything else, as a transaction too large for its bounds does.
+    Holding(String),
+}
+
+/// Sends some TransactWriteItems requests of a client to `endpoint` (one answering as DynamoDB
+/// does in the case the test makes) instead of DynamoDB Local: what went there was never applied;
+/// the rest goes to the table. `seen` counts the transactions sent.
+#[derive(Debug)]
+pub struct Redirected {
     pub endpoint: String,
-    pub n: usize,
+    pub which: Which,
     pub seen: AtomicUsize,
 }
 
-impl std::fmt::Debug for ConflictFirst {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConflictFirst")
-            .field("n", &self.n)
-            .finish_non_exhaustive()
+impl Redirected {
+    /// A DynamoDB client at `endpoints` whose transactions `which` get `status` and `answer`, with
+    /// `retries` (the functions' own, or the SDK's).
+    async fn client(
+        endpoints: &LocalEndpoints,
+        which: Which,
+        status: u16,
+        answer: &str,
+        retries: Option<aws_sdk_dynamodb::config::retry::RetryConfig>,
+    ) -> (aws_sdk_dynamodb::Client, Arc<Redirected>) {
+        let redirected = Arc::new(Redirected {
+            endpoint: crate::proxy::answering(status, answer.to_owned()),
+            which,
+            seen: AtomicUsize::new(0),
+        });
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk(endpoints).await)
+            .interceptor(Shared(Arc::clone(&redirected)));
+        if let Some(retries) = retries {
+            config = config.retry_config(retries);
+        }
+        (
+            aws_sdk_dynamodb::Client::from_conf(config.build()),
+            redirected,
+        )
     }
-}
-
-/// A DynamoDB client on the shared DynamoDB Local whose first `n` transactions are cancelled for
-/// a conflict; the endpoint that answers them.
-pub async fn client_conflicting_first(n: usize) -> (aws_sdk_dynamodb::Client, Arc<ConflictFirst>) {
-    let base = crate::stack::dynamo(&LocalEndpoints::shared()).await;
-    let conflict = Arc::new(ConflictFirst {
-        endpoint: crate::proxy::answering(400, TRANSACTION_CONFLICT.to_owned()),
-        n,
-        seen: AtomicUsize::new(0),
-    });
-    let config = base
-        .config()
-        .to_builder()
-        .interceptor(SharedConflict(Arc::clone(&conflict)))
-        .build();
-    (aws_sdk_dynamodb::Client::from_conf(config), conflict)
 }
 
 /// The interceptor, sharing its count with the test.
 #[derive(Debug)]
-struct SharedConflict(Arc<ConflictFirst>);
+struct Shared(Arc<Redirected>);
 
-impl Intercept for SharedConflict {
+impl Intercept for Shared {
     fn name(&self) -> &'static str {
-        "ConflictFirst"
+        "Redirected"
     }
 
     fn modify_before_transmit(
@@ -187,48 +200,35 @@ impl Intercept for SharedConflict {
             .headers()
             .get("x-amz-target")
             .is_some_and(|t| t.ends_with(".TransactWriteItems"));
-        if transaction && self.0.seen.fetch_add(1, Ordering::SeqCst) < self.0.n {
+        if !transaction {
+            return Ok(());
+        }
+        let nth = self.0.seen.fetch_add(1, Ordering::SeqCst);
+        let redirect = match &self.0.which {
+            Which::First(n) => nth < *n,
+            Which::Holding(marker) => request
+                .body()
+                .bytes()
+                .is_some_and(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes())),
+        };
+        if redirect {
             request.set_uri(format!("{}/", self.0.endpoint))?;
         }
         Ok(())
     }
 }
 
-/// Sends each TransactWriteItems request whose body holds `marker` to `endpoint` (one answering
-/// an error) instead of DynamoDB Local: one delivery that keeps failing while the table answers
-/// everything else, as a transaction too large for its bounds does.
-#[derive(Debug)]
-struct FailingHolding {
-    marker: String,
-    endpoint: String,
-}
-
-impl Intercept for FailingHolding {
-    fn name(&self) -> &'static str {
-        "FailingHolding"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let request = context.request_mut();
-        let transaction = request
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
-        let marker = self.marker.as_bytes();
-        let holds = request
-            .body()
-            .bytes()
-            .is_some_and(|b| b.windows(marker.len()).any(|w| w == marker));
-        if transaction && holds {
-            request.set_uri(format!("{}/", self.endpoint))?;
-        }
-        Ok(())
-    }
+/// A DynamoDB client on the shared DynamoDB Local whose first `n` transactions are cancelled for
+/// a conflict, and its count of transactions.
+pub async fn client_conflicting_first(n: usize) -> (aws_sdk_dynamodb::Client, Arc<Redirected>) {
+    Redirected::client(
+        &LocalEndpoints::shared(),
+        Which::First(n),
+        400,
+        TRANSACTION_CONFLICT,
+        None,
+    )
+    .await
 }
 
 /// A DynamoDB client at `endpoints`, with the functions' retries, whose transactions holding
@@ -237,17 +237,14 @@ pub async fn client_failing_transactions_holding(
     endpoints: &LocalEndpoints,
     marker: &str,
 ) -> aws_sdk_dynamodb::Client {
-    let endpoint = crate::proxy::answering(
+    let internal = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"refused by the test"}"#;
+    Redirected::client(
+        endpoints,
+        Which::Holding(marker.to_owned()),
         500,
-        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"refused by the test"}"#
-            .to_owned(),
-    );
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk(endpoints).await)
-        .retry_config(qapla::aws::dynamo::bounded_retries())
-        .interceptor(FailingHolding {
-            marker: marker.to_owned(),
-            endpoint,
-        })
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        internal,
+        Some(qapla::aws::dynamo::bounded_retries()),
+    )
+    .await
+    .0
 }

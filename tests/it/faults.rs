@@ -136,7 +136,7 @@ async fn raced_webhook(
     n: usize,
 ) -> (
     qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>,
-    Arc<crate::archive::ConflictFirst>,
+    Arc<crate::archive::Redirected>,
 ) {
     let (client, conflict) = crate::archive::client_conflicting_first(n).await;
     let hook = qapla::webhook::Webhook::new(
