@@ -82,6 +82,16 @@ async fn run<C: Clock>(function: &ReconcilerFunction<C>, event: Value, for_: Dur
         .expect("a valid invocation")
 }
 
+/// A table of the test's own, and the demo channel's key stored under its prefix.
+async fn keyed_table(name: &str) -> (aws_sdk_dynamodb::Client, stack::UniqueName, String) {
+    let client = stack::dynamo(&LocalEndpoints::shared()).await;
+    let table = stack::unique_table(name);
+    stack::create_table(&client, &table).await;
+    let prefix = format!("/{table}/keys/");
+    store_key(&prefix, fixtures::DEMO_CHANNEL, DEMO_KEY).await;
+    (client, table, prefix)
+}
+
 /// A clock of the test's own, shared by the reconciler and the fake of Qapla's API: each wait
 /// passes at once and moves the time on, so a pace is counted on it, whatever the machine's
 /// speed, and a deadline cuts a run after the same waits on every machine.
@@ -254,12 +264,7 @@ async fn an_outage_is_recovered_end_to_end_and_notified_once_per_change() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn hundreds_of_shipments_stay_within_qaplas_rate_and_a_429_is_backed_off() {
-    let endpoint = LocalEndpoints::shared();
-    let client = stack::dynamo(&endpoint).await;
-    let table = stack::unique_table("recover-rate");
-    stack::create_table(&client, &table).await;
-    let prefix = format!("/{table}/keys/");
-    store_key(&prefix, fixtures::DEMO_CHANNEL, DEMO_KEY).await;
+    let (_, table, prefix) = keyed_table("recover-rate").await;
     // Qapla's own bucket (120, 2 a second) and our default pace (100, 2 a second).
     let (clock, fake) = test_clock(QAPLA_CAPACITY, QAPLA_PER_SECOND);
     let now = clock.now();
@@ -312,12 +317,7 @@ async fn hundreds_of_shipments_stay_within_qaplas_rate_and_a_429_is_backed_off()
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
-    let endpoint = LocalEndpoints::shared();
-    let client = stack::dynamo(&endpoint).await;
-    let table = stack::unique_table("recover-deadline");
-    stack::create_table(&client, &table).await;
-    let prefix = format!("/{table}/keys/");
-    store_key(&prefix, fixtures::DEMO_CHANNEL, DEMO_KEY).await;
+    let (client, table, prefix) = keyed_table("recover-deadline").await;
     // Qapla's bucket 25 times its rate, ours at 10 a second: the runs are cut by their deadline,
     // never by a 429.
     let (clock, fake) = test_clock(QAPLA_CAPACITY, 25.0 * QAPLA_PER_SECOND);

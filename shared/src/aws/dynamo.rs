@@ -43,8 +43,13 @@ pub fn bounded_retries() -> RetryConfig {
 /// The DynamoDB client of the webhook functions: the SDK configuration with bounded timeouts and
 /// retries.
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    client_within(sdk, bounded_timeouts())
+}
+
+/// A client with `timeouts` and the webhooks' retries.
+fn client_within(sdk: &aws_config::SdkConfig, timeouts: TimeoutConfig) -> Client {
     let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .timeout_config(bounded_timeouts())
+        .timeout_config(timeouts)
         .retry_config(bounded_retries())
         .build();
     Client::from_conf(config)
@@ -64,11 +69,7 @@ pub fn drain_timeouts() -> TimeoutConfig {
 
 /// The DynamoDB client of the inbox drain: [`drain_timeouts`], the webhooks' retries.
 pub fn drain_client(sdk: &aws_config::SdkConfig) -> Client {
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .timeout_config(drain_timeouts())
-        .retry_config(bounded_retries())
-        .build();
-    Client::from_conf(config)
+    client_within(sdk, drain_timeouts())
 }
 
 /// The key [`Store::answers`] reads: under a leading key the writers' roles allow
