@@ -64,10 +64,15 @@ pub async fn webhook(
     endpoints: &LocalEndpoints,
     table: &str,
     bucket: &str,
-) -> Webhook<DynamoStore> {
-    let store = DynamoStore::new(crate::stack::dynamo(endpoints).await, table)
-        .with_archive(S3Archive::new(s3(endpoints).await, bucket));
-    Webhook::new(kind, crate::delivery::webhook_config(table).settings, store)
+) -> crate::delivery::Hook {
+    let store = DynamoStore::new(crate::stack::dynamo(endpoints).await, table);
+    let archive = S3Archive::new(s3(endpoints).await, bucket);
+    Webhook::new(
+        kind,
+        crate::delivery::webhook_config(table).settings,
+        store,
+        Some(archive),
+    )
 }
 
 /// Takes the store away (through its proxy) just before the `n`th TransactWriteItems request
@@ -243,7 +248,7 @@ pub async fn client_failing_transactions_holding(
         Which::Holding(marker.to_owned()),
         500,
         internal,
-        Some(qapla::aws::dynamo::bounded_retries()),
+        Some(qapla::aws::bounds::bounded_retries()),
     )
     .await
     .0

@@ -5,7 +5,9 @@ use crate::events::{event, QAPLA_IP};
 use crate::local_aws::LocalEndpoints;
 use crate::stack::dynamo;
 use qapla::aws::dynamo::DynamoStore;
+use qapla::aws::s3::S3Archive;
 use qapla::config::WebhookConfig;
+use qapla::store::{Archive, Store};
 use qapla::webhook::Webhook;
 use qapla::Kind;
 use std::sync::Arc;
@@ -15,10 +17,14 @@ pub fn webhook_config(table: &str) -> WebhookConfig {
     qapla::fixtures::demo_config(table)
 }
 
-/// A webhook function's real pipeline over a DynamoDB store at `endpoints`.
-pub async fn webhook(kind: Kind, endpoints: &LocalEndpoints, table: &str) -> Webhook<DynamoStore> {
+/// A webhook function's pipeline as the functions build it: the table, and the archive bucket
+/// where one is configured.
+pub type Hook = Webhook<DynamoStore, Option<S3Archive>>;
+
+/// A webhook function's real pipeline over a DynamoDB store at `endpoints`, without a bucket.
+pub async fn webhook(kind: Kind, endpoints: &LocalEndpoints, table: &str) -> Hook {
     let store = DynamoStore::new(dynamo(endpoints).await, table);
-    Webhook::new(kind, webhook_config(table).settings, store)
+    Webhook::new(kind, webhook_config(table).settings, store, None)
 }
 
 /// What the real handler made of an API Gateway event.
@@ -30,7 +36,7 @@ pub struct Invoked {
 }
 
 /// Invokes the real HTTP handler with an API Gateway event.
-pub async fn invoke(hook: &Webhook<DynamoStore>, event: &str) -> Invoked {
+pub async fn invoke<S: Store, A: Archive>(hook: &Webhook<S, A>, event: &str) -> Invoked {
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
     let answer = qapla::aws::lambda::answer(hook, &request).await;
     let response = qapla::aws::lambda::response(&answer);
@@ -42,7 +48,7 @@ pub async fn invoke(hook: &Webhook<DynamoStore>, event: &str) -> Invoked {
 }
 
 /// Delivers until OK, as Qapla's retries would: a 503 is retried, anything else is returned.
-pub async fn deliver(hook: &Webhook<DynamoStore>, body: &str) -> String {
+pub async fn deliver(hook: &Hook, body: &str) -> String {
     for _ in 0..20 {
         let got = invoke(hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
         if got.status != 503 {
@@ -55,7 +61,7 @@ pub async fn deliver(hook: &Webhook<DynamoStore>, body: &str) -> String {
 
 /// Delivers every body at once, in an order shuffled by `seed`, each until it is answered (503s
 /// retried, as Qapla' would).
-pub async fn deliver_concurrently(hook: Arc<Webhook<DynamoStore>>, bodies: &[String], seed: u64) {
+pub async fn deliver_concurrently(hook: Arc<Hook>, bodies: &[String], seed: u64) {
     let mut order = bodies.to_vec();
     shuffle(&mut order, seed);
     let tasks: Vec<_> = order

@@ -2,13 +2,18 @@
 //! prints each answer and what the store holds. No AWS, no network: the quickest look at the core.
 
 use qapla::fixtures;
-use qapla::store::MemoryStore;
+use qapla::store::{MemoryArchive, MemoryStore};
 use qapla::webhook::{Request, Webhook};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let settings = fixtures::demo_config("memory").settings;
-    let mut hook = Webhook::new(qapla::Kind::Shipment, settings, MemoryStore::new());
+    let mut hook = Webhook::new(
+        qapla::Kind::Shipment,
+        settings,
+        MemoryStore::new(),
+        MemoryArchive::default(),
+    );
     for fixture in fixtures::ALL {
         // One store behind every endpoint, as one table is behind the three functions.
         hook.endpoint = fixture.kind;

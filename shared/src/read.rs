@@ -567,22 +567,28 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use crate::kind::Kind;
+    use crate::store::MemoryArchive;
     use crate::webhook::tests::{post, run};
     use crate::webhook::Webhook;
     use serde_json::json;
 
-    fn hook(store: MemoryStore) -> Webhook<MemoryStore> {
-        Webhook::new(Kind::Shipment, fixtures::demo_config("t").settings, store)
+    fn hook(store: MemoryStore) -> Webhook<MemoryStore, MemoryArchive> {
+        Webhook::new(
+            Kind::Shipment,
+            fixtures::demo_config("t").settings,
+            store,
+            MemoryArchive::default(),
+        )
     }
 
     use crate::fixtures::shipment_at as shipment;
 
-    fn deliver(hook: &Webhook<MemoryStore>, body: &Value) {
+    fn deliver(hook: &Webhook<MemoryStore, MemoryArchive>, body: &Value) {
         let answer = run(hook.handle(post(body.to_string().as_bytes())));
         assert_eq!(answer.status, 200, "{}", answer.outcome);
     }
 
-    fn items(hook: &Webhook<MemoryStore>) -> Vec<Value> {
+    fn items(hook: &Webhook<MemoryStore, MemoryArchive>) -> Vec<Value> {
         hook.store.items().into_values().collect()
     }
 
@@ -690,7 +696,7 @@ mod tests {
     #[test]
     fn a_shipment_leaves_the_open_index_when_final_and_a_late_event_does_not_bring_it_back() {
         let hook = hook(MemoryStore::new());
-        let open = |hook: &Webhook<MemoryStore>| {
+        let open = |hook: &Webhook<MemoryStore, MemoryArchive>| {
             run(hook.store.open_before("shop-it", "9999")).expect("query")
         };
         deliver(&hook, &shipment("T3", "2026-03-02 09:00:00", 3, None));
@@ -761,7 +767,7 @@ mod tests {
 
     /// Delivers in order, each a second after the last (`receivedAt` has whole seconds), and
     /// returns the table.
-    fn arrive(hook: &Webhook<MemoryStore>, bodies: &[Value]) -> Vec<Value> {
+    fn arrive(hook: &Webhook<MemoryStore, MemoryArchive>, bodies: &[Value]) -> Vec<Value> {
         let mut received = std::collections::BTreeMap::new();
         for (i, body) in bodies.iter().enumerate() {
             let before = hook.store.items();

@@ -5,14 +5,15 @@
 use crate::archive;
 use crate::auth::Channel;
 use crate::model::shipment::ShipmentEvent;
-use crate::store::{Recorded, Store, StoreError};
+use crate::store::{Archive, Recorded, Store, StoreError};
 use crate::table::{ShipmentHistory, ShipmentState, Source};
 use chrono::{DateTime, Utc};
 
 /// Records one status change: its history item (kept `history_days`; a payload too large for the
-/// item goes to the archive first) and, if newer, the state.
-pub async fn shipment<S: Store>(
+/// item goes to `archive` first) and, if newer, the state.
+pub async fn shipment<S: Store, A: Archive>(
     store: &S,
+    archive: &A,
     channel: &Channel,
     ev: &ShipmentEvent<'_>,
     source: Source,
@@ -24,7 +25,7 @@ pub async fn shipment<S: Store>(
     let mut history = ShipmentHistory::new(&state, ev, expires);
     if let Some(offload) = archive::fit(&mut history) {
         // Before the item that points at it; a retry writes the same object again.
-        store.keep(&offload.key, offload.bytes).await?;
+        archive.put(&offload.key, offload.bytes).await?;
     }
     store.record_shipment(&state, &history).await
 }
@@ -33,7 +34,7 @@ pub async fn shipment<S: Store>(
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryArchive, MemoryStore};
     use crate::webhook::tests::run;
     use serde_json::{json, Value};
 
@@ -65,6 +66,7 @@ mod tests {
         let now = Utc::now();
         let first = run(shipment(
             &store,
+            &MemoryArchive::default(),
             &channel(),
             &event(body.clone()),
             Source::Webhook,
@@ -73,6 +75,7 @@ mod tests {
         ));
         let again = run(shipment(
             &store,
+            &MemoryArchive::default(),
             &channel(),
             &event(body),
             Source::Webhook,
@@ -81,6 +84,7 @@ mod tests {
         ));
         let other = run(shipment(
             &store,
+            &MemoryArchive::default(),
             &channel(),
             &event(other),
             Source::Api,
@@ -100,6 +104,7 @@ mod tests {
     #[test]
     fn a_duplicate_with_other_content_leaves_the_archived_payload() {
         let store = MemoryStore::new();
+        let archive = MemoryArchive::default();
         let first = fixtures::large_shipment(900 * 1024, true);
         let mut other = first.clone();
         other["rows"][0]["notes"] = json!("other content, same change");
@@ -107,6 +112,7 @@ mod tests {
         for (body, expected) in [(&first, Recorded::Stored), (&other, Recorded::Duplicate)] {
             let got = run(shipment(
                 &store,
+                &archive,
                 &channel(),
                 &event(body.clone()),
                 Source::Webhook,
@@ -125,7 +131,7 @@ mod tests {
             })
             .expect("a history item");
         assert!(item.get(crate::table::PAYLOAD_REF).is_some(), "moved out");
-        let whole = run(archive::full_payload(&item, &store.archive)).expect("read back");
+        let whole = run(archive::full_payload(&item, &archive)).expect("read back");
         let mut sent = first.clone();
         sent.as_object_mut().map(|m| m.remove("apiKey"));
         assert_eq!(whole["rows"], sent["rows"], "the recorded change's payload");
@@ -145,7 +151,15 @@ mod tests {
             (later, Source::Api),
             (detail, Source::Api),
         ] {
-            let got = run(shipment(&store, &channel(), &event(b), source, now, 1));
+            let got = run(shipment(
+                &store,
+                &MemoryArchive::default(),
+                &channel(),
+                &event(b),
+                source,
+                now,
+                1,
+            ));
             assert_ne!(got, Ok(Recorded::Duplicate));
         }
         let history = store
@@ -213,6 +227,7 @@ mod tests {
                 let ev = event(body.clone());
                 let got = run(shipment(
                     &by_webhook,
+                    &MemoryArchive::default(),
                     &channel(),
                     &ev,
                     Source::Webhook,
@@ -227,6 +242,7 @@ mod tests {
                 assert_eq!((events.len(), refused), (1, vec![]), "{body}");
                 let got = run(shipment(
                     &by_api,
+                    &MemoryArchive::default(),
                     &channel(),
                     &events[0],
                     Source::Api,

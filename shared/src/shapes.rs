@@ -17,7 +17,7 @@
 use crate::auth::OrderTrigger;
 use crate::fixtures::{self, Fixture};
 use crate::notify::{decide, AlertRule, Change, Notice, Notifier};
-use crate::store::MemoryStore;
+use crate::store::{MemoryArchive, MemoryStore};
 use crate::table::{self, Document};
 use crate::webhook::tests::{post, run};
 use crate::webhook::Webhook;
@@ -30,15 +30,16 @@ fn received() -> DateTime<Utc> {
 }
 
 /// The webhook of a fixture's kind, for the demo channel, over an empty memory store.
-fn hook(kind: crate::kind::Kind) -> Webhook<MemoryStore> {
+fn hook(kind: crate::kind::Kind) -> Webhook<MemoryStore, MemoryArchive> {
     Webhook::new(
         kind,
         fixtures::demo_config("t").settings,
         MemoryStore::new(),
+        MemoryArchive::default(),
     )
 }
 
-fn deliver(hook: &mut Webhook<MemoryStore>, f: &Fixture) {
+fn deliver(hook: &mut Webhook<MemoryStore, MemoryArchive>, f: &Fixture) {
     hook.endpoint = f.kind;
     let answer = run(hook.handle_at(post(f.bytes()), received()));
     assert_eq!(answer.status, 200, "{}: {}", f.name, answer.outcome);

@@ -1,5 +1,7 @@
-//! Where deliveries are recorded: a small trait, with an in-memory implementation here and the
-//! DynamoDB one in the AWS adapters. Both keep the same rules:
+//! The two storage ports, each with its memory twin here and its AWS adapter in `aws/`:
+//! [`Store`] records deliveries in the table (DynamoDB); [`Archive`] keeps whole objects by key
+//! (S3: the quarantine, the inbox, payloads too large for an item). The table's rules, which
+//! both stores keep:
 //! - a history item per distinct event (a redelivery adds nothing: `Duplicate`);
 //! - the shipment state moves only forward in `ord` (an older event is history only: `Stale`);
 //! - each distinct version of a return or order gets a version item (a redelivery adds nothing:
@@ -83,19 +85,6 @@ pub trait Store: Send + Sync {
     /// Whether the table answers at all (one cheap read): the drain asks after a delivery fails,
     /// so that it stops for an outage but not for one delivery's own failure.
     fn answers(&self) -> impl Future<Output = bool> + Send;
-
-    /// Keeps `bytes` under `key` in the store's archive (payloads too large for an item,
-    /// quarantined deliveries). A store without an archive refuses.
-    fn keep(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (key, bytes);
-        std::future::ready(Err(StoreError::Refused(
-            "this store keeps no archive".into(),
-        )))
-    }
 }
 
 /// Where whole payloads and quarantined deliveries are kept.
@@ -119,6 +108,40 @@ pub trait Archive: Send + Sync {
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// No archive where none is configured (a local table without a bucket, the recovery): a put is
+/// refused, so what needed the archive is refused with its reason; nothing is there to read.
+impl<A: Archive> Archive for Option<A> {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        match self {
+            Some(archive) => archive.put(key, bytes).await,
+            None => Err(StoreError::Refused(
+                "no archive bucket is configured".into(),
+            )),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Some(archive) => archive.get(key).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        match self {
+            Some(archive) => archive.list(prefix, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Some(archive) => archive.delete(key).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// An object of the archive, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -127,10 +150,10 @@ pub struct Listed {
     pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// An archive in memory, for tests and the benchmarks.
 /// An object's bytes and when they were put.
 type Object = (Vec<u8>, chrono::DateTime<chrono::Utc>);
 
+/// An archive in memory, for tests and the benchmarks.
 #[derive(Debug, Default)]
 pub struct MemoryArchive {
     objects: Mutex<BTreeMap<String, Object>>,
@@ -197,8 +220,6 @@ impl Archive for MemoryArchive {
 pub struct MemoryStore {
     items: Mutex<BTreeMap<(String, String), Value>>,
     down: Mutex<bool>,
-    /// Its archive, as the S3 bucket is the DynamoDB store's.
-    pub archive: MemoryArchive,
 }
 
 impl MemoryStore {
@@ -206,14 +227,8 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Makes every call fail as an unreachable store would, the archive's too, until set back.
+    /// Makes every call fail as an unreachable table would, until set back.
     pub fn set_down(&self, down: bool) {
-        *lock(&self.down) = down;
-        self.archive.set_down(down);
-    }
-
-    /// Makes the table's calls fail as an unreachable table would, while the archive answers.
-    pub fn set_table_down(&self, down: bool) {
         *lock(&self.down) = down;
     }
 
@@ -338,10 +353,6 @@ impl Store for MemoryStore {
 
     async fn answers(&self) -> bool {
         self.check_up().is_ok()
-    }
-
-    async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.archive.put(key, bytes).await
     }
 }
 

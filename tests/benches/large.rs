@@ -15,12 +15,12 @@ use integration_tests::stack;
 use peak_alloc::PeakAlloc;
 use qapla::aws::dynamo::DynamoStore;
 use qapla::aws::s3::S3Archive;
-use qapla::store::{Recorded, Store, StoreError};
+use qapla::store::{Archive, Listed, Recorded, Store, StoreError};
 use qapla::table::{Document, ShipmentHistory, ShipmentState};
 use qapla::webhook::Webhook;
 use qapla::Kind;
 use serde_json::{json, Value};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The system allocator, counting the bytes live and their high-water mark, so one answer's
@@ -35,13 +35,13 @@ fn reset_peak() -> usize {
     ALLOCATOR.current_usage()
 }
 
-/// A store that times the store it wraps, archive calls included.
+/// A store or an archive that times the one it wraps, adding to a total the pair shares.
 struct Timed<S> {
     inner: S,
-    spent: Mutex<Duration>,
+    spent: Arc<Mutex<Duration>>,
 }
 
-impl<S: Store> Timed<S> {
+impl<S> Timed<S> {
     fn add(&self, d: Duration) {
         *self.spent.lock().unwrap_or_else(|e| e.into_inner()) += d;
     }
@@ -70,11 +70,23 @@ impl<S: Store> Store for Timed<S> {
         self.add(start.elapsed());
         r
     }
-    async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+}
+
+impl<A: Archive> Archive for Timed<A> {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         let start = Instant::now();
-        let r = self.inner.keep(key, bytes).await;
+        let r = self.inner.put(key, bytes).await;
         self.add(start.elapsed());
         r
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        self.inner.list(prefix, limit).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
     }
 }
 
@@ -158,15 +170,19 @@ async fn measure(local: &LocalEndpoints, name: &'static str, kind: Kind, n: usiz
         let client = stack::dynamo(local).await;
         stack::create_table_with(&client, &table, false).await;
         create_bucket(local, &table).await;
+        let spent = Arc::new(Mutex::new(Duration::ZERO));
         let store = Timed {
-            inner: DynamoStore::new(client, &table)
-                .with_archive(S3Archive::new(s3(local).await, &table)),
-            spent: Mutex::new(Duration::ZERO),
+            inner: DynamoStore::new(client, &table),
+            spent: spent.clone(),
+        };
+        let archive = Timed {
+            inner: S3Archive::new(s3(local).await, &table),
+            spent,
         };
         let mut settings = delivery::webhook_config(&table).settings;
         // Above the default 1 MiB for the body whose items fill one transaction.
         settings.max_body_bytes = 8 * 1024 * 1024;
-        let hook = Webhook::new(kind, settings, store);
+        let hook = Webhook::new(kind, settings, store, archive);
         let request = lambda_http::request::from_str(e).expect("event");
         hook.store.take();
         let before = reset_peak();

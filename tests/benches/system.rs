@@ -224,6 +224,7 @@ async fn warm_path(local: &LocalEndpoints, n: usize) -> (Vec<f64>, Vec<f64>) {
             Kind::Shipment,
             delivery::webhook_config(&table).settings,
             store,
+            None::<qapla::aws::s3::S3Archive>,
         ));
     }
     let events = deliveries("WARM", n + 20);

@@ -847,7 +847,7 @@ async fn each_webhook_has_a_heartbeat_that_a_silence_of_silence_hours_breaks() {
     }
 }
 
-async fn invoke_only(hook: &qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>, event: &str) {
+async fn invoke_only(hook: &crate::delivery::Hook, event: &str) {
     let got = crate::delivery::invoke(hook, event).await;
     assert!(got.status >= 400, "{got:?}");
 }
@@ -912,6 +912,7 @@ async fn a_notice_left_unconfirmed_is_counted_and_alarmed() {
             kind,
             qapla::fixtures::demo_config("t").settings,
             qapla::store::MemoryStore::new(),
+            qapla::store::MemoryArchive::default(),
         );
         let body =
             qapla::fixtures::shipment_at("STOCK", "2026-03-01 10:00:00", 6, Some(1)).to_string();
@@ -1218,9 +1219,8 @@ async fn quarantined_misrouted_and_waiting_deliveries_are_counted_and_alarmed() 
     // The drain's line carries the oldest wait in minutes, which the inbox alarm compares with
     // InboxAlarmMinutes.
     let hook = crate::archive::webhook(qapla::Kind::Shipment, &endpoint, &table, &table).await;
-    let archive = hook.store.archive().expect("archive").clone();
     let lines = logged(async {
-        qapla::webhook::drain::run(&hook, &archive, chrono::Utc::now(), None).await;
+        qapla::webhook::drain::run(&hook, chrono::Utc::now(), None).await;
     })
     .await;
     let line = lines

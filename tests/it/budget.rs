@@ -35,16 +35,21 @@ async fn hook(
     endpoints: &LocalEndpoints,
     table: &str,
     bucket: &str,
-) -> Webhook<DynamoStore> {
+) -> Webhook<DynamoStore, S3Archive> {
     let sdk = stack::sdk(endpoints).await;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .retry_config(qapla::aws::dynamo::bounded_retries())
+            .retry_config(qapla::aws::bounds::bounded_retries())
             .build(),
     );
-    let store =
-        DynamoStore::new(client, table).with_archive(S3Archive::new(s3(endpoints).await, bucket));
-    Webhook::new(kind, crate::delivery::webhook_config(table).settings, store)
+    let store = DynamoStore::new(client, table);
+    let archive = S3Archive::new(s3(endpoints).await, bucket);
+    Webhook::new(
+        kind,
+        crate::delivery::webhook_config(table).settings,
+        store,
+        archive,
+    )
 }
 
 async fn table_and_bucket(prefix: &str) -> (stack::UniqueName, aws_sdk_s3::Client) {
@@ -315,8 +320,7 @@ async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothi
 
     // The drain while the table is still down: nothing moves, nothing is lost.
     let drain = hook(Kind::Shipment, &through_proxy, &stormy.table, &stormy.table).await;
-    let archive = drain.store.archive().expect("archive").clone();
-    let down = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let down = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!(
         (down.drained, down.waiting, down.outcome),
         (0, waiting.len(), "table_down")
@@ -324,12 +328,17 @@ async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothi
 
     // The table answers again: the drain records everything and empties the inbox.
     proxy.set_down(false);
-    let up = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let up = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!(
         (up.drained, up.waiting, up.outcome),
         (waiting.len(), 0, "done")
     );
-    assert!(archive.list("inbox/", 100).await.expect("list").is_empty());
+    assert!(drain
+        .archive
+        .list("inbox/", 100)
+        .await
+        .expect("list")
+        .is_empty());
     assert_same_table(
         &timeless(&scan(&direct, &stormy.table).await),
         &timeless(&scan(&direct, &calm.table).await),
@@ -357,7 +366,7 @@ async fn a_table_outage_is_answered_ok_kept_in_the_inbox_and_drained_as_if_nothi
     );
 
     // A second drain finds nothing; Qapla' never retried, and nothing is doubled.
-    let again = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let again = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!((again.drained, again.waiting), (0, 0));
 }
 
@@ -538,8 +547,7 @@ async fn dynamodb_answering_errors_defers_to_the_inbox_whatever_the_error() {
     }
     // The table answers: all drained, nothing quarantined.
     let drain = hook(Kind::Shipment, &endpoint, &table, &table).await;
-    let archive = drain.store.archive().expect("archive").clone();
-    let summary = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let summary = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!((summary.drained, summary.waiting), (errors.len(), 0));
     assert!(keys(&s3c, &table, "quarantine/").await.is_empty());
     let states = scan(&stack::dynamo(&endpoint).await, &table)
@@ -556,14 +564,14 @@ async fn poisoned_drain(
     endpoints: &LocalEndpoints,
     table: &str,
     poison: &str,
-) -> Webhook<DynamoStore> {
+) -> Webhook<DynamoStore, S3Archive> {
     let client = crate::archive::client_failing_transactions_holding(endpoints, poison).await;
-    let store =
-        DynamoStore::new(client, table).with_archive(S3Archive::new(s3(endpoints).await, table));
+    let store = DynamoStore::new(client, table);
     Webhook::new(
         Kind::Shipment,
         crate::delivery::webhook_config(table).settings,
         store,
+        S3Archive::new(s3(endpoints).await, table),
     )
 }
 
@@ -603,9 +611,8 @@ async fn a_poisoned_inbox_object_first_holds_nothing_back_and_ends_in_the_quaran
     let proxy = Proxy::start(crate::local_aws::shared().dynamodb.port);
     let through = endpoint.with_dynamodb(proxy.endpoint());
     let drain = poisoned_drain(&through, &table, "POISONED01").await;
-    let archive = drain.store.archive().expect("archive").clone();
     proxy.set_down(true);
-    let down = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let down = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!(
         (down.outcome, down.drained, down.waiting),
         ("table_down", 0, 2)
@@ -616,7 +623,7 @@ async fn a_poisoned_inbox_object_first_holds_nothing_back_and_ends_in_the_quaran
     // The table up: the poisoned one, listed first, fails alone; the one behind it is recorded
     // in the same run, and the run is no outage.
     proxy.set_down(false);
-    let up = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let up = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!(
         (up.outcome, up.drained, up.failing, up.waiting),
         ("done", 1, 1, 1)
@@ -627,7 +634,7 @@ async fn a_poisoned_inbox_object_first_holds_nothing_back_and_ends_in_the_quaran
     // Failing every run while the table answers: after 12, in the quarantine with its reason.
     let max = qapla::webhook::drain::MAX_ATTEMPTS;
     for _ in 1..max {
-        qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+        qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     }
     assert!(keys(&s3c, &table, "inbox/").await.is_empty());
     let quarantined = keys(&s3c, &table, "quarantine/").await;
@@ -640,7 +647,7 @@ async fn a_poisoned_inbox_object_first_holds_nothing_back_and_ends_in_the_quaran
     assert_eq!(kept.attempts, max);
     assert!(kept.reason.contains("12 drain runs"), "{}", kept.reason);
     assert!(kept.reason.contains("store unavailable"), "{}", kept.reason);
-    let after = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let after = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert_eq!(
         (after.waiting, after.failing, after.outcome),
         (0, 0, "done")
@@ -664,8 +671,7 @@ async fn five_hundred_unreadable_inbox_objects_do_not_starve_a_valid_one() {
     }
     inboxed(&endpoint, &table, &["VALIDAFTER02"]).await;
     let drain = hook(Kind::Shipment, &endpoint, &table, &table).await;
-    let archive = drain.store.archive().expect("archive").clone();
-    let summary = qapla::webhook::drain::run(&drain, &archive, chrono::Utc::now(), None).await;
+    let summary = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
     assert!(
         recorded(&endpoint, &table, "VALIDAFTER02").await,
         "{summary:?}"

@@ -194,7 +194,12 @@ async fn versions_at_the_same_dates_end_the_same_whatever_the_arrival_order() {
 /// The same bodies through the real handler over the memory store; its table.
 async fn memory_table(kind: Kind, bodies: &[&Value]) -> (Vec<String>, Items) {
     let settings = delivery::webhook_config("memory").settings;
-    let hook = Webhook::new(kind, settings, MemoryStore::new());
+    let hook = Webhook::new(
+        kind,
+        settings,
+        MemoryStore::new(),
+        qapla::store::MemoryArchive::default(),
+    );
     let mut answers = Vec::new();
     for body in bodies {
         let body = body.to_string();

@@ -131,18 +131,13 @@ async fn a_burst_of_concurrent_deliveries_ends_like_a_serial_run() {
 
 /// The shipments webhook over `table` whose first `n` transactions are cancelled for a conflict,
 /// and the count of transactions it sent.
-async fn raced_webhook(
-    table: &str,
-    n: usize,
-) -> (
-    qapla::webhook::Webhook<qapla::aws::dynamo::DynamoStore>,
-    Arc<crate::archive::Redirected>,
-) {
+async fn raced_webhook(table: &str, n: usize) -> (delivery::Hook, Arc<crate::archive::Redirected>) {
     let (client, conflict) = crate::archive::client_conflicting_first(n).await;
     let hook = qapla::webhook::Webhook::new(
         Kind::Shipment,
         delivery::webhook_config(table).settings,
         qapla::aws::dynamo::DynamoStore::new(client, table),
+        None,
     );
     (hook, conflict)
 }

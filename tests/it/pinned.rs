@@ -218,6 +218,7 @@ fn run(kind: Kind, event: &str) -> Value {
         kind,
         fixtures::demo_config("t").settings,
         MemoryStore::new(),
+        qapla::store::MemoryArchive::default(),
     );
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
     let logs = capture_logs();
@@ -255,7 +256,6 @@ fn run(kind: Kind, event: &str) -> Value {
         })
         .collect();
     let kept: Vec<Value> = hook
-        .store
         .archive
         .objects()
         .into_iter()

@@ -10,6 +10,10 @@ use crate::local_aws::LocalEndpoints;
 use crate::proxy::Proxy;
 use crate::stack;
 use crate::table::{assert_same_table, scan, timeless};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use qapla::aws::dynamo::DynamoStore;
 use qapla::fixtures::{self, DEMO_KEY};
 use qapla::webhook::Webhook;
@@ -96,7 +100,7 @@ async fn a_900_kb_body_is_recorded_whole_readable_back_and_then_a_duplicate() {
 
         let whole = hook
             .store
-            .history_payload(pk, sk)
+            .history_payload(pk, sk, &hook.archive)
             .await
             .expect("readable")
             .expect("there");
@@ -118,7 +122,7 @@ async fn a_900_kb_body_is_recorded_whole_readable_back_and_then_a_duplicate() {
         assert_eq!(scan(&direct, &table).await, items);
         let still = hook
             .store
-            .history_payload(pk, sk)
+            .history_payload(pk, sk, &hook.archive)
             .await
             .expect("readable")
             .expect("there");
@@ -141,6 +145,96 @@ async fn two_hundred_fifty_orders_in_one_body_are_all_recorded() {
         && (sk == "STATE" || sk.starts_with(qapla::table::VERSION_PREFIX))));
     let again = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
     assert_eq!(again.outcome, "duplicate");
+}
+
+/// The time bounds each transaction of a client ran under: (one attempt, the whole call).
+#[derive(Debug, Clone, Default)]
+struct SeenBounds(Arc<std::sync::Mutex<Vec<(Duration, Duration)>>>);
+
+impl Intercept for SeenBounds {
+    fn name(&self) -> &'static str {
+        "SeenBounds"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
+            let bounds = cfg.load::<TimeoutConfig>().expect("bounds");
+            let seen = (
+                bounds
+                    .operation_attempt_timeout()
+                    .expect("an attempt bound"),
+                bounds.operation_timeout().expect("a whole-call bound"),
+            );
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(seen);
+        }
+        Ok(())
+    }
+}
+
+/// A transaction's bounds grow with what it carries: a shipment's two small items run under the
+/// webhooks' 1 s an attempt and 2 s the call; 50 orders filling one transaction's 100 items
+/// under more, by the rule of `qapla::aws::bounds` (the bounds as the SDK applied them to each
+/// request, read by an interceptor: no timing involved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactions_time_bounds_grow_with_its_items_and_bytes() {
+    let local = LocalEndpoints::shared();
+    let table = new_table("bounds").await;
+    let sdk = stack::sdk(&local).await;
+    // A client of the functions' own, and the bounds each of its transactions ran under.
+    let webhook = |kind| {
+        let seen = SeenBounds::default();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            qapla::aws::dynamo::client(&sdk)
+                .config()
+                .to_builder()
+                .interceptor(seen.clone())
+                .build(),
+        );
+        let hook = Webhook::new(
+            kind,
+            delivery::webhook_config(&table).settings,
+            DynamoStore::new(client, &table),
+            None::<qapla::aws::s3::S3Archive>,
+        );
+        (hook, seen)
+    };
+    let (hook, small) = webhook(Kind::Shipment);
+    let shipment = fixtures::SHIPMENT_EXCEPTION_STOCK.body;
+    let got = invoke(&hook, &event(Kind::Shipment, shipment, QAPLA_IP)).await;
+    assert_eq!(got.outcome, "stored");
+    let (hook, large) = webhook(Kind::Order);
+    let orders = fixtures::many_orders(50).to_string();
+    let got = invoke(&hook, &event(Kind::Order, &orders, QAPLA_IP)).await;
+    assert_eq!(got.outcome, "stored");
+
+    // Every attempt of one transaction under the same bounds (a slow one may be sent again).
+    let bounds = |seen: SeenBounds| {
+        let seen = seen.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert!(
+            !seen.is_empty() && seen.iter().all(|b| *b == seen[0]),
+            "{seen:?}"
+        );
+        seen[0]
+    };
+    let (small, large) = (bounds(small), bounds(large));
+    let ms = |d: Duration| d.as_millis();
+    assert!((1_000..1_050).contains(&ms(small.0)), "{small:?}");
+    assert_eq!(
+        small.1 - Duration::from_secs(2),
+        2 * (small.0 - Duration::from_secs(1))
+    );
+    // 100 items: at least 0.5 s more an attempt, and the whole call twice that more.
+    assert!(ms(large.0) >= 1_500, "{large:?}");
+    assert_eq!(
+        large.1 - Duration::from_secs(2),
+        2 * (large.0 - Duration::from_secs(1))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,6 +262,7 @@ async fn a_failure_between_two_batches_answers_503_and_the_retry_completes_the_t
         Kind::Order,
         delivery::webhook_config(&stormy).settings,
         DynamoStore::new(client, &stormy),
+        None::<qapla::aws::s3::S3Archive>,
     );
     let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
     assert_eq!(
@@ -255,7 +350,7 @@ async fn a_permanent_refusal_is_quarantined_answered_ok_and_counted() {
 }
 
 /// Times one shipment delivery through `hook`: its answer and how long it took.
-async fn timed(hook: &Webhook<DynamoStore>, body: &str) -> (u16, Duration) {
+async fn timed(hook: &delivery::Hook, body: &str) -> (u16, Duration) {
     let start = Instant::now();
     let got = invoke(hook, &event(Kind::Shipment, body, QAPLA_IP)).await;
     (got.status, start.elapsed())
@@ -276,11 +371,13 @@ async fn an_unreachable_store_answers_503_within_its_bound() {
         Kind::Shipment,
         settings(),
         DynamoStore::new(qapla::aws::dynamo::client(&sdk), &table),
+        None,
     );
     let defaults = Webhook::new(
         Kind::Shipment,
         settings(),
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        None,
     );
     let (status, refused) = timed(&bounded, body).await;
     assert_eq!(status, 503);
@@ -298,6 +395,7 @@ async fn an_unreachable_store_answers_503_within_its_bound() {
         Kind::Shipment,
         settings(),
         DynamoStore::new(qapla::aws::dynamo::client(&sdk), &table),
+        None,
     );
     let (status, black_hole) = timed(&silent, body).await;
     assert_eq!(status, 503);

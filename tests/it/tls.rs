@@ -83,6 +83,7 @@ async fn the_store_speaks_tls_and_checks_the_certificate() {
         qapla::Kind::Shipment,
         delivery::webhook_config("tls").settings,
         DynamoStore::new(client.clone(), "tls"),
+        None::<qapla::aws::s3::S3Archive>,
     );
     let body = qapla::fixtures::Fixture::named("shipment-1.2-in-transit").body;
     let got = delivery::invoke(

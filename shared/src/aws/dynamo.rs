@@ -4,11 +4,10 @@
 //! condition, so a retry after a failure half-way writes only what is missing).
 
 use crate::archive::{self, Unrecoverable};
-use crate::aws::s3::S3Archive;
+use crate::aws::bounds;
 use crate::limits;
 use crate::store::{documents_recorded, Archive, Recorded, Store, StoreError};
 use crate::table::{Document, ShipmentHistory, ShipmentState, ORD, PK, SK};
-use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -18,58 +17,24 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Bounds on every store call, so that an unreachable store answers 503 well within the patience
-/// of a webhook sender (Qapla' documents none; common ones wait 5 to 10 s) and of the function's
-/// own 6 s timeout. A healthy DynamoDB transaction takes tens of milliseconds in its region:
-/// - connect: 500 ms (a connection in the region takes a few);
-/// - one attempt: 1 s; the whole call, retries included: 2 s;
-/// - 3 attempts, backing off from 50 ms up to 400 ms (the defaults start at 1 s and reach 20 s).
-pub fn bounded_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(500))
-        .operation_attempt_timeout(Duration::from_secs(1))
-        .operation_timeout(Duration::from_secs(2))
-        .build()
-}
-
-/// The retries of [`bounded_timeouts`].
-pub fn bounded_retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_millis(400))
-}
-
-/// The DynamoDB client of the webhook functions: the SDK configuration with bounded timeouts and
-/// retries.
+/// The DynamoDB client of the webhook functions: the SDK configuration with the webhooks'
+/// bounded timeouts and retries ([`bounds`]).
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
-    client_within(sdk, bounded_timeouts())
+    client_within(sdk, bounds::bounded_timeouts())
 }
 
-/// A client with `timeouts` and the webhooks' retries.
+/// A client with `timeouts` and the bounded retries.
 fn client_within(sdk: &aws_config::SdkConfig, timeouts: TimeoutConfig) -> Client {
     let config = aws_sdk_dynamodb::config::Builder::from(sdk)
         .timeout_config(timeouts)
-        .retry_config(bounded_retries())
+        .retry_config(bounds::bounded_retries())
         .build();
     Client::from_conf(config)
 }
 
-/// The bounds of the inbox drain's calls: nobody waits for its answer and its function has
-/// 60 s, so a large transaction (100 items, near 4 MB) that cannot finish in the webhooks' 2 s
-/// gets the time it needs here rather than failing on every run:
-/// - connect: 2 s; one attempt: 8 s; the whole call, retries included: 16 s.
-pub fn drain_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(8))
-        .operation_timeout(Duration::from_secs(16))
-        .build()
-}
-
-/// The DynamoDB client of the inbox drain: [`drain_timeouts`], the webhooks' retries.
+/// The DynamoDB client of the inbox drain: [`bounds::drain_timeouts`], the same retries.
 pub fn drain_client(sdk: &aws_config::SdkConfig) -> Client {
-    client_within(sdk, drain_timeouts())
+    client_within(sdk, bounds::drain_timeouts())
 }
 
 /// The key [`Store::answers`] reads: under a leading key the writers' roles allow
@@ -104,41 +69,28 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// A transaction's cancellation reason for an item a concurrent transaction was writing.
 const CONFLICT: &str = "TransactionConflict";
 
-/// The store on a DynamoDB table, with the S3 archive of the stack.
+/// The store on a DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
-    archive: Option<S3Archive>,
 }
 
 impl DynamoStore {
-    /// A store without an archive: a payload too large for an item, or a refused delivery,
-    /// cannot be kept, and is refused.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
             table: table.into(),
-            archive: None,
         }
     }
 
-    /// The same store, keeping large payloads and quarantined deliveries in `archive`.
-    pub fn with_archive(mut self, archive: S3Archive) -> Self {
-        self.archive = Some(archive);
-        self
-    }
-
-    pub fn archive(&self) -> Option<&S3Archive> {
-        self.archive.as_ref()
-    }
-
-    /// The whole payload of a shipment's history item, wherever it is kept; `None` if the item
-    /// does not exist.
-    pub async fn history_payload(
+    /// The whole payload of a shipment's history item, wherever it is kept (in the item, or in
+    /// `archive`); `None` if the item does not exist.
+    pub async fn history_payload<A: Archive>(
         &self,
         pk: &str,
         sk: &str,
+        archive: &A,
     ) -> Result<Option<serde_json::Value>, Unrecoverable> {
         let got = self
             .client
@@ -155,12 +107,7 @@ impl DynamoStore {
         };
         let item: serde_json::Value =
             serde_dynamo::from_item(item).map_err(|e| Unrecoverable::Corrupt(e.to_string()))?;
-        match &self.archive {
-            Some(a) => archive::full_payload(&item, a).await.map(Some),
-            None => archive::full_payload(&item, &crate::store::MemoryArchive::default())
-                .await
-                .map(Some),
-        }
+        archive::full_payload(&item, archive).await.map(Some)
     }
 
     /// The client and table, for the reconciler's reads of the same table (`aws::ledger`).
@@ -219,12 +166,20 @@ impl DynamoStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<Option<Vec<bool>>, StoreError>, Conflict> {
-        let result = self
+        let bounds = self.client.config().timeout_config().map(|base| {
+            let bytes = items.iter().map(write_bytes).sum();
+            bounds::for_transaction(base, items.len(), bytes)
+        });
+        let mut call = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .send()
-            .await;
+            .customize();
+        if let Some(bounds) = bounds {
+            call = call
+                .config_override(aws_sdk_dynamodb::config::Builder::new().timeout_config(bounds));
+        }
+        let result = call.send().await;
         let err = match result {
             Ok(_) => return Ok(Ok(None)),
             Err(err) => err,
@@ -304,6 +259,34 @@ fn document_item(doc: &Document) -> Result<HashMap<String, AttributeValue>, Stor
     match doc {
         Document::Return(r) => item(r),
         Document::Order(o) => item(o),
+    }
+}
+
+/// About how many bytes a write sends: its item's attribute names and values, as DynamoDB
+/// counts an item's size (a number as its digits; sets and lists as their members).
+fn write_bytes(write: &TransactWriteItem) -> usize {
+    write.put().map_or(0, |put| {
+        put.item()
+            .iter()
+            .map(|(name, value)| name.len() + value_bytes(value))
+            .sum()
+    })
+}
+
+fn value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_bytes(v))
+                .sum::<usize>()
+        }
+        _ => 1,
     }
 }
 
@@ -432,15 +415,6 @@ impl Store for DynamoStore {
             .send()
             .await
             .is_ok()
-    }
-
-    async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        match &self.archive {
-            Some(archive) => archive.put(key, bytes).await,
-            None => Err(StoreError::Refused(
-                "no archive bucket is configured".into(),
-            )),
-        }
     }
 }
 

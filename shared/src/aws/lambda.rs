@@ -1,15 +1,17 @@
 //! Lambda wiring: configuration and clients once per cold start, then one handler per request.
 
+use crate::aws::bounds;
 use crate::aws::claims::DynamoClaims;
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::eventbridge::EventBridgeBus;
+use crate::aws::s3::S3Archive;
 use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
 use crate::config::{NotifierConfig, StuckConfig, WebhookConfig};
 use crate::kind::Kind;
 use crate::notify::batch::Deadline;
 use crate::notify::bus::FanOut;
-use crate::store::Store;
+use crate::store::{Archive, Store};
 use crate::webhook::{self, Webhook};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_http::request::RequestContext;
@@ -78,17 +80,45 @@ pub fn source_ip(request: &lambda_http::Request) -> Option<IpAddr> {
 }
 
 /// Runs one HTTP request through the pipeline.
-pub async fn answer<S: Store>(
-    webhook: &Webhook<S>,
+pub async fn answer<S: Store, A: Archive>(
+    webhook: &Webhook<S, A>,
     request: &lambda_http::Request,
 ) -> webhook::Answer {
+    let record_by = request
+        .lambda_context_ref()
+        .and_then(|context| left_to_record(context.deadline()))
+        .map(|left| Box::pin(tokio::time::sleep(left)) as webhook::Timer<'static>);
     webhook
-        .handle(webhook::Request {
-            method: request.method().as_str(),
-            source: source_ip(request),
-            body: request.body().as_ref(),
-        })
+        .handle_within(
+            webhook::Request {
+                method: request.method().as_str(),
+                source: source_ip(request),
+                body: request.body().as_ref(),
+            },
+            record_by,
+        )
         .await
+}
+
+/// What a webhook keeps of its invocation's time after recording: one archive write (the
+/// inbox: its client's whole-call bound) and half a second to answer.
+pub fn answer_reserve() -> Duration {
+    bounds::bounded_timeouts()
+        .operation_timeout()
+        .unwrap_or_default()
+        + Duration::from_millis(500)
+}
+
+/// How long a delivery may wait for the table, by an invocation's `deadline`: what is left of
+/// it but [`answer_reserve`] (nothing, when less is left). `None` where the runtime gives no
+/// deadline in the future (a local emulator may not): the calls' own bounds only.
+pub fn left_to_record(deadline: SystemTime) -> Option<Duration> {
+    left_to_record_at(deadline, SystemTime::now())
+}
+
+fn left_to_record_at(deadline: SystemTime, now: SystemTime) -> Option<Duration> {
+    let left = deadline.duration_since(now).ok().filter(|l| !l.is_zero())?;
+    Some(left.saturating_sub(answer_reserve()))
 }
 
 /// The HTTP response for an answer: its status and exactly `{"result":"OK"}` or `{"result":"KO"}`.
@@ -105,8 +135,8 @@ pub fn response(answer: &webhook::Answer) -> Response<Body> {
 }
 
 /// Answers one HTTP request.
-pub async fn respond<S: Store>(
-    webhook: &Webhook<S>,
+pub async fn respond<S: Store, A: Archive>(
+    webhook: &Webhook<S, A>,
     request: lambda_http::Request,
 ) -> Response<Body> {
     response(&answer(webhook, &request).await)
@@ -122,22 +152,22 @@ fn fail_config(e: crate::config::ConfigError) -> Error {
 }
 
 /// Builds a webhook function's pipeline from the environment.
-pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error> {
+pub async fn webhook_from_env(
+    kind: Kind,
+) -> Result<Webhook<DynamoStore, Option<S3Archive>>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await?;
-    let mut store = DynamoStore::new(crate::aws::dynamo::client(&sdk), config.table_name.clone());
-    if let Some(bucket) = &config.bucket_name {
-        store = store.with_archive(crate::aws::s3::S3Archive::new(
-            crate::aws::s3::client(&sdk),
-            bucket.clone(),
-        ));
-    }
-    Ok(Webhook::new(kind, config.settings, store))
+    let store = DynamoStore::new(crate::aws::dynamo::client(&sdk), config.table_name.clone());
+    let archive = config
+        .bucket_name
+        .as_ref()
+        .map(|bucket| S3Archive::new(crate::aws::s3::client(&sdk), bucket.clone()));
+    Ok(Webhook::new(kind, config.settings, store, archive))
 }
 
 /// Runs a webhook function: each API Gateway request through `webhook`, answered as
 /// [`response`] says.
-pub async fn serve_webhook(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
+pub async fn serve_webhook(webhook: Webhook<DynamoStore, Option<S3Archive>>) -> Result<(), Error> {
     let webhook = Arc::new(webhook);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let webhook = Arc::clone(&webhook);
@@ -149,7 +179,7 @@ pub async fn serve_webhook(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
 /// The drain's pipeline: the webhooks' own, over the stack's table and bucket (`BUCKET_NAME` is
 /// required: the inbox is in it).
 /// Its DynamoDB client has the drain's own, longer bounds ([`crate::aws::dynamo::drain_client`]).
-pub async fn drain_from_env() -> Result<Webhook<DynamoStore>, Error> {
+pub async fn drain_from_env() -> Result<Webhook<DynamoStore, S3Archive>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
     let Some(bucket) = config.bucket_name.clone() else {
         return Err(fail_config(crate::config::ConfigError {
@@ -161,33 +191,29 @@ pub async fn drain_from_env() -> Result<Webhook<DynamoStore>, Error> {
     let store = DynamoStore::new(
         crate::aws::dynamo::drain_client(&sdk),
         config.table_name.clone(),
-    )
-    .with_archive(crate::aws::s3::S3Archive::new(
-        crate::aws::s3::client(&sdk),
-        bucket,
-    ));
-    Ok(Webhook::new(Kind::Shipment, config.settings, store))
+    );
+    let archive = S3Archive::new(crate::aws::s3::client(&sdk), bucket);
+    Ok(Webhook::new(
+        Kind::Shipment,
+        config.settings,
+        store,
+        archive,
+    ))
 }
 
 /// Runs the inbox drain on its schedule. The scheduler's event carries nothing it needs; the
 /// answer is the run's summary, whose log line the template's inbox alarm reads.
-pub async fn serve_drain(webhook: Webhook<DynamoStore>) -> Result<(), Error> {
+pub async fn serve_drain(webhook: Webhook<DynamoStore, S3Archive>) -> Result<(), Error> {
     let webhook = Arc::new(webhook);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let webhook = Arc::clone(&webhook);
             async move {
                 // Room for one more delivery's store calls and the answer.
-                let reserve = 2 * crate::aws::dynamo::drain_timeouts()
-                    .operation_timeout()
-                    .unwrap_or_default()
-                    + Duration::from_secs(1);
+                let reserve =
+                    2 * bounds::longest_call(&bounds::drain_timeouts()) + Duration::from_secs(1);
                 let deadline = deadline_with(&event.context, reserve).map(|d| d.at - d.reserve);
-                let Some(archive) = webhook.store.archive() else {
-                    return Err(Error::from("no archive bucket"));
-                };
-                let summary =
-                    webhook::drain::run(&webhook, archive, chrono::Utc::now(), deadline).await;
+                let summary = webhook::drain::run(&webhook, chrono::Utc::now(), deadline).await;
                 Ok::<_, Error>(summary)
             }
         },
@@ -232,7 +258,7 @@ pub fn fanout(sdk: &aws_config::SdkConfig, topic_arn: &str, event_bus: Option<&s
 fn publish_time(fanout: &Fanout) -> Duration {
     let targets = if fanout.bus.is_some() { 2 } else { 1 };
     let claims = if fanout.claims.is_some() {
-        2 * crate::aws::dynamo::bounded_timeouts()
+        2 * crate::aws::bounds::bounded_timeouts()
             .operation_timeout()
             .unwrap_or_default()
     } else {
@@ -339,7 +365,7 @@ pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
                 let publish = publish_time(&check.publisher);
                 let deadline = deadline_with(&event.context, publish).map(|d| Deadline {
                     reserve: d.reserve
-                        + 2 * crate::aws::dynamo::bounded_timeouts()
+                        + 2 * crate::aws::bounds::bounded_timeouts()
                             .operation_timeout()
                             .unwrap_or_default(),
                     ..d
@@ -377,5 +403,21 @@ mod tests {
         assert!(!quiet.would_enable("hyper", &Level::DEBUG));
         assert!(!quiet.would_enable("qapla", &Level::INFO));
         assert!(quiet.would_enable("qapla", &Level::WARN));
+    }
+
+    #[test]
+    fn a_delivery_waits_for_the_table_all_but_the_reserve_of_its_invocation() {
+        let reserve = answer_reserve();
+        assert_eq!(reserve, Duration::from_millis(2_500));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // The functions' 6 s: 3.5 s for the table.
+        let left = left_to_record_at(now + Duration::from_secs(6), now);
+        assert_eq!(left, Some(Duration::from_millis(3_500)));
+        // Less left than the reserve: the table is not waited for.
+        let left = left_to_record_at(now + Duration::from_secs(1), now);
+        assert_eq!(left, Some(Duration::ZERO));
+        // A deadline already past, or none (a local emulator's zero): no bound of ours.
+        assert_eq!(left_to_record_at(now, now), None);
+        assert_eq!(left_to_record_at(SystemTime::UNIX_EPOCH, now), None);
     }
 }

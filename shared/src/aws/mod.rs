@@ -2,6 +2,7 @@
 //! episodes and the Lambda wiring. They implement the core's ports and decide nothing that is a Qapla' rule; the core
 //! knows nothing of them.
 
+pub mod bounds;
 pub mod claims;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -83,13 +83,13 @@ fn read<T: DeserializeOwned>(kind: ItemKind, image: &Value) -> Result<T, BadImag
 mod tests {
     use super::*;
     use crate::fixtures::{self, Fixture};
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryArchive, MemoryStore};
     use crate::webhook::tests::{post, run, webhook};
     use serde_json::json;
 
     /// The items a fixture writes, each with the image it replaced.
     fn write(
-        hook: &crate::webhook::Webhook<MemoryStore>,
+        hook: &crate::webhook::Webhook<MemoryStore, MemoryArchive>,
         f: &Fixture,
     ) -> Vec<(Option<Value>, Value)> {
         let before = hook.store.items();

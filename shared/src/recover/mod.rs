@@ -619,8 +619,11 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
                 unreadable(session, GET_SHIPMENT, unread, Some(shipment));
             }
             for ev in &events {
+                // The recovery keeps no archive: a recovered change too large for a table item
+                // is refused with its reason.
                 let recorded = record::shipment(
                     self.store,
+                    &None::<crate::store::MemoryArchive>,
                     session.channel,
                     ev,
                     Source::Api,

@@ -28,6 +28,7 @@ fn deliver(store: &MemoryStore, body: &Value) -> Recorded {
     let channel = demo()[0].0.clone();
     block_on(record::shipment(
         store,
+        &crate::store::MemoryArchive::default(),
         &channel,
         &ev,
         Source::Webhook,

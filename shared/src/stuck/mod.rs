@@ -254,19 +254,21 @@ mod tests {
     use crate::fixtures;
     use crate::kind::Kind;
     use crate::notify::{EventType, MemoryPublisher, Notice};
+    use crate::store::MemoryArchive;
     use crate::webhook::tests::{post, run};
     use crate::webhook::Webhook;
 
-    fn hook() -> Webhook<MemoryStore> {
+    fn hook() -> Webhook<MemoryStore, MemoryArchive> {
         Webhook::new(
             Kind::Shipment,
             fixtures::demo_config("t").settings,
             MemoryStore::new(),
+            MemoryArchive::default(),
         )
     }
 
     pub(super) fn deliver(
-        hook: &Webhook<MemoryStore>,
+        hook: &Webhook<MemoryStore, MemoryArchive>,
         tracking: &str,
         date: &str,
         status: u32,

@@ -110,7 +110,7 @@ mod tests {
     use crate::fixtures;
     use crate::kind::Kind;
     use crate::notify::SMS_MAX_CHARS;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryArchive, MemoryStore};
     use crate::stuck::rule::{check, StuckRule, Verdict};
     use crate::stuck::tests::{at, deliver};
     use crate::table::STATE;
@@ -130,6 +130,7 @@ mod tests {
             Kind::Shipment,
             fixtures::demo_config("t").settings,
             MemoryStore::new(),
+            MemoryArchive::default(),
         );
         deliver(&hook, "JD0146000031", "2026-03-02 09:41:07", 6, Some(1));
         let state = hook

@@ -49,12 +49,11 @@ pub struct Summary {
 
 /// One run over the inbox, stopping at `deadline` or when the table does not answer.
 pub async fn run<S: Store, A: Archive>(
-    webhook: &Webhook<S>,
-    archive: &A,
+    webhook: &Webhook<S, A>,
     now: DateTime<Utc>,
     deadline: Option<Instant>,
 ) -> Summary {
-    let summary = drain(webhook, archive, now, deadline).await;
+    let summary = drain(webhook, &webhook.archive, now, deadline).await;
     tracing::info!(
         drained = summary.drained,
         waiting = summary.waiting,
@@ -89,7 +88,7 @@ enum Step {
 }
 
 async fn drain<S: Store, A: Archive>(
-    webhook: &Webhook<S>,
+    webhook: &Webhook<S, A>,
     archive: &A,
     now: DateTime<Utc>,
     deadline: Option<Instant>,
@@ -167,7 +166,7 @@ async fn drain<S: Store, A: Archive>(
 
 /// Tries one object of the inbox.
 async fn one<S: Store, A: Archive>(
-    webhook: &Webhook<S>,
+    webhook: &Webhook<S, A>,
     archive: &A,
     object: &Listed,
     now: DateTime<Utc>,
@@ -308,7 +307,7 @@ mod tests {
             fixtures::SHIPMENT_IN_TRANSIT.bytes(),
             fixtures::SHIPMENT_EXCEPTION_STOCK.bytes(),
         ];
-        hook.store.set_table_down(true);
+        hook.store.set_down(true);
         for body in bodies {
             let answer = block(hook.handle(post(body)));
             assert_eq!(
@@ -318,16 +317,16 @@ mod tests {
             block(undisturbed.handle(post(body)));
         }
         assert!(hook.store.items().is_empty());
-        assert_eq!(hook.store.archive.objects().len(), 2);
-        let archive = &hook.store.archive;
+        assert_eq!(hook.archive.objects().len(), 2);
+        let archive = &hook.archive;
         // Still down: nothing moves, the age is reported.
-        let first = block(run(&hook, archive, Utc::now(), None));
+        let first = block(run(&hook, Utc::now(), None));
         assert_eq!(
             (first.drained, first.waiting, first.outcome),
             (0, 2, "table_down")
         );
-        hook.store.set_table_down(false);
-        let second = block(run(&hook, archive, Utc::now(), None));
+        hook.store.set_down(false);
+        let second = block(run(&hook, Utc::now(), None));
         assert_eq!(
             (second.drained, second.waiting, second.outcome),
             (2, 0, "done")
@@ -353,14 +352,16 @@ mod tests {
     fn the_bucket_down_too_is_a_503_and_nothing_is_written() {
         let hook = webhook(Kind::Order);
         hook.store.set_down(true);
+        hook.archive.set_down(true);
         let answer = block(hook.handle(post(fixtures::ORDERS.bytes())));
         assert_eq!(
             (answer.status, answer.outcome.as_str()),
             (503, "failed:store")
         );
         hook.store.set_down(false);
+        hook.archive.set_down(false);
         assert!(hook.store.items().is_empty());
-        assert!(hook.store.archive.objects().is_empty());
+        assert!(hook.archive.objects().is_empty());
     }
 
     /// A memory store whose writes for one shipment (its tracking number in the state's key)
@@ -387,17 +388,19 @@ mod tests {
         async fn answers(&self) -> bool {
             self.inner.answers().await
         }
-        async fn keep(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-            self.inner.keep(key, bytes).await
-        }
     }
 
-    fn poisoned(tracking: &str) -> Webhook<Poisoned> {
+    fn poisoned(tracking: &str) -> Webhook<Poisoned, MemoryArchive> {
         let store = Poisoned {
             inner: MemoryStore::new(),
             tracking: tracking.to_owned(),
         };
-        Webhook::new(Kind::Shipment, fixtures::demo_config("t").settings, store)
+        Webhook::new(
+            Kind::Shipment,
+            fixtures::demo_config("t").settings,
+            store,
+            MemoryArchive::default(),
+        )
     }
 
     /// A shipment delivery of `tracking` kept in the inbox as received `minutes_ago`, under
@@ -442,10 +445,10 @@ mod tests {
     #[test]
     fn a_poisoned_object_first_does_not_keep_a_valid_one_behind_it_waiting() {
         let hook = poisoned("POISON1");
-        let archive = &hook.store.inner.archive;
+        let archive = &hook.archive;
         let first = inbox(archive, "POISON1", DEMO_CHANNEL, 40);
         inbox(archive, "VALID1", DEMO_CHANNEL, 30);
-        let summary = block(run(&hook, archive, Utc::now(), None));
+        let summary = block(run(&hook, Utc::now(), None));
         assert!(recorded(&hook.store.inner, "VALID1"), "{summary:?}");
         assert_eq!(
             (summary.drained, summary.failing, summary.waiting),
@@ -465,7 +468,7 @@ mod tests {
     #[test]
     fn five_hundred_unreadable_objects_do_not_starve_a_valid_one() {
         let hook = webhook(Kind::Shipment);
-        let archive = &hook.store.archive;
+        let archive = &hook.archive;
         // Listed before the valid one (an earlier day), a full listing of them.
         for i in 0..BATCH {
             let key = format!("inbox/shipments/2026-01-01/{i:04}.json");
@@ -473,7 +476,7 @@ mod tests {
         }
         inbox(archive, "GONE1", "a-channel-removed-since", 20);
         inbox(archive, "VALID2", DEMO_CHANNEL, 10);
-        let summary = block(run(&hook, archive, Utc::now(), None));
+        let summary = block(run(&hook, Utc::now(), None));
         assert!(recorded(&hook.store, "VALID2"), "{summary:?}");
         assert_eq!(
             (summary.drained, summary.quarantined, summary.waiting),
@@ -504,20 +507,20 @@ mod tests {
     #[test]
     fn the_drain_says_table_down_only_with_the_table_down() {
         let hook = poisoned("POISON2");
-        let archive = &hook.store.inner.archive;
+        let archive = &hook.archive;
         let key = inbox(archive, "POISON2", DEMO_CHANNEL, 10);
         inbox(archive, "VALID3", DEMO_CHANNEL, 5);
-        hook.store.inner.set_table_down(true);
+        hook.store.inner.set_down(true);
         let before = archive.objects();
-        let down = block(run(&hook, archive, Utc::now(), None));
+        let down = block(run(&hook, Utc::now(), None));
         assert_eq!(
             (down.outcome, down.drained, down.waiting, down.failing),
             ("table_down", 0, 2, 0)
         );
         // An outage counts no attempt against the objects.
         assert_eq!(archive.objects(), before);
-        hook.store.inner.set_table_down(false);
-        let up = block(run(&hook, archive, Utc::now(), None));
+        hook.store.inner.set_down(false);
+        let up = block(run(&hook, Utc::now(), None));
         assert_eq!(
             (up.outcome, up.drained, up.failing),
             ("done", 1, 1),
@@ -529,15 +532,15 @@ mod tests {
     #[test]
     fn an_object_failing_twelve_runs_ends_in_the_quarantine_with_its_reason() {
         let hook = poisoned("POISON3");
-        let archive = &hook.store.inner.archive;
+        let archive = &hook.archive;
         let key = inbox(archive, "POISON3", DEMO_CHANNEL, 5);
         for n in 1..MAX_ATTEMPTS {
-            let summary = block(run(&hook, archive, Utc::now(), None));
+            let summary = block(run(&hook, Utc::now(), None));
             assert_eq!((summary.failing, summary.quarantined), (1, 0), "run {n}");
             let left = Kept::read(Place::Inbox, &archive.objects()[&key]).expect("kept");
             assert_eq!(left.attempts, n);
         }
-        let last = block(run(&hook, archive, Utc::now(), None));
+        let last = block(run(&hook, Utc::now(), None));
         assert_eq!(
             (last.failing, last.quarantined, last.waiting, last.outcome),
             (0, 1, 0, "done")
@@ -554,7 +557,7 @@ mod tests {
         // Its receipt is kept: a retry records it at the time Qapla' delivered it.
         assert_eq!(kept[0].channel, DEMO_CHANNEL);
         // Never listed again.
-        let after = block(run(&hook, archive, Utc::now(), None));
+        let after = block(run(&hook, Utc::now(), None));
         assert_eq!((after.failing, after.waiting), (0, 0));
     }
 }

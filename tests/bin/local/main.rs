@@ -241,10 +241,10 @@ mod budget {
         let proxy = Proxy::start(port);
         proxy.set_down(true);
         let sdk = integration_tests::stack::sdk(&endpoint.with_dynamodb(proxy.endpoint())).await;
-        let store = qapla::aws::dynamo::DynamoStore::new(qapla::aws::dynamo::client(&sdk), TABLE)
-            .with_archive(qapla::aws::s3::S3Archive::new(s3(endpoint).await, BUCKET));
+        let store = qapla::aws::dynamo::DynamoStore::new(qapla::aws::dynamo::client(&sdk), TABLE);
+        let archive = qapla::aws::s3::S3Archive::new(s3(endpoint).await, BUCKET);
         let settings = qapla::fixtures::demo_config(TABLE).settings;
-        let hook = qapla::webhook::Webhook::new(Kind::Shipment, settings, store);
+        let hook = qapla::webhook::Webhook::new(Kind::Shipment, settings, store, archive);
         let body =
             integration_tests::events::shipment("JD0146000123", "2026-03-05 10:15:00", 4, None);
         let event = integration_tests::events::event(

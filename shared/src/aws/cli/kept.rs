@@ -116,8 +116,8 @@ pub(super) async fn run(
                     ))
                 }
             };
-            let webhook = pipeline(args, deployment, archive.clone(), channels.as_deref())?;
-            retry(&webhook, &archive, place, &keys, args.json, out).await
+            let webhook = pipeline(args, deployment, archive, channels.as_deref())?;
+            retry(&webhook, place, &keys, args.json, out).await
         }
     }
 }
@@ -129,7 +129,7 @@ fn pipeline(
     deployment: &Deployment,
     archive: S3Archive,
     channels: Option<&str>,
-) -> Result<Webhook<DynamoStore>, CliError> {
+) -> Result<Webhook<DynamoStore, S3Archive>, CliError> {
     let table = deployment.table(args)?;
     let spec = channels
         .map(str::to_owned)
@@ -156,9 +156,8 @@ fn pipeline(
         history_days: days("HistoryDays", crate::config::DEFAULT_HISTORY_DAYS)?,
         return_order_days: days("ReturnOrderDays", crate::config::DEFAULT_RETURN_ORDER_DAYS)?,
     };
-    let store =
-        DynamoStore::new(crate::aws::dynamo::client(&deployment.sdk), table).with_archive(archive);
-    Ok(Webhook::new(Kind::Shipment, settings, store))
+    let store = DynamoStore::new(crate::aws::dynamo::client(&deployment.sdk), table);
+    Ok(Webhook::new(Kind::Shipment, settings, store, archive))
 }
 
 /// Every delivery kept in `place`, oldest first, with its key.
@@ -201,8 +200,7 @@ async fn one(archive: &S3Archive, place: Place, key: &str) -> Result<Kept, CliEr
 }
 
 async fn retry(
-    webhook: &Webhook<DynamoStore>,
-    archive: &S3Archive,
+    webhook: &Webhook<DynamoStore, S3Archive>,
     place: Place,
     keys: &[String],
     json_out: bool,
@@ -216,11 +214,11 @@ async fn retry(
     let mut results = Vec::new();
     let mut left = 0;
     for key in keys {
-        let (outcome, done) = match one(archive, place, key).await {
+        let (outcome, done) = match one(&webhook.archive, place, key).await {
             Err(e) => (format!("unreadable: {e}"), false),
             Ok(kept) => match webhook.reingest(&kept, mode).await {
                 Ok(o @ (Outcome::Recorded(_) | Outcome::Quarantined { .. })) => {
-                    match archive.delete(key).await {
+                    match webhook.archive.delete(key).await {
                         Ok(()) => (o.as_string(), true),
                         Err(e) => (format!("{}, not removed: {e}", o.as_string()), false),
                     }
