@@ -1,18 +1,28 @@
 //! A TCP proxy on loopback that can be switched off and on, to take a service away from the
 //! functions without losing its state: while off, it cuts open connections and closes new ones
-//! at once, as an unreachable endpoint would.
+//! at once, as an unreachable endpoint would. It can also hold each request back for a fixed
+//! time, as a region's round trip would, and counts the requests it forwarded.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 pub struct Proxy {
     pub port: u16,
     target: Arc<AtomicU16>,
     up: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    requests: Arc<Requests>,
+}
+
+/// What the proxy does to the requests: how long each is held back, and how many went through.
+#[derive(Default)]
+struct Requests {
+    delay_micros: AtomicU64,
+    seen: AtomicUsize,
 }
 
 impl Proxy {
@@ -23,7 +33,9 @@ impl Proxy {
         let up = Arc::new(AtomicBool::new(true));
         let target = Arc::new(AtomicU16::new(target));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (up2, open2, target2) = (up.clone(), open.clone(), target.clone());
+        let requests: Arc<Requests> = Arc::default();
+        let (up2, open2, target2, requests2) =
+            (up.clone(), open.clone(), target.clone(), requests.clone());
         // The accept loop ends with the test process; it only ever serves loopback.
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -41,8 +53,24 @@ impl Proxy {
                     open.push(c);
                     open.push(s);
                 }
-                pipe(client.try_clone(), server.try_clone());
-                pipe(server.try_clone(), client.try_clone());
+                // A connection carries one request at a time (HTTP/1.1, as the SDK speaks it
+                // over plain http): what the client sends after an answer, or first, is a new
+                // request; the rest of its body follows before the server answers.
+                let answered = Arc::new(AtomicBool::new(true));
+                let (answered2, requests) = (answered.clone(), requests2.clone());
+                pipe(client.try_clone(), server.try_clone(), move || {
+                    if answered2.swap(false, Ordering::SeqCst) {
+                        requests.seen.fetch_add(1, Ordering::SeqCst);
+                        let delay = requests.delay_micros.load(Ordering::SeqCst);
+                        if delay > 0 {
+                            thread::sleep(Duration::from_micros(delay));
+                        }
+                    }
+                });
+                // Marked before it is forwarded: the client's next request may follow at once.
+                pipe(server.try_clone(), client.try_clone(), move || {
+                    answered.store(true, Ordering::SeqCst)
+                });
             }
         });
         Proxy {
@@ -50,7 +78,20 @@ impl Proxy {
             target,
             up,
             open,
+            requests,
         }
+    }
+
+    /// Holds each request back for `delay` before it reaches the service (on a kept-alive
+    /// connection too, so that each of a client's calls pays it, as each pays a round trip).
+    pub fn set_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.requests.delay_micros.store(micros, Ordering::SeqCst);
+    }
+
+    /// How many requests went through since the proxy started.
+    pub fn requests(&self) -> usize {
+        self.requests.seen.load(Ordering::SeqCst)
     }
 
     pub fn endpoint(&self) -> String {
@@ -79,7 +120,12 @@ impl Proxy {
     }
 }
 
-fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
+/// Copies `from` to `to` until either closes, calling `before` ahead of each chunk it forwards.
+fn pipe(
+    from: std::io::Result<TcpStream>,
+    to: std::io::Result<TcpStream>,
+    mut before: impl FnMut() + Send + 'static,
+) {
     let (Ok(mut from), Ok(mut to)) = (from, to) else {
         return;
     };
@@ -89,6 +135,7 @@ fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    before();
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }
@@ -149,4 +196,56 @@ pub fn answering(status: u16, body: String) -> String {
         }
     });
     format!("http://127.0.0.1:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Sends one request on `stream` and reads its whole answer (`answering`'s, of `body`).
+    fn round_trip(stream: &mut TcpStream, body: &str) {
+        let request = "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\n{}";
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(body.as_bytes()) {
+            let n = stream.read(&mut buf).expect("read the answer");
+            assert!(
+                n > 0,
+                "closed before the answer: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn each_request_is_held_back_and_counted_on_a_kept_alive_connection_too() {
+        let body = r#"{"ok":true}"#;
+        let server = answering(200, body.to_owned());
+        let port = server
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the server's port");
+        let proxy = Proxy::start(port);
+        let delay = Duration::from_millis(40);
+        proxy.set_delay(delay);
+        let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).expect("connect");
+        for n in 1..=2 {
+            let start = Instant::now();
+            round_trip(&mut stream, body);
+            // A lower bound only: a busy machine may take any time longer.
+            assert!(
+                start.elapsed() >= delay,
+                "request {n}: {:?}",
+                start.elapsed()
+            );
+            assert_eq!(proxy.requests(), n);
+        }
+        let mut other = TcpStream::connect(("127.0.0.1", proxy.port)).expect("connect");
+        round_trip(&mut other, body);
+        assert_eq!(proxy.requests(), 3);
+    }
 }

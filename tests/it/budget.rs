@@ -688,3 +688,145 @@ async fn five_hundred_unreadable_inbox_objects_do_not_starve_a_valid_one() {
     assert!(keys(&s3c, &table, "inbox/").await.is_empty());
     assert_eq!(keys(&s3c, &table, "quarantine/").await.len(), batch);
 }
+
+/// A webhook function's pipeline (or the drain's) over `table`, with `dynamo` for the table and
+/// the archive on `s3` in the bucket of the same name.
+fn webhook_over(
+    kind: Kind,
+    dynamo: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    table: &str,
+) -> Webhook<DynamoStore, S3Archive> {
+    Webhook::new(
+        kind,
+        crate::delivery::webhook_config(table).settings,
+        DynamoStore::new(dynamo, table),
+        S3Archive::new(s3, table),
+    )
+}
+
+/// 120 valid orders of one channel in one body: 240 items (a version and a current item each),
+/// written in three transactions by the webhook with the functions' own bounded DynamoDB client
+/// (1 s an attempt, 2 s a call). Either path is allowed: recorded at once (`stored`), or, where a
+/// busy machine takes the table past those bounds, kept in the inbox (`deferred:store`) and
+/// recorded by the drain with its own client (8 s, 16 s). What is checked is how the delivery
+/// ends, not how long it took: answered OK, every order's current item in the table, the inbox
+/// empty and nothing quarantined. The archive's client is the tests' own (the SDK's timeouts):
+/// this is about the table's bounds, and a slow local S3 must not turn the inbox path into a 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hundred_twenty_valid_orders_in_one_body_end_recorded_at_once_or_by_the_drain() {
+    let endpoint = LocalEndpoints::shared();
+    let (table, s3c) = table_and_bucket("hundredtwenty").await;
+    let count = 120;
+    let body = qapla::fixtures::many_orders(count);
+    let sdk = stack::sdk(&endpoint).await;
+    let hook = webhook_over(
+        Kind::Order,
+        qapla::aws::dynamo::client(&sdk),
+        s3(&endpoint).await,
+        &table,
+    );
+    let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
+    assert_eq!(
+        (got.status, got.body.as_str()),
+        (200, OK),
+        "{}",
+        got.outcome
+    );
+    match got.outcome.as_str() {
+        "stored" => {}
+        "deferred:store" => {
+            let drain = webhook_over(
+                Kind::Shipment,
+                qapla::aws::dynamo::drain_client(&sdk),
+                s3(&endpoint).await,
+                &table,
+            );
+            let summary = qapla::webhook::drain::run(&drain, chrono::Utc::now(), None).await;
+            assert_eq!(
+                (
+                    summary.drained,
+                    summary.waiting,
+                    summary.quarantined,
+                    summary.outcome
+                ),
+                (1, 0, 0, "done"),
+                "{summary:?}"
+            );
+        }
+        other => panic!("neither recorded nor kept in the inbox: {other}"),
+    }
+    let current: std::collections::HashSet<String> = scan(&stack::dynamo(&endpoint).await, &table)
+        .await
+        .into_keys()
+        .filter(|(pk, sk)| pk.starts_with("ORDER#") && sk == qapla::table::STATE)
+        .map(|(pk, _)| pk)
+        .collect();
+    let expected: std::collections::HashSet<String> = (0..count)
+        .map(|i| qapla::table::order_pk(qapla::fixtures::DEMO_CHANNEL, &format!("ORD-{i:05}")))
+        .collect();
+    assert_eq!(current.len(), count);
+    assert_eq!(current, expected);
+    assert!(keys(&s3c, &table, "inbox/").await.is_empty());
+    assert!(keys(&s3c, &table, "quarantine/").await.is_empty());
+}
+
+/// The 400 orders dated in words again, with S3 as far away as in a region: a proxy in front of
+/// the local S3 holds each request back 25 ms, and the webhook's S3 client has the functions'
+/// retries but not their time bounds (a busy machine's slow answer is waited for, not taken for
+/// an outage: the bounds have their own tests). Every entry is kept, each with its path and reason, in one object, and the answer
+/// is OK. 400 sequential PUTs would take 10 s at 25 ms each, past the function's 6 s timeout;
+/// what is checked is that the delivery took one request through the proxy (a few at most,
+/// with the client's retries), never how long the answer took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_hundred_invalid_orders_with_s3_a_regions_latency_away_take_one_request() {
+    let local = crate::local_aws::shared();
+    let endpoint = local.endpoints();
+    let (table, s3c) = table_and_bucket("latency").await;
+    let mut body = qapla::fixtures::many_orders(400);
+    for o in body["orders"].as_array_mut().into_iter().flatten() {
+        o["orderDate"] = json!("due marzo duemilaventisei");
+    }
+    // Only S3 (every service but DynamoDB) goes through the proxy.
+    let proxy = Proxy::start(local.moto.port);
+    proxy.set_delay(std::time::Duration::from_millis(25));
+    let sdk = stack::sdk(&endpoint.with_aws(proxy.endpoint())).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .retry_config(qapla::aws::bounds::bounded_retries())
+            .force_path_style(true)
+            .build(),
+    );
+    let hook = webhook_over(Kind::Order, qapla::aws::dynamo::client(&sdk), s3, &table);
+    let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
+    assert_eq!(
+        (got.status, got.outcome.as_str(), got.body.as_str()),
+        (200, "quarantined:invalid", OK)
+    );
+    let requests = proxy.requests();
+    assert!(
+        (1..=3).contains(&requests),
+        "{requests} S3 requests for one delivery: one write, and its retries at most"
+    );
+    assert!(scan(&stack::dynamo(&endpoint).await, &table)
+        .await
+        .is_empty());
+    let kept = keys(&s3c, &table, "quarantine/").await;
+    assert_eq!(kept.len(), 1, "one object for the delivery: {kept:?}");
+    let bytes = object(&s3c, &table, &kept[0]).await;
+    assert!(!String::from_utf8_lossy(&bytes).contains(DEMO_KEY));
+    let kept = Kept::read(Place::Quarantine, &bytes).expect("kept");
+    let orders = kept.body["orders"].as_array().expect("the kept orders");
+    let reasons: Vec<&str> = kept.reason.split("; ").collect();
+    assert_eq!((orders.len(), reasons.len()), (400, 400));
+    for (i, (order, reason)) in orders.iter().zip(&reasons).enumerate() {
+        assert_eq!(order["reference"], json!(format!("ORD-{i:05}")));
+        let path = format!("orders[{i}].orderDate: ");
+        assert!(
+            reason
+                .strip_prefix(&path)
+                .is_some_and(|why| !why.is_empty()),
+            "entry {i}: no path or no reason in {reason:?}"
+        );
+    }
+}
