@@ -3,6 +3,7 @@
 use crate::aws::claims::DynamoClaims;
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::eventbridge::EventBridgeBus;
+use crate::aws::heartbeat::DynamoHeartbeats;
 use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
 use crate::config::{NotifierConfig, StuckConfig, WebhookConfig};
@@ -125,14 +126,17 @@ fn fail_config(e: crate::config::ConfigError) -> Error {
 pub async fn webhook_from_env(kind: Kind) -> Result<Webhook<DynamoStore>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
     let sdk = crate::aws::sdk_config().await?;
-    let mut store = DynamoStore::new(crate::aws::dynamo::client(&sdk), config.table_name.clone());
+    let dynamo = crate::aws::dynamo::client(&sdk);
+    let mut store = DynamoStore::new(dynamo.clone(), config.table_name.clone());
     if let Some(bucket) = &config.bucket_name {
         store = store.with_archive(crate::aws::s3::S3Archive::new(
             crate::aws::s3::client(&sdk),
             bucket.clone(),
         ));
     }
-    Ok(Webhook::new(kind, config.settings, store))
+    // The channels' heartbeats, on the same bounded client.
+    let heartbeats = DynamoHeartbeats::new(dynamo, config.table_name.clone());
+    Ok(Webhook::new(kind, config.settings, store).with_heartbeats(heartbeats))
 }
 
 /// Runs a webhook function: each API Gateway request through `webhook`, answered as
@@ -292,6 +296,18 @@ pub struct StuckFunction {
     pub reader: crate::aws::reader::DynamoReader,
     pub episodes: crate::aws::stuck::DynamoEpisodes,
     pub publisher: Fanout,
+    /// The webhooks' heartbeats, checked on their own schedule ([`HEARTBEAT_CHECK`]).
+    pub heartbeats: DynamoHeartbeats,
+}
+
+/// The event of the heartbeat check's schedule: `{"check": "heartbeats"}`. Any other event
+/// (the stuck check's schedule carries none) runs the stuck check, as before.
+pub const CHECK: &str = "check";
+pub const HEARTBEAT_CHECK: &str = "heartbeats";
+
+/// Whether a scheduled event asks for the heartbeat check.
+pub fn asks_heartbeat_check(event: &serde_json::Value) -> bool {
+    event.get(CHECK).and_then(serde_json::Value::as_str) == Some(HEARTBEAT_CHECK)
 }
 
 impl StuckFunction {
@@ -309,6 +325,19 @@ impl StuckFunction {
         .run(&self.reader, &self.episodes, &self.publisher, now, deadline)
         .await
     }
+
+    /// One heartbeat check at `now`.
+    pub async fn check_heartbeats(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::heartbeat::Summary {
+        crate::heartbeat::Check {
+            channels: &self.config.channels,
+            silence_hours: self.config.silence_hours,
+        }
+        .run(&self.heartbeats, now)
+        .await
+    }
 }
 
 /// Builds the stuck check from the environment.
@@ -320,7 +349,8 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     publisher.claims = Some(DynamoClaims::new(dynamo.clone(), &config.table_name));
     Ok(StuckFunction {
         reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
-        episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo, &config.table_name),
+        episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo.clone(), &config.table_name),
+        heartbeats: DynamoHeartbeats::new(dynamo, &config.table_name),
         publisher,
         config,
     })
@@ -328,13 +358,19 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
 
 /// Runs the stuck check on its schedule. The scheduler's event carries nothing it needs; the
 /// answer is the run's summary. A failed run still answers: the next run is its retry, and the
-/// summary line's outcome is what the alarm counts.
+/// summary line's outcome is what the alarm counts. The heartbeat check's own schedule (always
+/// on, whatever `StuckAlerts` says) sends [`HEARTBEAT_CHECK`]: that runs the heartbeat check
+/// alone, answered with its summary.
 pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
     let check = Arc::new(check);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let check = Arc::clone(&check);
             async move {
+                if asks_heartbeat_check(&event.payload) {
+                    let summary = check.check_heartbeats(chrono::Utc::now()).await;
+                    return Ok::<_, Error>(serde_json::to_value(summary)?);
+                }
                 // A claim and a give-back may take a bounded store call each besides the publish.
                 let publish = publish_time(&check.publisher);
                 let deadline = deadline_with(&event.context, publish).map(|d| Deadline {
@@ -345,7 +381,7 @@ pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
                     ..d
                 });
                 let summary = check.run(chrono::Utc::now(), deadline).await;
-                Ok::<_, Error>(summary)
+                Ok::<_, Error>(serde_json::to_value(summary)?)
             }
         },
     ))
@@ -356,6 +392,21 @@ pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
 mod tests {
     use super::*;
     use tracing::Level;
+
+    #[test]
+    fn only_the_heartbeat_schedule_runs_the_heartbeat_check() {
+        assert!(asks_heartbeat_check(
+            &serde_json::json!({"check": "heartbeats"})
+        ));
+        for other in [
+            serde_json::json!({}),
+            serde_json::json!(null),
+            serde_json::json!({"check": "stuck"}),
+            serde_json::json!({"source": "aws.scheduler"}),
+        ] {
+            assert!(!asks_heartbeat_check(&other), "{other}");
+        }
+    }
 
     #[test]
     fn chatty_crates_stop_at_debug_and_ours_follow_the_level() {
