@@ -211,6 +211,7 @@ def env_local():
             "QAPLA_STUCK_STOCK_DAYS": "2",
             "QAPLA_STUCK_DAYS": "5",
             "EVENT_BUS_NAME": "",
+            "QAPLA_SILENCE_HOURS": "24",
             "LOCAL_ENDPOINT_URL": LOCAL_ENDPOINT,
             "LOCAL_ENDPOINT_URL_DYNAMODB": LOCAL_DYNAMODB_ENDPOINT,
         },

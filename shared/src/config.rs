@@ -29,6 +29,9 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const QAPLA_STUCK_STOCK_DAYS: &str = "QAPLA_STUCK_STOCK_DAYS";
 /// Days any other open status waits unchanged before its stuck alert.
 pub const QAPLA_STUCK_DAYS: &str = "QAPLA_STUCK_DAYS";
+/// Hours without a delivery before a channel's heartbeat on a webhook counts as silent
+/// (parameter `SilenceHours`), read by the heartbeat check in the stuck function.
+pub const QAPLA_SILENCE_HOURS: &str = "QAPLA_SILENCE_HOURS";
 
 /// The variables the webhook functions read.
 pub const WEBHOOK_VARS: [&str; 8] = [
@@ -65,7 +68,7 @@ pub const RECONCILER_VARS: [&str; 7] = [
 pub const DEFAULT_QAPLA_API_URL: &str = "https://api.qapla.it";
 pub const DEFAULT_RECOVER_LOOKBACK_HOURS: u32 = 24;
 /// The variables the stuck check reads.
-pub const STUCK_VARS: [&str; 7] = [
+pub const STUCK_VARS: [&str; 8] = [
     TABLE_NAME,
     TOPIC_ARN,
     QAPLA_CHANNELS,
@@ -73,6 +76,7 @@ pub const STUCK_VARS: [&str; 7] = [
     QAPLA_STUCK_STOCK_DAYS,
     QAPLA_STUCK_DAYS,
     EVENT_BUS_NAME,
+    QAPLA_SILENCE_HOURS,
 ];
 
 pub const DEFAULT_TIMEZONE: &str = "Europe/Rome";
@@ -374,6 +378,8 @@ pub struct StuckConfig {
     pub channels: Vec<String>,
     pub rule: crate::stuck::rule::StuckRule,
     pub notifier: Notifier,
+    /// The heartbeat check's silence, in hours ([`QAPLA_SILENCE_HOURS`]).
+    pub silence_hours: u32,
 }
 
 impl StuckConfig {
@@ -399,6 +405,8 @@ impl StuckConfig {
                 alerts: AlertRule::default(),
                 personal_data: false,
             },
+            silence_hours: vars
+                .number(QAPLA_SILENCE_HOURS, crate::heartbeat::DEFAULT_SILENCE_HOURS)?,
         })
     }
 }
@@ -498,11 +506,18 @@ mod tests {
         let ok = StuckConfig::from_lookup(env(&base)).expect("valid");
         assert_eq!((ok.rule.stock_days, ok.rule.days), (2, 5));
         assert_eq!(ok.channels, ["shop-it"]);
+        assert_eq!(ok.silence_hours, 24);
         let mut set = base.to_vec();
-        set.extend([(QAPLA_STUCK_STOCK_DAYS, "3"), (QAPLA_STUCK_DAYS, "7")]);
+        set.extend([
+            (QAPLA_STUCK_STOCK_DAYS, "3"),
+            (QAPLA_STUCK_DAYS, "7"),
+            (QAPLA_SILENCE_HOURS, "48"),
+        ]);
         let ok = StuckConfig::from_lookup(env(&set)).expect("valid");
         assert_eq!((ok.rule.stock_days, ok.rule.days), (3, 7));
+        assert_eq!(ok.silence_hours, 48);
         for (var, value) in [
+            (QAPLA_SILENCE_HOURS, "0"),
             (QAPLA_STUCK_DAYS, "0"),
             (QAPLA_STUCK_STOCK_DAYS, "two"),
             (TOPIC_ARN, ""),

@@ -31,6 +31,7 @@ const LAYERS: &[&[&str]] = &[
     &["read"],
     &["recover"],
     &["stuck"],
+    &["heartbeat"],
     &["webhook"],
     &["config"],
     &["fixtures"],

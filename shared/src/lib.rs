@@ -16,6 +16,8 @@
 //!   to ask, the pacing, and the run over its ports;
 //! - [`stuck`]: the stuck check: its rule (open shipments past their threshold), the run that
 //!   alerts each episode once, the episode port, and the `shipment.stuck` notice;
+//! - [`heartbeat`]: the webhooks' heartbeat per channel: the beat a delivery writes (behind a
+//!   memo), the hourly check of silent channels, their ports and memory twin;
 //! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
 //! - [`config`]: the environment, read once.
 //!
@@ -46,6 +48,9 @@ pub mod notify;
 pub mod read;
 pub mod recover;
 pub mod stuck;
+
+pub mod heartbeat;
+
 pub mod webhook;
 
 pub mod config;

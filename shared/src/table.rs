@@ -96,8 +96,16 @@ pub const CLAIM_DONE: &str = "done";
 pub const CLAIMED_AT: &str = "claimedAt";
 pub const CLAIM_DAYS: i64 = 2;
 
+/// A channel's heartbeat on one webhook: pk [`heartbeat_pk`], sk the webhook's name
+/// (`Kind::as_str`), [`LAST_DELIVERY`] the time of the last delivery a webhook accepted, or,
+/// for a pair no delivery has reached yet, [`WATCHED_SINCE`] when the heartbeat check first
+/// looked. No expiry: an expired heartbeat would start its silence again from nothing.
+pub const LAST_DELIVERY: &str = "lastDelivery";
+pub const WATCHED_SINCE: &str = "watchedSince";
+
 const SHIPMENT: &str = "SHIPMENT";
 const RECOVER: &str = "RECOVER";
+const HEARTBEAT: &str = "HEARTBEAT";
 const NOTICE: &str = "NOTICE";
 const RETURN: &str = "RETURN";
 const ORDER: &str = "ORDER";
@@ -121,6 +129,11 @@ pub fn history_range(from: DateTime<Utc>, until: DateTime<Utc>) -> (String, Stri
 /// The partition key of a channel's recovery checkpoint (no notification reads it).
 pub fn checkpoint_pk(channel: &str) -> String {
     format!("{RECOVER}#{channel}")
+}
+
+/// The partition key of a channel's heartbeats, one item per webhook (no notification reads it).
+pub fn heartbeat_pk(channel: &str) -> String {
+    format!("{HEARTBEAT}#{channel}")
 }
 
 /// The partition key of a notice's claims.
@@ -729,6 +742,7 @@ pub(crate) mod tests {
             (&reference_key("shop-it", "ORD-1"), STATE, None),
             ("CHECKPOINT", STATE, None),
             (&checkpoint_pk("shop-it"), CHECKPOINT, None),
+            (&heartbeat_pk("shop-it"), "shipments", None),
             (pk.as_str(), "OTHER", None),
         ];
         for (pk, sk, kind) in cases {

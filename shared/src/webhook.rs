@@ -14,6 +14,7 @@ pub mod drain;
 
 use crate::archive::{Kept, Place};
 use crate::auth::{Allowlist, Channel, Channels};
+use crate::heartbeat::{Beats, Pulse};
 use crate::kind::Kind;
 use crate::model::{returns, Invalid};
 use crate::payload::{self, Delivery, Envelope, Unreadable};
@@ -229,6 +230,8 @@ pub struct Webhook<S, A> {
     /// Where what the table does not hold is kept: the quarantine, the inbox, payloads too
     /// large for an item (the bucket).
     pub archive: A,
+    /// The channels' heartbeats, written by deliveries from Qapla' only; none, none written.
+    pub pulse: Option<Pulse>,
 }
 
 /// What the log line says of a delivery; never the key, never consignee or customer data.
@@ -243,6 +246,8 @@ pub(crate) struct Facts {
     reason: Option<String>,
     /// The kind of a delivery sent to another webhook's endpoint.
     misrouted: Option<Kind>,
+    /// Why the channel's heartbeat could not be written (the answer does not change).
+    heartbeat: Option<String>,
 }
 
 impl<S: Store, A: Archive> Webhook<S, A> {
@@ -252,6 +257,15 @@ impl<S: Store, A: Archive> Webhook<S, A> {
             settings,
             store,
             archive,
+            pulse: None,
+        }
+    }
+
+    /// The same, writing each channel's heartbeat through `beats` when it accepts a delivery.
+    pub fn with_heartbeats(self, beats: impl Beats + 'static) -> Self {
+        Webhook {
+            pulse: Some(Pulse::new(beats)),
+            ..self
         }
     }
 
@@ -312,6 +326,7 @@ impl<S: Store, A: Archive> Webhook<S, A> {
             reason = reason.as_deref(),
             misrouted = facts.misrouted.map(Kind::as_str),
             quarantined,
+            heartbeat = facts.heartbeat.as_deref(),
             channel = facts.channel.as_deref(),
             courier = facts.courier.as_deref(),
             tracking_number = facts.tracking.as_deref(),
@@ -366,7 +381,19 @@ impl<S: Store, A: Archive> Webhook<S, A> {
             now,
             record_by: std::sync::Mutex::new(record_by),
         };
-        self.ingest(&intake, content, request.body, facts).await
+        let outcome = self.ingest(&intake, content, request.body, facts).await;
+        // After the outcome, and only for an answer of 200: the heartbeat says Qapla' delivers
+        // and we took it. Not after a deferral: the table failed this very request within its
+        // bounds, and one more bounded call to it could take the answer past the function's
+        // timeout; the next delivery beats. A failed beat is logged, the answer stays.
+        if let (Ok(accepted), Some(pulse)) = (&outcome, &self.pulse) {
+            if *accepted != Outcome::Deferred {
+                if let Some(Err(e)) = pulse.beat(&channel.name, self.endpoint, now).await {
+                    facts.heartbeat = Some(e.to_string());
+                }
+            }
+        }
+        outcome
     }
 
     /// Records a kept delivery again through the same path, as `mode` says, at the time it was
@@ -1612,6 +1639,85 @@ pub(crate) mod tests {
             let hook = full_size(Kind::Order);
             let answer = run(hook.handle(post(orders.to_string().as_bytes())));
             proptest::prop_assert_eq!(answer.status, 200, "{} {}", date, answer.outcome);
+        }
+    }
+
+    mod heartbeats {
+        use super::*;
+        use crate::heartbeat::MemoryHeartbeats;
+        use std::sync::Arc;
+
+        fn at(minute: i64) -> DateTime<Utc> {
+            DateTime::parse_from_rfc3339("2026-03-02T12:00:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default()
+                + chrono::Duration::minutes(minute)
+        }
+
+        fn beating(
+            kind: Kind,
+            beats: &Arc<MemoryHeartbeats>,
+        ) -> Webhook<MemoryStore, MemoryArchive> {
+            webhook(kind).with_heartbeats(Arc::clone(beats))
+        }
+
+        #[test]
+        fn an_accepted_delivery_beats_for_its_channel_once_per_interval() {
+            let beats = Arc::new(MemoryHeartbeats::default());
+            let hook = beating(Kind::Shipment, &beats);
+            let body = fixtures::SHIPMENT_IN_TRANSIT.body.as_bytes();
+            assert_eq!(run(hook.handle_at(post(body), at(0))).status, 200);
+            let beat = beats.get(fixtures::DEMO_CHANNEL, Kind::Shipment);
+            assert_eq!(beat.and_then(|b| b.last_delivery), Some(at(0)));
+            assert_eq!(beats.get(fixtures::DEMO_CHANNEL, Kind::Order), None);
+            // A redelivery a minute later is accepted, and the memo spares the write.
+            assert_eq!(run(hook.handle_at(post(body), at(1))).outcome, "duplicate");
+            assert_eq!(beats.beats(), 1);
+            // Quarantined content is Qapla's delivery too.
+            let invalid =
+                br#"{"apiKey": "demo-key-shop-it", "trackingNumber": "", "qaplaStatusID": "x"}"#;
+            let answer = run(hook.handle_at(post(invalid), at(6)));
+            assert!(
+                answer.outcome.starts_with("quarantined:"),
+                "{}",
+                answer.outcome
+            );
+            assert_eq!(beats.beats(), 2);
+            assert_eq!(
+                beats
+                    .get(fixtures::DEMO_CHANNEL, Kind::Shipment)
+                    .and_then(|b| b.last_delivery),
+                Some(at(6))
+            );
+        }
+
+        #[test]
+        fn what_is_not_accepted_does_not_beat() {
+            let beats = Arc::new(MemoryHeartbeats::default());
+            let hook = beating(Kind::Order, &beats);
+            let unknown = br#"{"apiKey": "someone-else", "orders": []}"#;
+            assert_eq!(run(hook.handle_at(post(unknown), at(0))).status, 401);
+            let deferred = webhook(Kind::Order).with_heartbeats(Arc::clone(&beats));
+            deferred.store.set_down(true);
+            let body = fixtures::ORDERS.body.as_bytes();
+            let answer = run(deferred.handle_at(post(body), at(0)));
+            assert_eq!(
+                (answer.status, answer.outcome.as_str()),
+                (200, "deferred:store")
+            );
+            assert_eq!(beats.beats(), 0);
+        }
+
+        #[test]
+        fn a_failed_beat_changes_no_answer() {
+            let beats = Arc::new(MemoryHeartbeats::refusing_beats());
+            let hook = beating(Kind::Return, &beats);
+            let plain = webhook(Kind::Return);
+            let body = fixtures::RETURNS_FLAT.body.as_bytes();
+            let failing = run(hook.handle_at(post(body), at(0)));
+            assert_eq!(beats.beats(), 1);
+            assert_eq!(failing, run(plain.handle_at(post(body), at(0))));
+            assert_eq!((failing.status, failing.outcome.as_str()), (200, "stored"));
         }
     }
 }

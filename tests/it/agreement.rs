@@ -269,6 +269,7 @@ mod least_privilege {
             &[
                 ("dynamo.rs", &["record_shipment", "record_documents"]),
                 ("s3.rs", &["put"]),
+                ("heartbeat.rs", &["beat"]),
             ],
         ),
         (
@@ -276,6 +277,7 @@ mod least_privilege {
             &[
                 ("dynamo.rs", &["record_shipment", "record_documents"]),
                 ("s3.rs", &["put"]),
+                ("heartbeat.rs", &["beat"]),
             ],
         ),
         (
@@ -283,6 +285,7 @@ mod least_privilege {
             &[
                 ("dynamo.rs", &["record_shipment", "record_documents"]),
                 ("s3.rs", &["put"]),
+                ("heartbeat.rs", &["beat"]),
             ],
         ),
         (
@@ -308,6 +311,7 @@ mod least_privilege {
             &[
                 ("reader.rs", &["open_before", "query"]),
                 ("stuck.rs", &["claim", "release", "update"]),
+                ("heartbeat.rs", &["read", "watch"]),
                 ("claims.rs", &["claim", "complete", "release"]),
                 ("sns.rs", &["publish"]),
                 ("eventbridge.rs", &["put"]),
@@ -485,6 +489,57 @@ mod least_privilege {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// The heartbeats' actions are held only on their own items: each function that reaches
+    /// the heartbeat adapter holds exactly the actions of the methods it reaches in statements
+    /// restricted to `HEARTBEAT#*`, and no other function holds any such statement (the set of
+    /// actions above cannot tell, since the same actions serve other items too).
+    #[test]
+    fn heartbeat_actions_are_held_on_the_heartbeat_items_alone() {
+        let prefix = format!("{}*", items::heartbeat_pk(""));
+        fn statements(v: &Value, out: &mut Vec<Value>) {
+            match v {
+                Value::Sequence(items) => items.iter().for_each(|p| statements(p, out)),
+                Value::Tagged(t) => statements(&t.value, out),
+                Value::Mapping(m) => {
+                    if m.contains_key("Effect") {
+                        out.push(v.clone());
+                    }
+                    m.values().for_each(|p| statements(p, out));
+                }
+                _ => {}
+            }
+        }
+        for (function, reaches) in REACHES {
+            let mut all = Vec::new();
+            statements(
+                &template::resource(function)["Properties"]["Policies"],
+                &mut all,
+            );
+            let mut held = BTreeMap::new();
+            for statement in all.iter().filter(|st| {
+                let keys = &st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                keys.as_sequence()
+                    .is_some_and(|k| k.iter().any(|k| k.as_str() == Some(prefix.as_str())))
+            }) {
+                let keys =
+                    &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                assert_eq!(
+                    list(keys, "LeadingKeys").len(),
+                    1,
+                    "{function}: {statement:?}"
+                );
+                role_actions(statement, &mut held);
+            }
+            let held: BTreeSet<String> = held.keys().cloned().collect();
+            let heartbeat: Vec<_> = reaches
+                .iter()
+                .filter(|(file, _)| *file == "heartbeat.rs")
+                .copied()
+                .collect();
+            assert_eq!(held, code_actions(&heartbeat), "{function}");
+        }
     }
 
     /// The reading of the source finds what it must: an update in a transaction, a call.

@@ -522,7 +522,10 @@ fn the_filter_patterns_are_read_as_cloudwatch_reads_them() {
 
 /// The metrics `line` feeds through the filters of `group`: (metric, dimensions as the line
 /// gives them).
-fn metrics_of(group: &str, line: &serde_json::Value) -> Vec<(String, Vec<(String, String)>)> {
+pub(crate) fn metrics_of(
+    group: &str,
+    line: &serde_json::Value,
+) -> Vec<(String, Vec<(String, String)>)> {
     of_type("AWS::Logs::MetricFilter")
         .into_iter()
         .filter(|(_, f)| reference(&f["Properties"]["LogGroupName"]) == Some(group))
@@ -1279,6 +1282,38 @@ fn dashboard() -> (serde_json::Value, Vec<String>) {
     )
 }
 
+/// The metric and dimension keys of a dashboard's `SEARCH('{QaplaWebhooks,K1,K2}
+/// MetricName="M"', …)`: only our namespace may be searched.
+fn searched(expression: &str) -> (String, Vec<String>) {
+    let schema = expression
+        .split_once("SEARCH('{")
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(schema, _)| schema)
+        .unwrap_or_else(|| panic!("not a search of a schema: {expression}"));
+    let mut parts = schema.split(',').map(str::trim);
+    assert_eq!(parts.next(), Some("QaplaWebhooks"), "{expression}");
+    let keys = parts.map(str::to_owned).collect();
+    let metric = expression
+        .split_once("MetricName=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(m, _)| m.to_owned())
+        .unwrap_or_else(|| panic!("no MetricName in {expression}"));
+    (metric, keys)
+}
+
+#[test]
+fn a_dashboard_search_is_read_for_its_metric_and_keys() {
+    assert_eq!(
+        searched(
+            r#"SEARCH('{QaplaWebhooks,Channel,Webhook} MetricName="HoursSilent"', 'Maximum', 3600)"#
+        ),
+        (
+            "HoursSilent".to_owned(),
+            vec!["Channel".to_owned(), "Webhook".to_owned()]
+        )
+    );
+}
+
 /// Every metric the dashboard draws is one the stack's metric filters write (with the same
 /// dimensions) or one an AWS service of the stack emits for its resources; every alarm the
 /// template always creates is on it; its URL is an output.
@@ -1328,6 +1363,17 @@ fn the_dashboard_draws_only_metrics_that_exist_and_every_alarm() {
         match widget["type"].as_str() {
             Some("metric") => {
                 for m in p["metrics"].as_array().expect("metrics") {
+                    // A search draws every metric of its name and dimension keys: a metric
+                    // filter must write that metric with exactly those keys.
+                    if let Some(search) = m[0]["expression"].as_str() {
+                        let (metric, keys) = searched(search);
+                        assert!(
+                            filtered.contains(&(metric.clone(), keys.clone())),
+                            "no metric filter writes {metric} {keys:?}"
+                        );
+                        drawn.insert(metric);
+                        continue;
+                    }
                     let parts: Vec<&str> = m
                         .as_array()
                         .expect("a metric")
@@ -1399,6 +1445,8 @@ fn the_dashboard_draws_only_metrics_that_exist_and_every_alarm() {
         "NotificationsFailed",
         "RecoveredChanges",
         "StuckAlertsSent",
+        "HoursSilent",
+        "SilentHeartbeats",
     ] {
         assert!(drawn.contains(needed), "the dashboard lacks {needed}");
     }

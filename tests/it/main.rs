@@ -10,6 +10,7 @@ mod docs;
 mod documents;
 mod eventbridge;
 mod faults;
+mod heartbeats;
 mod notifier;
 mod physical_names;
 mod pinned;

@@ -254,9 +254,15 @@ fn the_stuck_function_is_built_configured_and_scheduled_as_the_code_expects() {
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
-            "dynamodb:DeleteItem"
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem"
         ]
     );
+    let keys = &statements[3]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+    let heartbeats = format!("{}*", qapla::table::heartbeat_pk(""));
+    assert_eq!(text(&list(keys, "LeadingKeys")[0], "key"), heartbeats);
+    assert!(format!("{:?}", statements[3]["Resource"]).contains("Table.Arn"));
     let query = format!("{:?}", statements[0]["Resource"]);
     assert!(
         query.contains(&format!("/index/{}", qapla::table::OPEN_INDEX)),

@@ -43,6 +43,17 @@ pub fn drain_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The bounds of a webhook's heartbeat write: it comes after the delivery's own calls, so it
+/// must fit in what the answer's reserve leaves, and it is worth little (the next delivery
+/// writes it again): one small put, 250 ms an attempt, 500 ms in all.
+pub fn heartbeat_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(250))
+        .operation_attempt_timeout(Duration::from_millis(250))
+        .operation_timeout(Duration::from_millis(500))
+        .build()
+}
+
 /// What one attempt of a transaction may take beyond its client's bound, per item it writes:
 /// DynamoDB checks each item's condition and writes it in two phases.
 pub const PER_ITEM: Duration = Duration::from_millis(5);

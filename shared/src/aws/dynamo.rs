@@ -32,6 +32,11 @@ fn client_within(sdk: &aws_config::SdkConfig, timeouts: TimeoutConfig) -> Client
     Client::from_conf(config)
 }
 
+/// The DynamoDB client of a webhook's heartbeat write: [`bounds::heartbeat_timeouts`].
+pub fn heartbeat_client(sdk: &aws_config::SdkConfig) -> Client {
+    client_within(sdk, bounds::heartbeat_timeouts())
+}
+
 /// The DynamoDB client of the inbox drain: [`bounds::drain_timeouts`], the same retries.
 pub fn drain_client(sdk: &aws_config::SdkConfig) -> Client {
     client_within(sdk, bounds::drain_timeouts())

@@ -4,6 +4,7 @@ use crate::aws::bounds;
 use crate::aws::claims::DynamoClaims;
 use crate::aws::dynamo::DynamoStore;
 use crate::aws::eventbridge::EventBridgeBus;
+use crate::aws::heartbeat::DynamoHeartbeats;
 use crate::aws::s3::S3Archive;
 use crate::aws::sns::SnsPublisher;
 use crate::aws::stream::StreamNotifier;
@@ -101,7 +102,9 @@ pub async fn answer<S: Store, A: Archive>(
 }
 
 /// What a webhook keeps of its invocation's time after recording: one archive write (the
-/// inbox: its client's whole-call bound) and half a second to answer.
+/// inbox: its client's whole-call bound; a recorded delivery's heartbeat write, which an inboxed
+/// one never makes, is bounded far shorter, [`bounds::heartbeat_timeouts`]) and half a second
+/// to answer.
 pub fn answer_reserve() -> Duration {
     bounds::bounded_timeouts()
         .operation_timeout()
@@ -162,7 +165,13 @@ pub async fn webhook_from_env(
         .bucket_name
         .as_ref()
         .map(|bucket| S3Archive::new(crate::aws::s3::client(&sdk), bucket.clone()));
-    Ok(Webhook::new(kind, config.settings, store, archive))
+    // The channels' heartbeats, on a client of short bounds: the write comes after the
+    // delivery's own calls, inside the answer's reserve.
+    let heartbeats = DynamoHeartbeats::new(
+        crate::aws::dynamo::heartbeat_client(&sdk),
+        config.table_name.clone(),
+    );
+    Ok(Webhook::new(kind, config.settings, store, archive).with_heartbeats(heartbeats))
 }
 
 /// Runs a webhook function: each API Gateway request through `webhook`, answered as
@@ -318,6 +327,18 @@ pub struct StuckFunction {
     pub reader: crate::aws::reader::DynamoReader,
     pub episodes: crate::aws::stuck::DynamoEpisodes,
     pub publisher: Fanout,
+    /// The webhooks' heartbeats, checked on their own schedule ([`HEARTBEAT_CHECK`]).
+    pub heartbeats: DynamoHeartbeats,
+}
+
+/// The event of the heartbeat check's schedule: `{"check": "heartbeats"}`. Any other event
+/// (the stuck check's schedule carries none) runs the stuck check, as before.
+pub const CHECK: &str = "check";
+pub const HEARTBEAT_CHECK: &str = "heartbeats";
+
+/// Whether a scheduled event asks for the heartbeat check.
+pub fn asks_heartbeat_check(event: &serde_json::Value) -> bool {
+    event.get(CHECK).and_then(serde_json::Value::as_str) == Some(HEARTBEAT_CHECK)
 }
 
 impl StuckFunction {
@@ -335,6 +356,19 @@ impl StuckFunction {
         .run(&self.reader, &self.episodes, &self.publisher, now, deadline)
         .await
     }
+
+    /// One heartbeat check at `now`.
+    pub async fn check_heartbeats(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::heartbeat::Summary {
+        crate::heartbeat::Check {
+            channels: &self.config.channels,
+            silence_hours: self.config.silence_hours,
+        }
+        .run(&self.heartbeats, now)
+        .await
+    }
 }
 
 /// Builds the stuck check from the environment.
@@ -346,7 +380,8 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     publisher.claims = Some(DynamoClaims::new(dynamo.clone(), &config.table_name));
     Ok(StuckFunction {
         reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
-        episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo, &config.table_name),
+        episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo.clone(), &config.table_name),
+        heartbeats: DynamoHeartbeats::new(dynamo, &config.table_name),
         publisher,
         config,
     })
@@ -354,13 +389,19 @@ pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
 
 /// Runs the stuck check on its schedule. The scheduler's event carries nothing it needs; the
 /// answer is the run's summary. A failed run still answers: the next run is its retry, and the
-/// summary line's outcome is what the alarm counts.
+/// summary line's outcome is what the alarm counts. The heartbeat check's own schedule (always
+/// on, whatever `StuckAlerts` says) sends [`HEARTBEAT_CHECK`]: that runs the heartbeat check
+/// alone, answered with its summary.
 pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
     let check = Arc::new(check);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let check = Arc::clone(&check);
             async move {
+                if asks_heartbeat_check(&event.payload) {
+                    let summary = check.check_heartbeats(chrono::Utc::now()).await;
+                    return Ok::<_, Error>(serde_json::to_value(summary)?);
+                }
                 // A claim and a give-back may take a bounded store call each besides the publish.
                 let publish = publish_time(&check.publisher);
                 let deadline = deadline_with(&event.context, publish).map(|d| Deadline {
@@ -371,7 +412,7 @@ pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
                     ..d
                 });
                 let summary = check.run(chrono::Utc::now(), deadline).await;
-                Ok::<_, Error>(summary)
+                Ok::<_, Error>(serde_json::to_value(summary)?)
             }
         },
     ))
@@ -382,6 +423,21 @@ pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
 mod tests {
     use super::*;
     use tracing::Level;
+
+    #[test]
+    fn only_the_heartbeat_schedule_runs_the_heartbeat_check() {
+        assert!(asks_heartbeat_check(
+            &serde_json::json!({"check": "heartbeats"})
+        ));
+        for other in [
+            serde_json::json!({}),
+            serde_json::json!(null),
+            serde_json::json!({"check": "stuck"}),
+            serde_json::json!({"source": "aws.scheduler"}),
+        ] {
+            assert!(!asks_heartbeat_check(&other), "{other}");
+        }
+    }
 
     #[test]
     fn chatty_crates_stop_at_debug_and_ours_follow_the_level() {

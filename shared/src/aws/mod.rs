@@ -10,6 +10,7 @@ pub mod dynamo;
 pub mod endpoint;
 pub mod environment;
 pub mod eventbridge;
+pub mod heartbeat;
 pub mod lambda;
 pub mod ledger;
 pub mod qapla_http;
