@@ -43,13 +43,14 @@ test:
 # Builds what it measures first: the arm64 release bootstraps, then the floor's alone (sizes: built
 # with the workspace, the floor took the features cargo unifies across it, tokio's process, signal
 # and fs among them, 0.90 MiB instead of 0.70), and the host release builds of a function and of
-# the floor (cold start and memory).
+# the floor (cold start and memory). The core bench runs with the workspace's features (`--workspace
+# --bench core`): the core takes no workspace-hack, so alone it would build its dependencies again.
 bench:
 	tools/setup.sh --arm64
 	cargo lambda build --release --arm64
 	cargo lambda build --release --arm64 -p floor
 	cargo build --release -p shipments -p floor
-	cargo bench -p qapla --features fixtures --bench core
+	cargo bench --workspace --bench core
 	cargo bench -p integration-tests --bench system
 	cargo bench -p integration-tests --bench large
 
@@ -57,7 +58,7 @@ bench:
 bench-smoke:
 	tools/setup.sh
 	cargo build -p shipments -p floor
-	cargo test -p qapla --features fixtures --bench core
+	cargo test --workspace --bench core
 	cargo test -p integration-tests --bench system
 	cargo test -p integration-tests --bench large
 
@@ -132,7 +133,7 @@ deploy: build
 channel:
 	@test -n "$(NAME)" || { echo "usage: make channel NAME=<channel> [TRIGGER=created|transmitted]" >&2; exit 2; }
 	@IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
-	  printf '%s' "$$key" | cargo run -q -p qapla --bin qapla -- channel '$(NAME)' $(TRIGGER)
+	  printf '%s' "$$key" | cargo run -q -p qapla-cli --bin qapla -- channel '$(NAME)' $(TRIGGER)
 
 # Recovery over Qapla's API (the reconciler). STACK and REGION as deployed (samconfig.toml's).
 STACK ?= qapla-webhooks
@@ -157,7 +158,7 @@ channel-key:
 	  if [ -z "$$channels" ]; then channels=$$(aws cloudformation describe-stacks --stack-name $(STACK) --region $(REGION) \
 	    --query "Stacks[0].Parameters[?ParameterKey=='Channels'].ParameterValue" --output text) || exit 1; fi; \
 	  IFS= read -rsp "Private API key of channel $(NAME) (from Qapla's control panel, not echoed): " key; echo >&2; \
-	  entry=$$(printf '%s' "$$key" | cargo run -q -p qapla --bin qapla -- channel '$(NAME)') || exit 1; \
+	  entry=$$(printf '%s' "$$key" | cargo run -q -p qapla-cli --bin qapla -- channel '$(NAME)') || exit 1; \
 	  digest=$$(printf '%s' "$$entry" | cut -d: -f2); \
 	  if ! printf '%s' ",$$channels," | tr -d ' ' | grep -q ",$(NAME):$$digest[:,]"; then \
 	    echo "channel-key: that key's digest is not channel $(NAME)'s entry in Channels: nothing stored" >&2; exit 1; fi; \

@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use qapla::aws::dynamo::DynamoStore;
-use qapla::aws::s3::S3Archive;
 use qapla::webhook::Webhook;
 use qapla::Kind;
+use qapla_aws::dynamo::DynamoStore;
+use qapla_aws::s3::S3Archive;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -248,7 +248,7 @@ pub async fn client_failing_transactions_holding(
         Which::Holding(marker.to_owned()),
         500,
         internal,
-        Some(qapla::aws::bounds::bounded_retries()),
+        Some(qapla_aws::bounds::bounded_retries()),
     )
     .await
     .0

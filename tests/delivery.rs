@@ -4,12 +4,12 @@
 use crate::events::{event, QAPLA_IP};
 use crate::local_aws::LocalEndpoints;
 use crate::stack::dynamo;
-use qapla::aws::dynamo::DynamoStore;
-use qapla::aws::s3::S3Archive;
 use qapla::config::WebhookConfig;
 use qapla::store::{Archive, Store};
 use qapla::webhook::Webhook;
 use qapla::Kind;
+use qapla_aws::dynamo::DynamoStore;
+use qapla_aws::s3::S3Archive;
 use std::sync::Arc;
 
 /// The webhook configuration the sample events were made for.
@@ -38,8 +38,8 @@ pub struct Invoked {
 /// Invokes the real HTTP handler with an API Gateway event.
 pub async fn invoke<S: Store, A: Archive>(hook: &Webhook<S, A>, event: &str) -> Invoked {
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
-    let answer = qapla::aws::lambda::answer(hook, &request).await;
-    let response = qapla::aws::lambda::response(&answer);
+    let answer = qapla_aws::lambda::answer(hook, &request).await;
+    let response = qapla_aws::lambda::response(&answer);
     Invoked {
         status: response.status().as_u16(),
         body: String::from_utf8_lossy(response.body().as_ref()).into_owned(),

@@ -80,13 +80,13 @@ impl LocalEndpoints {
     }
 
     /// The SDK's service configuration for them.
-    pub fn service_config(&self) -> qapla::aws::endpoint::Endpoints {
-        qapla::aws::endpoint::Endpoints::local(&self.aws, &self.dynamodb)
+    pub fn service_config(&self) -> qapla_aws::endpoint::Endpoints {
+        qapla_aws::endpoint::Endpoints::local(&self.aws, &self.dynamodb)
     }
 
     /// The SDK's standard variables that name them, for a process started with them.
     pub fn variables(&self) -> Vec<(String, String)> {
-        use qapla::aws::endpoint::{service_variable, AWS_ENDPOINT_URL};
+        use qapla_aws::endpoint::{service_variable, AWS_ENDPOINT_URL};
         vec![
             (AWS_ENDPOINT_URL.to_owned(), self.aws.clone()),
             (service_variable("DynamoDB"), self.dynamodb.clone()),

@@ -8,10 +8,10 @@ use crate::local_aws::LocalEndpoints;
 use crate::stack::{self, Subscribers};
 use crate::stream::StreamReader;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use qapla::aws::sns::SnsPublisher;
-use qapla::aws::stream::StreamNotifier;
 use qapla::notify::{AlertRule, Notifier};
 use qapla::Kind;
+use qapla_aws::sns::SnsPublisher;
+use qapla_aws::stream::StreamNotifier;
 use serde_json::Value;
 
 pub struct Rig {

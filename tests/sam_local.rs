@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 pub const ENV_FILE: &str = "events/env.local.json";
 
 /// The variables through which the functions reach the local store: moto, and DynamoDB Local.
-pub use qapla::aws::endpoint::{LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
+pub use qapla_aws::endpoint::{LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 
 /// Each function's variables, by logical id.
 pub struct EnvFile {

@@ -17,7 +17,7 @@ pub const REGION: &str = "eu-south-1";
 /// SDK configuration for the local endpoints, with dummy credentials: built as a function builds
 /// its own, so each client finds its own endpoint as a function's does.
 pub async fn sdk(endpoints: &LocalEndpoints) -> aws_config::SdkConfig {
-    qapla::aws::environment::build(
+    qapla_aws::environment::build(
         REGION.to_owned(),
         aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"),

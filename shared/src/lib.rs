@@ -1,6 +1,7 @@
 //! The common core of the Qapla' webhook receiver.
 //!
-//! Modules are layered, and imports go only downwards (docs/architecture.md, "Code map"):
+//! Modules are layered, and imports go only downwards (docs/architecture.md, "Code map"; the
+//! `layers` test):
 //! - leaf facts: [`kind`], [`status`], [`dates`], [`identity`], [`auth`];
 //! - [`model`]: the tolerant wire models, their validation and [`model::Invalid`];
 //! - [`payload`]: bytes → a typed [`payload::Delivery`];
@@ -21,9 +22,10 @@
 //! - [`webhook`]: the request path, [`webhook::Rejection`] and its HTTP answer;
 //! - [`config`]: the environment, read once.
 //!
-//! None of these makes an AWS call. The AWS adapters (DynamoDB store, SNS publisher, stream
-//! reader, Lambda wiring) live under `aws`, behind the `aws` feature, implement the ports and
-//! decide nothing that is a Qapla' rule.
+//! None of these makes an AWS call, and the crate links no AWS SDK, no Lambda runtime and no
+//! tokio. The AWS adapters (DynamoDB store, SNS publisher, stream reader, Lambda wiring) are the
+//! crate `qapla-aws` (shared/aws), which implements the ports and decides nothing that is a
+//! Qapla' rule; the operator CLI is `qapla-cli` (shared/cli).
 
 pub mod auth;
 pub mod dates;
@@ -61,11 +63,8 @@ pub mod fixtures;
 pub use kind::Kind;
 
 #[cfg(test)]
-mod layering;
+mod layers;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod shapes;
-
-#[cfg(feature = "aws")]
-pub mod aws;

@@ -217,14 +217,14 @@ async fn warm_path(local: &LocalEndpoints, n: usize) -> (Vec<f64>, Vec<f64>) {
     for i in 0..WARM_TABLES {
         let table = format!("warm-{i}");
         let store = Timed {
-            inner: qapla::aws::dynamo::DynamoStore::new(client.clone(), &table),
+            inner: qapla_aws::dynamo::DynamoStore::new(client.clone(), &table),
             last: Mutex::new(Duration::ZERO),
         };
         hooks.push(Webhook::new(
             Kind::Shipment,
             delivery::webhook_config(&table).settings,
             store,
-            None::<qapla::aws::s3::S3Archive>,
+            None::<qapla_aws::s3::S3Archive>,
         ));
     }
     let events = deliveries("WARM", n + 20);
@@ -233,8 +233,8 @@ async fn warm_path(local: &LocalEndpoints, n: usize) -> (Vec<f64>, Vec<f64>) {
         let hook = &hooks[(i / 10) % WARM_TABLES];
         let start = Instant::now();
         let request = lambda_http::request::from_str(e).expect("event");
-        let answer = qapla::aws::lambda::answer(hook, &request).await;
-        let response = qapla::aws::lambda::response(&answer);
+        let answer = qapla_aws::lambda::answer(hook, &request).await;
+        let response = qapla_aws::lambda::response(&answer);
         let elapsed = start.elapsed();
         assert_eq!(response.status(), 200, "{}", answer.outcome);
         // The first deliveries warm the connection pool and caches.
@@ -263,7 +263,7 @@ fn zip_size(file: &Path) -> Option<u64> {
     size
 }
 
-/// A core case as `cargo bench -p qapla --bench core` left it: its median and that of its
+/// A core case as `cargo bench --workspace --bench core` left it: its median and that of its
 /// reference line, serde_json's `Value` of the same bytes (µs).
 struct CoreCase {
     name: String,

@@ -3,11 +3,11 @@
 //! process against a Runtime API of their own and read what it prints.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), qapla::aws::lambda::Error> {
-    use qapla::aws::lambda::{
+async fn main() -> Result<(), qapla_aws::lambda::Error> {
+    use qapla::Kind;
+    use qapla_aws::lambda::{
         init_logging, notifier_from_env, serve_notifier, serve_webhook, webhook_from_env,
     };
-    use qapla::Kind;
     init_logging();
     match std::env::args().nth(1).as_deref() {
         Some("shipments") => serve_webhook(webhook_from_env(Kind::Shipment).await?).await,

@@ -1,7 +1,7 @@
 //! The `qapla` command line, built inside the tests crate so that the tests run the real process
 //! (`CARGO_BIN_EXE_qapla-cli`) with an environment of their own: the same entry point as
-//! `shared/src/bin/qapla.rs`.
+//! `shared/cli/src/main.rs`.
 
 fn main() -> std::process::ExitCode {
-    qapla::aws::cli::main()
+    qapla_cli::main()
 }

@@ -3,10 +3,10 @@
 
 use crate::moto::project_root;
 use crate::template::{self, list, text};
-use qapla::aws::endpoint::{Endpoints, LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 use qapla::config::{NOTIFIER_VARS, WEBHOOK_VARS};
 use qapla::notify::{attr, EventType};
 use qapla::table as items;
+use qapla_aws::endpoint::{Endpoints, LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 use std::collections::BTreeSet;
 
 const FUNCTIONS: [(&str, &str, bool); 4] = [
@@ -259,7 +259,7 @@ mod least_privilege {
     use serde_norway::Value;
     use std::collections::BTreeMap;
 
-    /// The adapter methods a function reaches: (file under shared/src/aws/, methods there).
+    /// The adapter methods a function reaches: (file under shared/aws/src/, methods there).
     type Reach = &'static [(&'static str, &'static [&'static str])];
 
     /// Each function and what it reaches.
@@ -357,7 +357,7 @@ mod least_privilege {
     ];
 
     fn source(file: &str) -> String {
-        let path = project_root().join("shared/src/aws").join(file);
+        let path = project_root().join("shared/aws/src").join(file);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 

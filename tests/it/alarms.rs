@@ -860,10 +860,10 @@ async fn invoke_only(hook: &crate::delivery::Hook, event: &str) {
 /// lines for it are counted and one of them alarms.
 #[tokio::test(flavor = "current_thread")]
 async fn a_notice_left_unconfirmed_is_counted_and_alarmed() {
-    use qapla::aws::stream::{record, StreamNotifier};
     use qapla::notify::bus::{FanOut, MemoryBus};
     use qapla::notify::once::{MemoryClaims, Target};
     use qapla::notify::{AlertRule, MemoryPublisher, Notifier};
+    use qapla_aws::stream::{record, StreamNotifier};
     let notifier = || Notifier {
         alerts: AlertRule::default(),
         timezone: qapla::dates::zone("Europe/Rome").expect("zone"),

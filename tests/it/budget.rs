@@ -15,12 +15,12 @@ use crate::proxy::Proxy;
 use crate::stack;
 use crate::table::{assert_same_table, scan, timeless};
 use qapla::archive::{Kept, Place};
-use qapla::aws::dynamo::DynamoStore;
-use qapla::aws::s3::S3Archive;
 use qapla::fixtures::DEMO_KEY;
 use qapla::store::Archive;
 use qapla::webhook::Webhook;
 use qapla::Kind;
+use qapla_aws::dynamo::DynamoStore;
+use qapla_aws::s3::S3Archive;
 use serde_json::{json, Value};
 
 const OK: &str = r#"{"result":"OK"}"#;
@@ -39,7 +39,7 @@ async fn hook(
     let sdk = stack::sdk(endpoints).await;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .retry_config(qapla::aws::bounds::bounded_retries())
+            .retry_config(qapla_aws::bounds::bounded_retries())
             .build(),
     );
     let store = DynamoStore::new(client, table);
@@ -722,7 +722,7 @@ async fn one_hundred_twenty_valid_orders_in_one_body_end_recorded_at_once_or_by_
     let sdk = stack::sdk(&endpoint).await;
     let hook = webhook_over(
         Kind::Order,
-        qapla::aws::dynamo::client(&sdk),
+        qapla_aws::dynamo::client(&sdk),
         s3(&endpoint).await,
         &table,
     );
@@ -738,7 +738,7 @@ async fn one_hundred_twenty_valid_orders_in_one_body_end_recorded_at_once_or_by_
         "deferred:store" => {
             let drain = webhook_over(
                 Kind::Shipment,
-                qapla::aws::dynamo::drain_client(&sdk),
+                qapla_aws::dynamo::drain_client(&sdk),
                 s3(&endpoint).await,
                 &table,
             );
@@ -793,11 +793,11 @@ async fn four_hundred_invalid_orders_with_s3_a_regions_latency_away_take_one_req
     let sdk = stack::sdk(&endpoint.with_aws(proxy.endpoint())).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
-            .retry_config(qapla::aws::bounds::bounded_retries())
+            .retry_config(qapla_aws::bounds::bounded_retries())
             .force_path_style(true)
             .build(),
     );
-    let hook = webhook_over(Kind::Order, qapla::aws::dynamo::client(&sdk), s3, &table);
+    let hook = webhook_over(Kind::Order, qapla_aws::dynamo::client(&sdk), s3, &table);
     let got = invoke(&hook, &event(Kind::Order, &body.to_string(), QAPLA_IP)).await;
     assert_eq!(
         (got.status, got.outcome.as_str(), got.body.as_str()),

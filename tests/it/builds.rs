@@ -4,7 +4,8 @@
 //! and the benchmarks. A feature set that differs in one of them compiles the crate and all that
 //! depends on it once more (the AWS SDK over a tokio with other features, for one). The
 //! workspace-hack crate (kept by `cargo hakari generate`) holds the union; this test fails when a
-//! change of dependencies needs it regenerated.
+//! change of dependencies needs it regenerated. A second test holds the layers' dependency trees:
+//! no AWS, Lambda or tokio crate in the core's, nothing of the CLI in a function's.
 
 use crate::moto::project_root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,17 @@ use std::process::Command;
 /// What may differ, and why: the CLI's credential chain (SSO, `credential_process`) stays out of
 /// the functions, so aws-config (a leaf: only the crate and the tests build on it) is built twice.
 const APART: [(&str, &[&str]); 1] = [("aws-config ", &["credentials-process", "sso"])];
+
+/// The functions' packages (functions/*), each built alone by `cargo lambda`.
+const FUNCTIONS: [&str; 7] = [
+    "shipments",
+    "returns",
+    "orders",
+    "notifier",
+    "reconciler",
+    "stuck",
+    "drain",
+];
 
 /// Each third-party package (name and version) with its features, as `cargo tree` resolves them
 /// for `args`.
@@ -59,48 +71,38 @@ fn every_invocation_builds_each_dependency_with_the_same_features() {
         workspace.keys().any(|p| p.starts_with("aws-sdk-dynamodb ")),
         "{workspace:?}"
     );
-    let mut invocations: Vec<(String, Vec<&str>)> = [
-        "shipments",
-        "returns",
-        "orders",
-        "notifier",
-        "reconciler",
-        "stuck",
-        "drain",
-    ]
-    .iter()
-    .map(|f| {
-        (
-            format!("cargo lambda watch: {f}"),
-            vec!["-e", "no-dev", "-p", f],
-        )
-    })
-    .collect();
+    let mut invocations: Vec<(String, Vec<&str>)> = FUNCTIONS
+        .iter()
+        .map(|f| {
+            (
+                format!("cargo lambda watch: {f}"),
+                vec!["-e", "no-dev", "-p", f],
+            )
+        })
+        .collect();
     invocations.extend([
         (
             "make local: cargo run -p integration-tests".into(),
             vec!["-e", "no-dev", "-p", "integration-tests"],
         ),
         (
-            "the notices printer".into(),
-            vec!["-p", "qapla", "--features", "aws,fixtures"],
+            "the notices printer: cargo run -p qapla-aws --example notices".into(),
+            vec!["-p", "qapla-aws"],
         ),
         (
             "make bench-smoke: cargo build -p shipments -p floor".into(),
             vec!["-e", "no-dev", "-p", "shipments", "-p", "floor"],
         ),
         (
-            "the CLI: cargo run -p qapla --bin qapla".into(),
-            vec!["-e", "no-dev", "-p", "qapla"],
+            "the CLI: cargo run -p qapla-cli --bin qapla".into(),
+            vec!["-e", "no-dev", "-p", "qapla-cli"],
         ),
         (
             "the system bench: cargo test -p integration-tests --bench system".into(),
             vec!["-p", "integration-tests"],
         ),
-        (
-            "the core bench".into(),
-            vec!["-p", "qapla", "--features", "fixtures"],
-        ),
+        // The core bench runs as `cargo bench --workspace --bench core`: the workspace's
+        // features, since the core takes no workspace-hack (its tree holds no SDK and no tokio).
     ]);
     let mut differ = Vec::new();
     for (name, args) in &invocations {
@@ -129,4 +131,50 @@ fn every_invocation_builds_each_dependency_with_the_same_features() {
          (regenerate the workspace-hack: cargo hakari generate && cargo hakari manage-deps):\n{}",
         differ.join("\n")
     );
+}
+
+/// The names of the packages in `package`'s normal dependency tree (what its build links).
+fn normal_tree(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree", "--locked", "-e", "normal", "-f", "{p}", "--prefix", "none",
+        ])
+        .args(["-p", package])
+        .current_dir(project_root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The layers are crates, and Cargo keeps their arrows: the core (`qapla`) links no AWS SDK, no
+/// Lambda runtime and no tokio; a function links nothing of the operator CLI (its arguments, the
+/// stack's outputs), directly or through the workspace-hack.
+#[test]
+fn each_layer_links_only_what_it_may() {
+    let core: Vec<String> = normal_tree("qapla")
+        .into_iter()
+        .filter(|p| p.starts_with("aws-sdk-") || p.starts_with("lambda_") || p.starts_with("tokio"))
+        .collect();
+    assert!(core.is_empty(), "the core links {core:?}");
+    for function in FUNCTIONS {
+        let tree = normal_tree(function);
+        assert!(tree.contains("qapla-aws"), "{function}: {tree:?}");
+        let cli: Vec<&String> = tree
+            .iter()
+            .filter(|p| {
+                p.starts_with("clap") || *p == "aws-sdk-cloudformation" || *p == "qapla-cli"
+            })
+            .collect();
+        assert!(cli.is_empty(), "{function} links the CLI's {cli:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The documentation as a test: every relative link of README.md, CHANGELOG.md and docs/*.md names
 //! a file that exists, and a `#anchor` a heading of its page; the notification schema refuses
-//! what is no v1 document, and every JSON example of the notifications page is one.
+//! what is no v1 document, and every JSON example of the notifications page is one; every path
+//! the code map of docs/architecture.md names exists.
 
 use integration_tests::notification_schema::{check, violations};
 use serde_json::{json, Value};
@@ -193,6 +194,82 @@ fn the_link_checker_finds_a_dead_file_and_a_dead_anchor() {
         "{dead:?}"
     );
     assert!(dead[1].ends_with("missing.md (no such file)"), "{dead:?}");
+}
+
+/// The repository paths a text names in backquotes: a span with a `/` or a file's extension,
+/// without spaces, placeholders (`<webhook>`), globs or `::` (a Rust path is no file). A bare
+/// file name (`rule.rs`) is under the last folder named before it in its paragraph or list item
+/// (`shared/src/stuck/`).
+fn named_paths(text: &str) -> Vec<String> {
+    let mut folder = String::new();
+    let mut out = Vec::new();
+    for span in text.split('`').skip(1).step_by(2) {
+        if span.contains([' ', '<', '*']) || span.contains("::") {
+            continue;
+        }
+        let file = [".rs", ".toml", ".yaml", ".md", ".json", ".sh", ".py"]
+            .iter()
+            .any(|e| span.ends_with(e));
+        if span.ends_with('/') {
+            folder = span.to_owned();
+            out.push(span.to_owned());
+        } else if span.contains('/') {
+            out.push(span.to_owned());
+        } else if file {
+            out.push(format!("{folder}{span}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_path_the_code_map_names_exists() {
+    let page = std::fs::read_to_string(repo().join("docs/architecture.md")).expect("the page");
+    let start = page.find("\n## Code map\n").expect("a Code map section");
+    let section = &page[start + 1..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |e| e + 1)];
+    // Paragraphs, headings and list items, each read on its own.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in section.lines() {
+        let head = line.trim_start();
+        let starts = head.is_empty()
+            || head.starts_with(['-', '#'])
+            || head
+                .split_once(". ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+        match blocks.last_mut() {
+            Some(block) if !starts => block.push_str(line),
+            _ => blocks.push(line.to_owned()),
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push('\n');
+        }
+    }
+    let named: Vec<String> = blocks.iter().flat_map(|b| named_paths(b)).collect();
+    // The map names each crate's sources, the entry points and the layers' tests.
+    for expected in [
+        "shared/src/lib.rs",
+        "shared/aws/src/dynamo.rs",
+        "shared/cli/src/main.rs",
+        "tests/bin/local/main.rs",
+    ] {
+        assert!(
+            named.iter().any(|p| p == expected),
+            "the map does not name {expected}"
+        );
+    }
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|p| !repo().join(p.as_str()).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the code map names paths that do not exist: {missing:?}"
+    );
+    assert_eq!(
+        named_paths("`a/b.rs` `qapla::store` `x.toml` `<c>/d` `e f/g` `plain` `h/` `i.rs`"),
+        ["a/b.rs", "x.toml", "h/", "h/i.rs"]
+    );
 }
 
 /// A valid document of each event type, as the notifier renders them.

@@ -103,7 +103,7 @@ async fn a_late_older_version(kind: Kind, newer: Value, older: Value, pk: &str, 
     assert!(rig.drain_all().await.is_empty());
 
     // The reference index holds the current item only, and `qapla order` reads it.
-    let reader = qapla::aws::reader::DynamoReader::new(client.clone(), &rig.table);
+    let reader = qapla_aws::reader::DynamoReader::new(client.clone(), &rig.table);
     let found = reader
         .by_reference("shop-it", reference)
         .await

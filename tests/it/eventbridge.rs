@@ -10,16 +10,16 @@ use crate::notifier_rig::Rig;
 use crate::proxy::Proxy;
 use crate::{stack, template};
 use aws_sdk_eventbridge::types::Target;
-use qapla::aws::claims::DynamoClaims;
-use qapla::aws::eventbridge::EventBridgeBus;
-use qapla::aws::lambda::Fanout;
-use qapla::aws::stream::StreamNotifier;
 use qapla::config::EVENT_BUS_NAME;
 use qapla::fixtures;
 use qapla::notify::batch;
 use qapla::notify::bus::SOURCE;
 use qapla::stuck::rule::StuckRule;
 use qapla::Kind;
+use qapla_aws::claims::DynamoClaims;
+use qapla_aws::eventbridge::EventBridgeBus;
+use qapla_aws::lambda::Fanout;
+use qapla_aws::stream::StreamNotifier;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -100,7 +100,7 @@ async fn every_notification_reaches_the_bus_with_the_sns_document() {
     let event = rig.stream_event().await;
     let notifier = StreamNotifier {
         notifier: rig.notifier(&rig.endpoints).await.notifier,
-        publisher: qapla::aws::lambda::fanout(&sdk, &rig.subscribers.topic_arn, Some(&bus)),
+        publisher: qapla_aws::lambda::fanout(&sdk, &rig.subscribers.topic_arn, Some(&bus)),
     };
     assert!(notifier.handle(&event).await.batch_item_failures.is_empty());
     let sns = by_id(rig.drain_all().await);
@@ -117,8 +117,8 @@ async fn every_notification_reaches_the_bus_with_the_sns_document() {
         channels: &channels,
     }
     .run(
-        &qapla::aws::reader::DynamoReader::new(dynamo.clone(), &rig.table),
-        &qapla::aws::stuck::DynamoEpisodes::new(dynamo, &rig.table),
+        &qapla_aws::reader::DynamoReader::new(dynamo.clone(), &rig.table),
+        &qapla_aws::stuck::DynamoEpisodes::new(dynamo, &rig.table),
         &notifier.publisher,
         chrono::Utc::now(),
         None,
@@ -134,7 +134,7 @@ async fn every_notification_reaches_the_bus_with_the_sns_document() {
 
 /// The notifier's fan-out as deployed: topic and bus through `sdk`, the claims in the rig's table.
 fn once(sdk: &aws_config::SdkConfig, rig: &Rig, bus: &str) -> Fanout {
-    let mut fanout = qapla::aws::lambda::fanout(sdk, &rig.subscribers.topic_arn, Some(bus));
+    let mut fanout = qapla_aws::lambda::fanout(sdk, &rig.subscribers.topic_arn, Some(bus));
     fanout.claims = Some(DynamoClaims::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &rig.table,
@@ -309,8 +309,8 @@ async fn a_stuck_alert_whose_bus_failed_goes_to_the_bus_alone_at_the_next_run() 
         notifier: &notifier,
         channels: &channels,
     };
-    let reader = qapla::aws::reader::DynamoReader::new(dynamo.clone(), &rig.table);
-    let episodes = qapla::aws::stuck::DynamoEpisodes::new(dynamo, &rig.table);
+    let reader = qapla_aws::reader::DynamoReader::new(dynamo.clone(), &rig.table);
+    let episodes = qapla_aws::stuck::DynamoEpisodes::new(dynamo, &rig.table);
     proxy.set_down(true);
     let first = check
         .run(&reader, &episodes, &fanout, chrono::Utc::now(), None)

@@ -136,7 +136,7 @@ async fn raced_webhook(table: &str, n: usize) -> (delivery::Hook, Arc<crate::arc
     let hook = qapla::webhook::Webhook::new(
         Kind::Shipment,
         delivery::webhook_config(table).settings,
-        qapla::aws::dynamo::DynamoStore::new(client, table),
+        qapla_aws::dynamo::DynamoStore::new(client, table),
         None,
     );
     (hook, conflict)

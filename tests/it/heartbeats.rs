@@ -12,14 +12,14 @@ use crate::template::{self, list, text};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use qapla::auth::{ApiKey, Channel, Channels, OrderTrigger};
-use qapla::aws::dynamo::DynamoStore;
-use qapla::aws::heartbeat::DynamoHeartbeats;
-use qapla::aws::lambda::{self, StuckFunction};
 use qapla::fixtures::{DEMO_CHANNEL, DEMO_KEY};
 use qapla::heartbeat::{Beats, Heartbeats};
 use qapla::table::{heartbeat_pk, LAST_DELIVERY, PK, SK};
 use qapla::webhook::Webhook;
 use qapla::Kind;
+use qapla_aws::dynamo::DynamoStore;
+use qapla_aws::heartbeat::DynamoHeartbeats;
+use qapla_aws::lambda::{self, StuckFunction};
 use serde_json::Value;
 
 /// A second channel beside the demo one.
@@ -157,8 +157,8 @@ async fn stuck_function(name: &str, client: &aws_sdk_dynamodb::Client) -> StuckF
     })
     .expect("configuration");
     StuckFunction {
-        reader: qapla::aws::reader::DynamoReader::new(client.clone(), name),
-        episodes: qapla::aws::stuck::DynamoEpisodes::new(client.clone(), name),
+        reader: qapla_aws::reader::DynamoReader::new(client.clone(), name),
+        episodes: qapla_aws::stuck::DynamoEpisodes::new(client.clone(), name),
         publisher: lambda::fanout(&sdk, &config.topic_arn, None),
         heartbeats: DynamoHeartbeats::new(client.clone(), name),
         config,

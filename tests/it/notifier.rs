@@ -45,7 +45,7 @@ async fn status_changes_returns_and_orders_fan_out_once() {
         .records
         .iter()
         .filter_map(|r| {
-            qapla::notify::batch::notice(&notifier.notifier, &qapla::aws::stream::record(r))
+            qapla::notify::batch::notice(&notifier.notifier, &qapla_aws::stream::record(r))
                 .expect("a readable record")
         })
         .collect();
@@ -142,7 +142,7 @@ async fn sns_unreachable_reports_failures_then_delivers_each_once() {
         .records
         .iter()
         .find(|r| {
-            qapla::notify::batch::notice(&down.notifier, &qapla::aws::stream::record(r))
+            qapla::notify::batch::notice(&down.notifier, &qapla_aws::stream::record(r))
                 .ok()
                 .flatten()
                 .is_some()

@@ -225,8 +225,8 @@ fn run(kind: Kind, event: &str) -> Value {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let answer = rt.block_on(qapla::aws::lambda::answer(&hook, &request));
-    let response = qapla::aws::lambda::response(&answer);
+    let answer = rt.block_on(qapla_aws::lambda::answer(&hook, &request));
+    let response = qapla_aws::lambda::response(&answer);
     let text =
         String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     let log: Vec<Value> = text

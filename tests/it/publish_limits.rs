@@ -4,10 +4,10 @@
 
 use crate::notifier_rig::Rig;
 use crate::stack;
-use qapla::aws::sns::SnsPublisher;
 use qapla::fixtures;
 use qapla::notify::{EventType, Notice, PublishError, Publisher};
 use qapla::Kind;
+use qapla_aws::sns::SnsPublisher;
 use serde_json::json;
 
 /// The wrapped returns fixture with `rows` rows of about 200 bytes each.

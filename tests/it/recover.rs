@@ -8,7 +8,6 @@ use crate::table::{scan, timeless};
 use crate::{delivery, events, stack};
 use chrono::{DateTime, Duration as Span, Utc};
 use qapla::auth::{ApiKey, Channel, Channels, OrderTrigger};
-use qapla::aws::reconciler::{ReconcilerFunction, TokioClock};
 use qapla::config::{self, RecoverConfig};
 use qapla::fixtures::{self, DEMO_KEY};
 use qapla::recover::memory::{scripted_shipment, ManualClock, Step};
@@ -16,6 +15,7 @@ use qapla::recover::pace::{QAPLA_CAPACITY, QAPLA_PER_SECOND};
 use qapla::recover::plan::qapla_time;
 use qapla::recover::{Clock, Outcome, Summary};
 use qapla::Kind;
+use qapla_aws::reconciler::{ReconcilerFunction, TokioClock};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,13 +60,13 @@ async fn reconciler<C: Clock>(
         _ => None,
     })
     .expect("configuration");
-    let keys = qapla::aws::ssm::channel_keys(&ssm().await, prefix, &config.channels)
+    let keys = qapla_aws::ssm::channel_keys(&ssm().await, prefix, &config.channels)
         .await
         .expect("keys from SSM");
     let endpoint = LocalEndpoints::shared();
     ReconcilerFunction {
-        store: qapla::aws::dynamo::DynamoStore::new(stack::dynamo(&endpoint).await, table),
-        api: qapla::aws::qapla_http::HttpQapla::new(api).expect("client"),
+        store: qapla_aws::dynamo::DynamoStore::new(stack::dynamo(&endpoint).await, table),
+        api: qapla_aws::qapla_http::HttpQapla::new(api).expect("client"),
         keys,
         clock,
         config,

@@ -14,10 +14,10 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use qapla::aws::dynamo::DynamoStore;
 use qapla::fixtures::{self, DEMO_KEY};
 use qapla::webhook::Webhook;
 use qapla::Kind;
+use qapla_aws::dynamo::DynamoStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,7 +179,7 @@ impl Intercept for SeenBounds {
 
 /// A transaction's bounds grow with what it carries: a shipment's two small items run under the
 /// webhooks' 1 s an attempt and 2 s the call; 50 orders filling one transaction's 100 items
-/// under more, by the rule of `qapla::aws::bounds` (the bounds as the SDK applied them to each
+/// under more, by the rule of `qapla_aws::bounds` (the bounds as the SDK applied them to each
 /// request, read by an interceptor: no timing involved).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transactions_time_bounds_grow_with_its_items_and_bytes() {
@@ -190,7 +190,7 @@ async fn a_transactions_time_bounds_grow_with_its_items_and_bytes() {
     let webhook = |kind| {
         let seen = SeenBounds::default();
         let client = aws_sdk_dynamodb::Client::from_conf(
-            qapla::aws::dynamo::client(&sdk)
+            qapla_aws::dynamo::client(&sdk)
                 .config()
                 .to_builder()
                 .interceptor(seen.clone())
@@ -200,7 +200,7 @@ async fn a_transactions_time_bounds_grow_with_its_items_and_bytes() {
             kind,
             delivery::webhook_config(&table).settings,
             DynamoStore::new(client, &table),
-            None::<qapla::aws::s3::S3Archive>,
+            None::<qapla_aws::s3::S3Archive>,
         );
         (hook, seen)
     };
@@ -262,7 +262,7 @@ async fn a_failure_between_two_batches_answers_503_and_the_retry_completes_the_t
         Kind::Order,
         delivery::webhook_config(&stormy).settings,
         DynamoStore::new(client, &stormy),
-        None::<qapla::aws::s3::S3Archive>,
+        None::<qapla_aws::s3::S3Archive>,
     );
     let got = invoke(&hook, &event(Kind::Order, &body, QAPLA_IP)).await;
     assert_eq!(
@@ -370,7 +370,7 @@ async fn an_unreachable_store_answers_503_within_its_bound() {
     let bounded = Webhook::new(
         Kind::Shipment,
         settings(),
-        DynamoStore::new(qapla::aws::dynamo::client(&sdk), &table),
+        DynamoStore::new(qapla_aws::dynamo::client(&sdk), &table),
         None,
     );
     let defaults = Webhook::new(
@@ -394,7 +394,7 @@ async fn an_unreachable_store_answers_503_within_its_bound() {
     let silent = Webhook::new(
         Kind::Shipment,
         settings(),
-        DynamoStore::new(qapla::aws::dynamo::client(&sdk), &table),
+        DynamoStore::new(qapla_aws::dynamo::client(&sdk), &table),
         None,
     );
     let (status, black_hole) = timed(&silent, body).await;
@@ -407,7 +407,7 @@ async fn an_unreachable_store_answers_503_within_its_bound() {
     // How soon is the client's configuration, not this machine's speed: a busy machine only
     // answers later. The black hole was answered at all, so the operation's bound ended it; it
     // took the attempts' bound at least, so attempts were not cut short.
-    let config = qapla::aws::dynamo::client(&sdk).config().clone();
+    let config = qapla_aws::dynamo::client(&sdk).config().clone();
     let timeouts = config.timeout_config().expect("bounded timeouts");
     assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(2)));
     assert_eq!(

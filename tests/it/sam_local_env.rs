@@ -8,8 +8,8 @@ use crate::sam_local::EnvFile;
 use crate::sam_local::{LOCAL_ENDPOINT_URL, LOCAL_ENDPOINT_URL_DYNAMODB};
 use crate::stack::{self, REGION};
 use crate::template::{self, list, text};
-use qapla::aws::endpoint::Endpoints;
 use qapla::config::{NotifierConfig, RecoverConfig, StuckConfig, WebhookConfig};
+use qapla_aws::endpoint::Endpoints;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every function of the template, with the variables SAM hands it (its own and the globals').
@@ -77,7 +77,7 @@ fn the_functions_accept_the_env_file_and_reach_the_local_store() {
         let endpoints = Endpoints::from_lookup(lookup);
         let moto = file.endpoint().expect("one endpoint for moto");
         let dynamodb = file.dynamodb_endpoint().expect("one endpoint for DynamoDB");
-        for service in qapla::aws::endpoint::SERVICES {
+        for service in qapla_aws::endpoint::SERVICES {
             let want = if service.starts_with("DynamoDB") {
                 &dynamodb
             } else {

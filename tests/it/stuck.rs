@@ -8,14 +8,14 @@ use crate::events::shipment;
 use crate::notifier_rig::Rig;
 use crate::stack;
 use crate::template::{self, list, text};
-use qapla::aws::reader::DynamoReader;
-use qapla::aws::sns::SnsPublisher;
-use qapla::aws::stuck::DynamoEpisodes;
 use qapla::config::STUCK_VARS;
 use qapla::notify::Notifier;
 use qapla::stuck::rule::StuckRule;
 use qapla::stuck::{Check, Summary};
 use qapla::Kind;
+use qapla_aws::reader::DynamoReader;
+use qapla_aws::sns::SnsPublisher;
+use qapla_aws::stuck::DynamoEpisodes;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

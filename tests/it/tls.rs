@@ -4,7 +4,7 @@
 use crate::moto::Moto;
 use crate::{delivery, events, stack};
 use aws_smithy_http_client::tls::{TlsContext, TrustStore};
-use qapla::aws::dynamo::DynamoStore;
+use qapla_aws::dynamo::DynamoStore;
 use std::process::Command;
 
 /// A test CA and a server certificate for 127.0.0.1 signed by it, made with the `cryptography`
@@ -53,8 +53,8 @@ open(sys.argv[3], "wb").write(key.private_bytes(pem, serialization.PrivateFormat
 }
 
 async fn dynamo_over_tls(port: u16, tls: TlsContext) -> aws_sdk_dynamodb::Client {
-    let config = qapla::aws::sdk_loader()
-        .http_client(qapla::aws::http_client(tls))
+    let config = qapla_aws::sdk_loader()
+        .http_client(qapla_aws::http_client(tls))
         .endpoint_url(format!("https://127.0.0.1:{port}"))
         .region(aws_config::Region::new(stack::REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -83,7 +83,7 @@ async fn the_store_speaks_tls_and_checks_the_certificate() {
         qapla::Kind::Shipment,
         delivery::webhook_config("tls").settings,
         DynamoStore::new(client.clone(), "tls"),
-        None::<qapla::aws::s3::S3Archive>,
+        None::<qapla_aws::s3::S3Archive>,
     );
     let body = qapla::fixtures::Fixture::named("shipment-1.2-in-transit").body;
     let got = delivery::invoke(

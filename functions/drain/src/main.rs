@@ -1,6 +1,6 @@
 //! The inbox drain: on its schedule, records the deliveries the table could not take.
 
-use qapla::aws::lambda::{self, Error};
+use qapla_aws::lambda::{self, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -1,6 +1,6 @@
 //! The notifier: reads the table's stream and publishes status changes, returns and orders to SNS.
 
-use qapla::aws::lambda::{self, Error};
+use qapla_aws::lambda::{self, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

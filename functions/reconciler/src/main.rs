@@ -1,8 +1,8 @@
 //! The reconciler: asks Qapla's API for the status changes its webhooks could not deliver and
 //! records them as a webhook would.
 
-use qapla::aws::lambda::init_logging;
-use qapla::aws::reconciler::{serve_reconciler, Error, ReconcilerFunction};
+use qapla_aws::lambda::init_logging;
+use qapla_aws::reconciler::{serve_reconciler, Error, ReconcilerFunction};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

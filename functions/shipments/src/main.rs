@@ -1,7 +1,7 @@
 //! The shipments webhook: Qapla' POSTs here.
 
-use qapla::aws::lambda::{self, Error};
 use qapla::Kind;
+use qapla_aws::lambda::{self, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

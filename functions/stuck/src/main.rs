@@ -1,7 +1,7 @@
 //! The stuck check: on its schedule, alerts each open shipment stuck past its threshold once per
 //! episode.
 
-use qapla::aws::lambda::{self, Error};
+use qapla_aws::lambda::{self, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -77,17 +77,8 @@ pub fn build() -> Result<(), String> {
     }
 }
 
-/// The example that prints what the notifier publishes for a stream event.
-/// With the features the tests give the crate, so it reuses their build.
-const NOTICES: [&str; 7] = [
-    "-q",
-    "-p",
-    "qapla",
-    "--features",
-    "aws,fixtures",
-    "--example",
-    "notices",
-];
+/// The adapters' example that prints what the notifier publishes for a stream event.
+const NOTICES: [&str; 5] = ["-q", "-p", "qapla-aws", "--example", "notices"];
 
 pub struct Functions {
     pub port: u16,

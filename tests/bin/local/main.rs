@@ -241,8 +241,8 @@ mod budget {
         let proxy = Proxy::start(port);
         proxy.set_down(true);
         let sdk = integration_tests::stack::sdk(&endpoint.with_dynamodb(proxy.endpoint())).await;
-        let store = qapla::aws::dynamo::DynamoStore::new(qapla::aws::dynamo::client(&sdk), TABLE);
-        let archive = qapla::aws::s3::S3Archive::new(s3(endpoint).await, BUCKET);
+        let store = qapla_aws::dynamo::DynamoStore::new(qapla_aws::dynamo::client(&sdk), TABLE);
+        let archive = qapla_aws::s3::S3Archive::new(s3(endpoint).await, BUCKET);
         let settings = qapla::fixtures::demo_config(TABLE).settings;
         let hook = qapla::webhook::Webhook::new(Kind::Shipment, settings, store, archive);
         let body =

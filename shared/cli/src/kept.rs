@@ -4,14 +4,14 @@
 //! them through the webhooks' own path ([`Webhook::reingest`]) and removes each once recorded.
 
 use super::{Args, CliError, Deployment};
-use crate::archive::{Kept, Place};
-use crate::auth::Channels;
-use crate::aws::dynamo::DynamoStore;
-use crate::aws::s3::S3Archive;
-use crate::kind::Kind;
-use crate::store::Archive;
-use crate::webhook::{Mode, Outcome, Settings, Webhook};
 use clap::Subcommand;
+use qapla::archive::{Kept, Place};
+use qapla::auth::Channels;
+use qapla::kind::Kind;
+use qapla::store::Archive;
+use qapla::webhook::{Mode, Outcome, Settings, Webhook};
+use qapla_aws::dynamo::DynamoStore;
+use qapla_aws::s3::S3Archive;
 use serde_json::{json, Value};
 
 /// Most objects a listing reads.
@@ -67,7 +67,7 @@ pub(super) async fn run(
                     .into(),
             )),
         };
-    let archive = S3Archive::new(crate::aws::s3::client(&deployment.sdk), &bucket);
+    let archive = S3Archive::new(qapla_aws::s3::client(&deployment.sdk), &bucket);
     match verb {
         Verb::List { webhook, channel } => {
             if let Some(w) = webhook {
@@ -150,13 +150,13 @@ fn pipeline(
     };
     let settings = Settings {
         channels,
-        allowlist: crate::auth::Allowlist::default(),
+        allowlist: qapla::auth::Allowlist::default(),
         timezone: deployment.timezone(args)?,
-        max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
-        history_days: days("HistoryDays", crate::config::DEFAULT_HISTORY_DAYS)?,
-        return_order_days: days("ReturnOrderDays", crate::config::DEFAULT_RETURN_ORDER_DAYS)?,
+        max_body_bytes: qapla::config::DEFAULT_MAX_BODY_BYTES,
+        history_days: days("HistoryDays", qapla::config::DEFAULT_HISTORY_DAYS)?,
+        return_order_days: days("ReturnOrderDays", qapla::config::DEFAULT_RETURN_ORDER_DAYS)?,
     };
-    let store = DynamoStore::new(crate::aws::dynamo::client(&deployment.sdk), table);
+    let store = DynamoStore::new(qapla_aws::dynamo::client(&deployment.sdk), table);
     Ok(Webhook::new(Kind::Shipment, settings, store, archive))
 }
 

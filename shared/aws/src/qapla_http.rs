@@ -2,14 +2,14 @@
 //! the SDK's client links already). GET calls carry the key in the query string, so no URL is
 //! ever logged or put in an error: errors say what failed, never where.
 
-use crate::auth::ApiKey;
-use crate::recover::{HttpAnswer, QaplaApi, TransportError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use qapla::auth::ApiKey;
+use qapla::recover::{HttpAnswer, QaplaApi, TransportError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_call_ends_within_the_runs_stop_margin() {
-        let settings = crate::recover::Settings::new(crate::dates::rome(), 400, 24);
+        let settings = qapla::recover::Settings::new(chrono_tz::Europe::Rome, 400, 24);
         assert!(TIMEOUT < settings.stop_margin, "{TIMEOUT:?}");
     }
 

@@ -3,16 +3,16 @@
 //! check reads a channel's items with one query and watches a pair never seen with a put that
 //! applies only where there is no item.
 
-use crate::dates::iso;
-use crate::heartbeat::{Beats, Heartbeat, Heartbeats, Pending};
-use crate::kind::Kind;
-use crate::store::StoreError;
-use crate::table::{heartbeat_pk, LAST_DELIVERY, PK, SK, WATCHED_SINCE};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use qapla::dates::iso;
+use qapla::heartbeat::{Beats, Heartbeat, Heartbeats, Pending};
+use qapla::kind::Kind;
+use qapla::store::StoreError;
+use qapla::table::{heartbeat_pk, LAST_DELIVERY, PK, SK, WATCHED_SINCE};
 use std::collections::HashMap;
 
 /// A later beat (another instance's) stays: the ISO times sort as time does.

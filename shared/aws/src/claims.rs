@@ -2,13 +2,13 @@
 //! that no claim of the pair exists, completed by a put of the done claim and given back by a
 //! delete. Each claim expires (TTL) after `table::CLAIM_DAYS`.
 
-use crate::notify::once::{Claim, Claims, Target};
-use crate::store::StoreError;
-use crate::table;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
+use qapla::notify::once::{Claim, Claims, Target};
+use qapla::store::StoreError;
+use qapla::table;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl DynamoClaims {
         item.insert(table::CLAIM.to_owned(), AttributeValue::S(state.to_owned()));
         item.insert(
             table::CLAIMED_AT.to_owned(),
-            AttributeValue::S(crate::dates::iso(&now)),
+            AttributeValue::S(qapla::dates::iso(&now)),
         );
         let expires = now.timestamp() + table::CLAIM_DAYS * 86_400;
         item.insert(

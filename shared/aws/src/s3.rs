@@ -1,10 +1,10 @@
 //! The archive on an S3 bucket of the stack: payloads too large for a table item, the
 //! quarantine and the inbox. The bucket itself is private, encrypted and expires objects (template.yaml).
 
-use crate::store::{Archive, Listed, StoreError};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use qapla::store::{Archive, Listed, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct S3Archive {
@@ -13,12 +13,12 @@ pub struct S3Archive {
 }
 
 /// An S3 client from the SDK configuration, with the webhooks' bounded timeouts and retries
-/// ([`crate::aws::bounds`]). Path-style addressing where an endpoint is set (a local
+/// ([`crate::bounds`]). Path-style addressing where an endpoint is set (a local
 /// S3 on loopback has no bucket subdomains); AWS's own virtual-hosted style otherwise.
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
     let config = aws_sdk_s3::config::Builder::from(sdk)
-        .timeout_config(crate::aws::bounds::bounded_timeouts())
-        .retry_config(crate::aws::bounds::bounded_retries())
+        .timeout_config(crate::bounds::bounded_timeouts())
+        .retry_config(crate::bounds::bounded_retries())
         .force_path_style(sdk.endpoint_url().is_some())
         .build();
     Client::from_conf(config)

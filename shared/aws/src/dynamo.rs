@@ -3,16 +3,16 @@
 //! delivery whole (a body of many returns or orders: each transaction, every item keeping its own
 //! condition, so a retry after a failure half-way writes only what is missing).
 
-use crate::archive::{self, Unrecoverable};
-use crate::aws::bounds;
-use crate::limits;
-use crate::store::{documents_recorded, Archive, Recorded, Store, StoreError};
-use crate::table::{Document, ShipmentHistory, ShipmentState, ORD, PK, SK};
+use crate::bounds;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use qapla::archive::{self, Unrecoverable};
+use qapla::limits;
+use qapla::store::{documents_recorded, Archive, Recorded, Store, StoreError};
+use qapla::table::{Document, ShipmentHistory, ShipmentState, ORD, PK, SK};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -414,7 +414,7 @@ impl Store for DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key(PK, AttributeValue::S(PROBE_PK.to_owned()))
-            .key(SK, AttributeValue::S(crate::table::STATE.to_owned()))
+            .key(SK, AttributeValue::S(qapla::table::STATE.to_owned()))
             .projection_expression("#pk")
             .expression_attribute_names("#pk", PK)
             .send()

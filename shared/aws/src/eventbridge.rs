@@ -1,11 +1,11 @@
 //! Puts notices on an EventBridge bus: one `PutEvents` entry per notice (`source`, `detail-type`,
 //! `detail` from the core's [`BusEvent`]), its failures told temporary or permanent.
 
-use crate::notify::bus::{Bus, BusEvent};
-use crate::notify::PublishError;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
+use qapla::notify::bus::{Bus, BusEvent};
+use qapla::notify::PublishError;
 
 #[derive(Debug, Clone)]
 pub struct EventBridgeBus {

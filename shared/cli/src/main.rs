@@ -2,5 +2,5 @@
 //! and docs/cli.md).
 
 fn main() -> std::process::ExitCode {
-    qapla::aws::cli::main()
+    qapla_cli::main()
 }

@@ -1,6 +1,6 @@
 //! The `qapla` command line: asks the table (timeline, order, stuck), re-publishes a window's
 //! notifications (replay), and prints channel entries (channel). The queries and their meaning
-//! are the core's ([`crate::read`]); this module finds the table, reads and prints.
+//! are the core's ([`qapla::read`]); this module finds the table, reads and prints.
 //!
 //! AWS is reached with the AWS CLI's own credential chain (environment, profiles, SSO,
 //! `credential_process`), honouring `AWS_ENDPOINT_URL`, `AWS_REGION` and `AWS_PROFILE`.
@@ -8,17 +8,17 @@
 mod kept;
 mod printable;
 
-use crate::archive::Place;
-use crate::auth::{valid_channel_name, ApiKey, Channel, Channels, OrderTrigger};
-use crate::aws::reader::DynamoReader;
-use crate::aws::sns::SnsPublisher;
-use crate::dates::iso;
-use crate::notify::{AlertRule, EventType, Notice, Notifier, Publisher};
-use crate::read::{self, ReadError, Reader, StatusFilter};
-use crate::table::{ItemKind, ShipmentState, PK, SK};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
+use qapla::archive::Place;
+use qapla::auth::{valid_channel_name, ApiKey, Channel, Channels, OrderTrigger};
+use qapla::dates::iso;
+use qapla::notify::{AlertRule, EventType, Notice, Notifier, Publisher};
+use qapla::read::{self, ReadError, Reader, StatusFilter};
+use qapla::table::{ItemKind, ShipmentState, PK, SK};
+use qapla_aws::reader::DynamoReader;
+use qapla_aws::sns::SnsPublisher;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Read, Write};
@@ -216,7 +216,7 @@ struct Deployment {
 impl Deployment {
     async fn open(args: &Args) -> Result<Deployment, CliError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(
-            crate::aws::http_client(aws_smithy_http_client::tls::TlsContext::default()),
+            qapla_aws::http_client(aws_smithy_http_client::tls::TlsContext::default()),
         );
         if let Some(region) = &args.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
@@ -316,8 +316,8 @@ impl Deployment {
             .timezone
             .clone()
             .or_else(|| self.parameters.get("TimeZone").cloned())
-            .unwrap_or_else(|| crate::config::DEFAULT_TIMEZONE.to_owned());
-        crate::dates::zone(&name).ok_or_else(|| {
+            .unwrap_or_else(|| qapla::config::DEFAULT_TIMEZONE.to_owned());
+        qapla::dates::zone(&name).ok_or_else(|| {
             CliError::Usage(format!(
                 "--timezone {name:?} is not a time zone name such as Europe/Rome"
             ))
@@ -549,7 +549,7 @@ fn instant(value: &str, tz: Tz, flag: &str) -> Result<DateTime<Utc>, CliError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
-    crate::dates::to_utc(value, tz).map_err(|_| {
+    qapla::dates::to_utc(value, tz).map_err(|_| {
         CliError::Usage(format!(
             "{flag} {value:?}: give YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (in {}), or RFC 3339",
             tz.name()

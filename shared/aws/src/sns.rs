@@ -1,10 +1,10 @@
 //! Publishes notices to the SNS topic, one message per change, with per-protocol texts and the
 //! attributes filter policies read.
 
-use crate::notify::{Notice, PublishError, Publisher};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
+use qapla::notify::{Notice, PublishError, Publisher};
 
 #[derive(Debug, Clone)]
 pub struct SnsPublisher {

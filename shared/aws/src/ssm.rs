@@ -2,9 +2,9 @@
 //! key is the `SecureString` parameter `<prefix>shop-it`. A channel without one has not opted in
 //! to recovery.
 
-use crate::auth::{ApiKey, Channel, Channels};
 use aws_sdk_ssm::error::DisplayErrorContext;
 use aws_sdk_ssm::Client;
+use qapla::auth::{ApiKey, Channel, Channels};
 
 /// SSM takes at most ten names in one GetParameters call.
 const NAMES_PER_CALL: usize = 10;

@@ -2,9 +2,9 @@
 //! per record, the event, the attributes, the JSON document, and the email and SMS texts an alert
 //! subscriber would get. Reads the same settings as the notifier.
 
-use qapla::aws::stream::record;
 use qapla::config::NotifierConfig;
 use qapla::notify::batch::notice;
+use qapla_aws::stream::record;
 use std::io::Read;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

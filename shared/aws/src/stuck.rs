@@ -1,12 +1,12 @@
 //! Stuck episodes on DynamoDB: the claim is one conditional update of the shipment's state item
 //! (still that state, and not alerted for it), so two concurrent runs alert once.
 
-use crate::store::StoreError;
-use crate::stuck::Episodes;
-use crate::table::{ORD, PK, SK, STATE, STUCK_ALERTED};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use qapla::store::StoreError;
+use qapla::stuck::Episodes;
+use qapla::table::{ORD, PK, SK, STATE, STUCK_ALERTED};
 
 /// The state is still the episode's, and the episode is not recorded yet.
 const UNCLAIMED: &str = "#ord = :key AND (attribute_not_exists(#sa) OR #sa <> :key)";

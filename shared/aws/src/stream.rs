@@ -1,10 +1,10 @@
 //! The notifier's side of the table stream: each stream record becomes the item's images before
-//! and after the write, and the core decides and publishes ([`crate::notify::batch`]).
+//! and after the write, and the core decides and publishes ([`qapla::notify::batch`]).
 
-use crate::notify::batch::{self, Deadline, ItemKey, Record};
-use crate::notify::{Notifier, Publisher};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use qapla::notify::batch::{self, Deadline, ItemKey, Record};
+use qapla::notify::{Notifier, Publisher};
 use serde_json::Value;
 
 pub struct StreamNotifier<P> {
@@ -23,7 +23,7 @@ fn image(item: &serde_dynamo::Item) -> Result<Option<Value>, String> {
         .map_err(|e| {
             format!(
                 "unreadable image: {}",
-                crate::model::shape_only(&e.to_string())
+                qapla::model::shape_only(&e.to_string())
             )
         })
 }
@@ -35,8 +35,8 @@ fn key(keys: &serde_dynamo::Item) -> Option<ItemKey> {
         _ => None,
     };
     Some(ItemKey {
-        pk: text(crate::table::PK)?,
-        sk: text(crate::table::SK)?,
+        pk: text(qapla::table::PK)?,
+        sk: text(qapla::table::SK)?,
     })
 }
 

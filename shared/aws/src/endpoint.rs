@@ -14,8 +14,8 @@
 //! as if the variables were not there. Variables of our own rather than the SDK's: the SDK would
 //! take an empty value for an endpoint, and the deployed stack sets none of the SDK's.
 
-use crate::config::{check_url, PlainHttp, UrlRefused};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use qapla::config::{check_url, PlainHttp, UrlRefused};
 use std::collections::BTreeMap;
 
 /// The variable the template passes from its `LocalEndpointUrl` parameter: every service.

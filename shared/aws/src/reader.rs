@@ -1,11 +1,11 @@
 //! The read port on DynamoDB: queries on the table and its indexes, and one filtered scan for
 //! replay windows. Items come back as the JSON objects the core reads.
 
-use crate::read::{ReadError, Reader};
-use crate::table;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use qapla::read::{ReadError, Reader};
+use qapla::table;
 use serde_json::Value;
 use std::collections::HashMap;
 

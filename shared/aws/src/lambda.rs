@@ -1,22 +1,22 @@
 //! Lambda wiring: configuration and clients once per cold start, then one handler per request.
 
-use crate::aws::bounds;
-use crate::aws::claims::DynamoClaims;
-use crate::aws::dynamo::DynamoStore;
-use crate::aws::eventbridge::EventBridgeBus;
-use crate::aws::heartbeat::DynamoHeartbeats;
-use crate::aws::s3::S3Archive;
-use crate::aws::sns::SnsPublisher;
-use crate::aws::stream::StreamNotifier;
-use crate::config::{NotifierConfig, StuckConfig, WebhookConfig};
-use crate::kind::Kind;
-use crate::notify::batch::Deadline;
-use crate::notify::bus::FanOut;
-use crate::store::{Archive, Store};
-use crate::webhook::{self, Webhook};
+use crate::bounds;
+use crate::claims::DynamoClaims;
+use crate::dynamo::DynamoStore;
+use crate::eventbridge::EventBridgeBus;
+use crate::heartbeat::DynamoHeartbeats;
+use crate::s3::S3Archive;
+use crate::sns::SnsPublisher;
+use crate::stream::StreamNotifier;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, Response};
+use qapla::config::{NotifierConfig, StuckConfig, WebhookConfig};
+use qapla::kind::Kind;
+use qapla::notify::batch::Deadline;
+use qapla::notify::bus::FanOut;
+use qapla::store::{Archive, Store};
+use qapla::webhook::{self, Webhook};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -145,7 +145,7 @@ pub async fn respond<S: Store, A: Archive>(
     response(&answer(webhook, &request).await)
 }
 
-fn fail_config(e: crate::config::ConfigError) -> Error {
+fn fail_config(e: qapla::config::ConfigError) -> Error {
     tracing::error!(
         variable = e.var,
         reason = e.reason.as_str(),
@@ -159,16 +159,16 @@ pub async fn webhook_from_env(
     kind: Kind,
 ) -> Result<Webhook<DynamoStore, Option<S3Archive>>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
-    let sdk = crate::aws::sdk_config().await?;
-    let store = DynamoStore::new(crate::aws::dynamo::client(&sdk), config.table_name.clone());
+    let sdk = crate::sdk_config().await?;
+    let store = DynamoStore::new(crate::dynamo::client(&sdk), config.table_name.clone());
     let archive = config
         .bucket_name
         .as_ref()
-        .map(|bucket| S3Archive::new(crate::aws::s3::client(&sdk), bucket.clone()));
+        .map(|bucket| S3Archive::new(crate::s3::client(&sdk), bucket.clone()));
     // The channels' heartbeats, on a client of short bounds: the write comes after the
     // delivery's own calls, inside the answer's reserve.
     let heartbeats = DynamoHeartbeats::new(
-        crate::aws::dynamo::heartbeat_client(&sdk),
+        crate::dynamo::heartbeat_client(&sdk),
         config.table_name.clone(),
     );
     Ok(Webhook::new(kind, config.settings, store, archive).with_heartbeats(heartbeats))
@@ -187,21 +187,18 @@ pub async fn serve_webhook(webhook: Webhook<DynamoStore, Option<S3Archive>>) -> 
 
 /// The drain's pipeline: the webhooks' own, over the stack's table and bucket (`BUCKET_NAME` is
 /// required: the inbox is in it).
-/// Its DynamoDB client has the drain's own, longer bounds ([`crate::aws::dynamo::drain_client`]).
+/// Its DynamoDB client has the drain's own, longer bounds ([`crate::dynamo::drain_client`]).
 pub async fn drain_from_env() -> Result<Webhook<DynamoStore, S3Archive>, Error> {
     let config = WebhookConfig::from_env().map_err(fail_config)?;
     let Some(bucket) = config.bucket_name.clone() else {
-        return Err(fail_config(crate::config::ConfigError {
-            var: crate::config::BUCKET_NAME,
+        return Err(fail_config(qapla::config::ConfigError {
+            var: qapla::config::BUCKET_NAME,
             reason: "the inbox drain needs the archive bucket".into(),
         }));
     };
-    let sdk = crate::aws::sdk_config().await?;
-    let store = DynamoStore::new(
-        crate::aws::dynamo::drain_client(&sdk),
-        config.table_name.clone(),
-    );
-    let archive = S3Archive::new(crate::aws::s3::client(&sdk), bucket);
+    let sdk = crate::sdk_config().await?;
+    let store = DynamoStore::new(crate::dynamo::drain_client(&sdk), config.table_name.clone());
+    let archive = S3Archive::new(crate::s3::client(&sdk), bucket);
     Ok(Webhook::new(
         Kind::Shipment,
         config.settings,
@@ -267,7 +264,7 @@ pub fn fanout(sdk: &aws_config::SdkConfig, topic_arn: &str, event_bus: Option<&s
 fn publish_time(fanout: &Fanout) -> Duration {
     let targets = if fanout.bus.is_some() { 2 } else { 1 };
     let claims = if fanout.claims.is_some() {
-        2 * crate::aws::bounds::bounded_timeouts()
+        2 * crate::bounds::bounded_timeouts()
             .operation_timeout()
             .unwrap_or_default()
     } else {
@@ -279,11 +276,11 @@ fn publish_time(fanout: &Fanout) -> Duration {
 /// Builds the notifier from the environment.
 pub async fn notifier_from_env() -> Result<StreamNotifier<Fanout>, Error> {
     let config = NotifierConfig::from_env().map_err(fail_config)?;
-    let sdk = crate::aws::sdk_config().await?;
+    let sdk = crate::sdk_config().await?;
     let mut publisher = fanout(&sdk, &config.topic_arn, config.event_bus.as_deref());
     publisher.claims = config
         .table_name
-        .map(|table| DynamoClaims::new(crate::aws::dynamo::client(&sdk), table));
+        .map(|table| DynamoClaims::new(crate::dynamo::client(&sdk), table));
     Ok(StreamNotifier {
         notifier: config.notifier,
         publisher,
@@ -324,8 +321,8 @@ pub async fn serve_notifier(notifier: StreamNotifier<Fanout>) -> Result<(), Erro
 /// The stuck check's ports on the stack's table and topic.
 pub struct StuckFunction {
     pub config: StuckConfig,
-    pub reader: crate::aws::reader::DynamoReader,
-    pub episodes: crate::aws::stuck::DynamoEpisodes,
+    pub reader: crate::reader::DynamoReader,
+    pub episodes: crate::stuck::DynamoEpisodes,
     pub publisher: Fanout,
     /// The webhooks' heartbeats, checked on their own schedule ([`HEARTBEAT_CHECK`]).
     pub heartbeats: DynamoHeartbeats,
@@ -347,8 +344,8 @@ impl StuckFunction {
         &self,
         now: chrono::DateTime<chrono::Utc>,
         deadline: Option<Deadline>,
-    ) -> crate::stuck::Summary {
-        crate::stuck::Check {
+    ) -> qapla::stuck::Summary {
+        qapla::stuck::Check {
             rule: self.config.rule,
             notifier: &self.config.notifier,
             channels: &self.config.channels,
@@ -361,8 +358,8 @@ impl StuckFunction {
     pub async fn check_heartbeats(
         &self,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> crate::heartbeat::Summary {
-        crate::heartbeat::Check {
+    ) -> qapla::heartbeat::Summary {
+        qapla::heartbeat::Check {
             channels: &self.config.channels,
             silence_hours: self.config.silence_hours,
         }
@@ -374,13 +371,13 @@ impl StuckFunction {
 /// Builds the stuck check from the environment.
 pub async fn stuck_from_env() -> Result<StuckFunction, Error> {
     let config = StuckConfig::from_env().map_err(fail_config)?;
-    let sdk = crate::aws::sdk_config().await?;
-    let dynamo = crate::aws::dynamo::client(&sdk);
+    let sdk = crate::sdk_config().await?;
+    let dynamo = crate::dynamo::client(&sdk);
     let mut publisher = fanout(&sdk, &config.topic_arn, config.event_bus.as_deref());
     publisher.claims = Some(DynamoClaims::new(dynamo.clone(), &config.table_name));
     Ok(StuckFunction {
-        reader: crate::aws::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
-        episodes: crate::aws::stuck::DynamoEpisodes::new(dynamo.clone(), &config.table_name),
+        reader: crate::reader::DynamoReader::new(dynamo.clone(), &config.table_name),
+        episodes: crate::stuck::DynamoEpisodes::new(dynamo.clone(), &config.table_name),
         heartbeats: DynamoHeartbeats::new(dynamo, &config.table_name),
         publisher,
         config,
@@ -406,7 +403,7 @@ pub async fn serve_stuck(check: StuckFunction) -> Result<(), Error> {
                 let publish = publish_time(&check.publisher);
                 let deadline = deadline_with(&event.context, publish).map(|d| Deadline {
                     reserve: d.reserve
-                        + 2 * crate::aws::bounds::bounded_timeouts()
+                        + 2 * crate::bounds::bounded_timeouts()
                             .operation_timeout()
                             .unwrap_or_default(),
                     ..d

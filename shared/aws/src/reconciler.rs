@@ -1,13 +1,12 @@
 //! The reconciler function: configuration, the channels' keys and the clients once per cold
-//! start; each invocation one run of [`crate::recover`], answered with its summary.
+//! start; each invocation one run of [`qapla::recover`], answered with its summary.
 
-use crate::auth::{ApiKey, Channel};
-use crate::aws::dynamo::DynamoStore;
-use crate::aws::qapla_http::HttpQapla;
-use crate::config::RecoverConfig;
-use crate::recover::{BadInvocation, Clock, Mode, Reconciler, Summary};
-use crate::store::lock;
+use crate::dynamo::DynamoStore;
+use crate::qapla_http::HttpQapla;
 use chrono::{DateTime, Utc};
+use qapla::auth::{ApiKey, Channel};
+use qapla::config::RecoverConfig;
+use qapla::recover::{BadInvocation, Clock, Mode, Reconciler, Summary};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +45,11 @@ impl Clock for TokioClock {
 
     fn unit(&self) -> f64 {
         // xorshift64: jitter needs spread, not secrecy.
-        let mut seed = lock(&self.seed);
+        // A panic while holding the lock leaves a plain number behind: still a seed.
+        let mut seed = self
+            .seed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *seed ^= *seed << 13;
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
@@ -74,10 +77,9 @@ impl ReconcilerFunction {
             );
             Box::new(e) as Error
         })?;
-        let sdk = crate::aws::sdk_config().await?;
+        let sdk = crate::sdk_config().await?;
         let ssm = aws_sdk_ssm::Client::new(&sdk);
-        let keys =
-            crate::aws::ssm::channel_keys(&ssm, &config.keys_prefix, &config.channels).await?;
+        let keys = crate::ssm::channel_keys(&ssm, &config.keys_prefix, &config.channels).await?;
         let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             config.table_name.clone(),

@@ -4,8 +4,6 @@
 
 pub mod bounds;
 pub mod claims;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod dynamo;
 pub mod endpoint;
 pub mod environment;
@@ -37,7 +35,7 @@ pub fn http_client(tls: TlsContext) -> aws_sdk_dynamodb::config::SharedHttpClien
 /// runs outside Lambda (the tests, the local stack). The standard variables apply, including
 /// `AWS_ENDPOINT_URL`, which points every client at a local store; so does a non-empty
 /// `LOCAL_ENDPOINT_URL` (see [`endpoint`]). The functions use [`sdk_config`], which links none of
-/// the chain; the `qapla` CLI builds its own, with SSO and `credential_process` (feature `cli`).
+/// the chain; the `qapla` CLI (crate `qapla-cli`) builds its own, with SSO and `credential_process`.
 pub fn sdk_loader() -> aws_config::ConfigLoader {
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client(TlsContext::default()));

@@ -2,13 +2,13 @@
 //! a shipment holds a change in a window, and each channel's checkpoint (moved only forward by a
 //! conditional write).
 
-use crate::aws::dynamo::DynamoStore;
-use crate::recover::Ledger;
-use crate::store::StoreError;
-use crate::table::{self, Checkpoint, ShipmentState};
+use crate::dynamo::DynamoStore;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use qapla::recover::Ledger;
+use qapla::store::StoreError;
+use qapla::table::{self, Checkpoint, ShipmentState};
 
 fn retryable<E: std::error::Error + 'static>(e: E) -> StoreError {
     StoreError::Retryable(DisplayErrorContext(&e).to_string())
