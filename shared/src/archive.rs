@@ -353,10 +353,11 @@ impl Kept {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::identity::EventId;
     use crate::store::MemoryArchive;
+    use crate::testing::noise;
     use serde_json::json;
 
     fn history(payload: Value) -> ShipmentHistory {
@@ -380,27 +381,15 @@ pub(crate) mod tests {
         }
     }
 
-    /// Text that gzip cannot shrink much: hex digits of a running hash.
-    pub(crate) fn noise(bytes: usize) -> String {
-        let mut out = String::with_capacity(bytes);
-        let mut n = 0u64;
-        while out.len() < bytes {
-            out.push_str(EventId::of_content(&json!(n)).as_str());
-            n += 1;
-        }
-        out.truncate(bytes);
-        out
-    }
-
     fn round_trip(payload: Value) -> (ShipmentHistory, Option<Offload>, Value) {
         let mut h = history(payload);
         let offload = fit(&mut h);
         let archive = MemoryArchive::default();
         if let Some(o) = &offload {
-            crate::webhook::tests::run(archive.put(&o.key, o.bytes.clone())).expect("put");
+            crate::testing::run(archive.put(&o.key, o.bytes.clone())).expect("put");
         }
         let item = serde_json::to_value(&h).expect("item");
-        let back = crate::webhook::tests::run(full_payload(&item, &archive)).expect("read back");
+        let back = crate::testing::run(full_payload(&item, &archive)).expect("read back");
         (h, offload, back)
     }
 
@@ -481,12 +470,12 @@ pub(crate) mod tests {
         // Small enough to sit in an item as `payloadGz`.
         assert!(encoded.len() <= COMPRESSED_BYTES, "{}", encoded.len());
         let archive = MemoryArchive::default();
-        crate::webhook::tests::run(archive.put("payloads/x/bomb.json.gz", bomb)).expect("put");
+        crate::testing::run(archive.put("payloads/x/bomb.json.gz", bomb)).expect("put");
         for item in [
             json!({"payloadGz": encoded}),
             json!({"payloadRef": "payloads/x/bomb.json.gz"}),
         ] {
-            let got = crate::webhook::tests::run(full_payload(&item, &archive));
+            let got = crate::testing::run(full_payload(&item, &archive));
             let Err(e @ Unrecoverable::TooLarge(limit)) = got else {
                 panic!("{item:?}: not refused: {got:?}");
             };
@@ -510,9 +499,9 @@ pub(crate) mod tests {
     #[test]
     fn a_missing_object_is_an_error() {
         let item = json!({"payloadRef": "payloads/x/y.json.gz"});
-        let got = crate::webhook::tests::run(full_payload(&item, &MemoryArchive::default()));
+        let got = crate::testing::run(full_payload(&item, &MemoryArchive::default()));
         assert!(matches!(got, Err(Unrecoverable::Missing(_))));
-        let got = crate::webhook::tests::run(full_payload(&json!({}), &MemoryArchive::default()));
+        let got = crate::testing::run(full_payload(&json!({}), &MemoryArchive::default()));
         assert!(matches!(got, Err(Unrecoverable::NoPayload)));
     }
 

@@ -68,3 +68,5 @@ mod layers;
 mod proptests;
 #[cfg(test)]
 mod shapes;
+#[cfg(test)]
+mod testing;

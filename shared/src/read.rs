@@ -568,7 +568,7 @@ mod tests {
     use crate::fixtures;
     use crate::kind::Kind;
     use crate::store::MemoryArchive;
-    use crate::webhook::tests::{post, run};
+    use crate::testing::{post, run};
     use crate::webhook::Webhook;
     use serde_json::json;
 

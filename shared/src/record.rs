@@ -35,7 +35,7 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use crate::store::{MemoryArchive, MemoryStore};
-    use crate::webhook::tests::run;
+    use crate::testing::run;
     use serde_json::{json, Value};
 
     fn event(body: Value) -> ShipmentEvent<'static> {
@@ -217,7 +217,7 @@ mod tests {
             fixtures::SHIPMENT_EXCEPTION_STOCK.json(),
             fixtures::SHIPMENT_DELIVERED_1_3.json(),
         ]);
-        let start = crate::table::tests::received();
+        let start = crate::testing::received();
         for bodies in runs {
             let (by_webhook, by_api) = (MemoryStore::new(), MemoryStore::new());
             let mut states = Vec::new();

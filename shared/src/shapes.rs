@@ -18,16 +18,10 @@ use crate::auth::OrderTrigger;
 use crate::fixtures::{self, Fixture};
 use crate::notify::{decide, AlertRule, Change, Notice, Notifier};
 use crate::store::{MemoryArchive, MemoryStore};
-use crate::table::{self, Document};
-use crate::webhook::tests::{post, run};
+use crate::table::Document;
+use crate::testing::{an_order, post, received, run};
 use crate::webhook::Webhook;
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-
-/// When every delivery of these tests reaches us: after every date the fixtures carry.
-fn received() -> DateTime<Utc> {
-    table::tests::received()
-}
 
 /// The webhook of a fixture's kind, for the demo channel, over an empty memory store.
 fn hook(kind: crate::kind::Kind) -> Webhook<MemoryStore, MemoryArchive> {
@@ -110,8 +104,7 @@ fn the_change(list: &[Fixture]) -> Change {
 
 #[test]
 fn the_texts_of_representative_notices() {
-    let order = |trigger: OrderTrigger| match table::tests::an_order(trigger, json!({}), received())
-    {
+    let order = |trigger: OrderTrigger| match an_order(trigger, json!({}), received()) {
         Document::Order(item) => Change::Order(item),
         other => panic!("{other:?}"),
     };

@@ -360,8 +360,8 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
     use crate::auth::OrderTrigger::{Created, Transmitted};
-    use crate::table::tests::{a_return, an_order, received};
-    use crate::webhook::tests::run;
+    use crate::testing::run;
+    use crate::testing::{a_return, an_order, received};
     use serde_json::json;
 
     type Items = BTreeMap<(String, String), Value>;

@@ -707,9 +707,10 @@ impl OrderItem {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::fixtures;
+    use crate::testing::{a_return, an_order, received};
 
     #[test]
     fn item_kinds_by_key() {
@@ -789,49 +790,6 @@ pub(crate) mod tests {
         assert!(history[SK]
             .as_str()
             .is_some_and(|sk| sk.starts_with(EVENT_PREFIX)));
-    }
-
-    /// When the documents of these tests were received: after every date they carry.
-    pub(crate) fn received() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
-
-    fn demo_channel() -> Channel {
-        let channels = crate::auth::Channels::parse(&fixtures::demo_channels()).expect("demo");
-        channels.get(fixtures::DEMO_CHANNEL).expect("demo").clone()
-    }
-
-    /// The flat fixture's return with `patch` applied to it, received at `at`.
-    pub(crate) fn a_return(patch: Value, at: DateTime<Utc>) -> Document {
-        let mut body = fixtures::RETURNS_FLAT.json();
-        let entry = &mut body["returnShipments"][0];
-        for (k, v) in patch.as_object().cloned().unwrap_or_default() {
-            entry[k] = v;
-        }
-        let d = crate::model::returns::validate(
-            body.as_object().cloned().unwrap_or_default(),
-            crate::dates::rome(),
-        )
-        .expect("valid");
-        Document::Return(ReturnItem::new(&demo_channel(), &d.id, &d.returns[0], at).expiring(9))
-    }
-
-    /// The fixture's first order with `patch` applied to it, sent on `trigger`, received at `at`.
-    pub(crate) fn an_order(trigger: OrderTrigger, patch: Value, at: DateTime<Utc>) -> Document {
-        let mut body = fixtures::ORDERS.json();
-        let mut entry = body["orders"][0].clone();
-        for (k, v) in patch.as_object().cloned().unwrap_or_default() {
-            entry[k] = v;
-        }
-        body["orders"] = Value::Array(vec![entry]);
-        let d = crate::model::orders::validate(
-            body.as_object().cloned().unwrap_or_default(),
-            crate::dates::rome(),
-        )
-        .expect("valid");
-        Document::Order(OrderItem::new(&demo_channel(), trigger, &d.orders[0], at).expiring(9))
     }
 
     /// How `b` stands to `a` in the order of versions.

@@ -11,22 +11,22 @@
 //! Qapla' disables a webhook after 100 failures, and a failure of ours must not spend them.
 
 pub mod drain;
+mod gate;
+mod intake;
 
-use crate::archive::{Kept, Place};
+use crate::archive::Kept;
 use crate::auth::{Allowlist, Channel, Channels};
 use crate::heartbeat::{Beats, Pulse};
 use crate::kind::Kind;
-use crate::model::{returns, Invalid};
-use crate::payload::{self, Delivery, Envelope, Unreadable};
+use crate::model::Invalid;
+use crate::payload::Unreadable;
 use crate::store::{Archive, Recorded, Store, StoreError};
-use crate::table::{Document, OrderItem, ReturnItem, Source};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
-use std::collections::HashMap;
+use gate::Content;
+use intake::{Facts, Intake, Taken};
 use std::future::Future;
 use std::net::IpAddr;
-use std::task::Poll;
 use std::time::Instant;
 
 /// Why a request gets a KO answer.
@@ -191,19 +191,6 @@ pub struct Request<'a> {
 /// only waits on it (it holds no clock of its own).
 pub type Timer<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// `work`'s output, or `None` if `timer` ends first.
-async fn before<F: Future>(work: F, timer: Timer<'_>) -> Option<F::Output> {
-    let mut work = std::pin::pin!(work);
-    let mut timer = timer;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
-}
-
 /// The answer: an HTTP status and whether the body says OK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -232,22 +219,6 @@ pub struct Webhook<S, A> {
     pub archive: A,
     /// The channels' heartbeats, written by deliveries from Qapla' only; none, none written.
     pub pulse: Option<Pulse>,
-}
-
-/// What the log line says of a delivery; never the key, never consignee or customer data.
-#[derive(Debug, Default)]
-pub(crate) struct Facts {
-    channel: Option<String>,
-    courier: Option<String>,
-    tracking: Option<String>,
-    status: Option<String>,
-    count: Option<usize>,
-    /// Why it was kept rather than recorded (the quarantine's reason, the store's error).
-    reason: Option<String>,
-    /// The kind of a delivery sent to another webhook's endpoint.
-    misrouted: Option<Kind>,
-    /// Why the channel's heartbeat could not be written (the answer does not change).
-    heartbeat: Option<String>,
 }
 
 impl<S: Store, A: Archive> Webhook<S, A> {
@@ -297,8 +268,29 @@ impl<S: Store, A: Archive> Webhook<S, A> {
         record_by: Option<Timer<'_>>,
     ) -> Answer {
         let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = self.run(request, now, record_by, &mut facts).await;
+        let Taken { result, facts } = match gate::admit(&self.settings, self.endpoint, &request) {
+            Err(rejection) => Taken::err(rejection, Facts::default()),
+            Ok(admitted) => {
+                let intake = Intake {
+                    channel: admitted.channel,
+                    mode: Mode::Deliver,
+                    endpoint: self.endpoint,
+                    now,
+                    record_by: std::sync::Mutex::new(record_by),
+                };
+                let taken = self.ingest(&intake, admitted.content, request.body).await;
+                let heartbeat = self.beat(&taken.result, admitted.channel, now).await;
+                Taken {
+                    facts: Facts {
+                        channel: Some(admitted.channel.name.clone()),
+                        misrouted: admitted.misrouted,
+                        heartbeat,
+                        ..taken.facts
+                    },
+                    ..taken
+                }
+            }
+        };
         let answer = match &result {
             Ok(outcome) => Answer {
                 status: 200,
@@ -313,7 +305,7 @@ impl<S: Store, A: Archive> Webhook<S, A> {
         };
         let reason = match &result {
             Err(rejection) => Some(rejection.to_string()),
-            Ok(_) => facts.reason.take(),
+            Ok(_) => facts.reason,
         };
         let quarantined = match &result {
             Ok(Outcome::Quarantined { kept, .. }) => Some(*kept),
@@ -340,60 +332,25 @@ impl<S: Store, A: Archive> Webhook<S, A> {
         answer
     }
 
-    async fn run(
+    /// The channel's heartbeat, after an answer of 200: Qapla' delivers and we took it. Not
+    /// after a deferral: the table failed this very request within its bounds, and one more
+    /// call to it could take the answer past the function's timeout; the next delivery beats.
+    /// Why a beat failed, if it did (logged; the answer stays).
+    async fn beat(
         &self,
-        request: Request<'_>,
+        result: &Result<Outcome, Rejection>,
+        channel: &Channel,
         now: DateTime<Utc>,
-        record_by: Option<Timer<'_>>,
-        facts: &mut Facts,
-    ) -> Result<Outcome, Rejection> {
-        if !request.method.eq_ignore_ascii_case("POST") {
-            return Err(Rejection::Method(request.method.chars().take(16).collect()));
+    ) -> Option<String> {
+        let pulse = self.pulse.as_ref()?;
+        match result {
+            Ok(outcome) if *outcome != Outcome::Deferred => pulse
+                .beat(&channel.name, self.endpoint, now)
+                .await
+                .and_then(Result::err)
+                .map(|e| e.to_string()),
+            _ => None,
         }
-        let limit = self.settings.max_body_bytes;
-        if request.body.len() > limit {
-            return Err(Rejection::TooLarge {
-                size: request.body.len(),
-                limit,
-            });
-        }
-        let source = request.source.ok_or(Rejection::NoSource)?;
-        if !self.settings.allowlist.allows(source) {
-            return Err(Rejection::ForeignSender(source));
-        }
-        let content = Content::of(request.body)?;
-        let key = content.key().ok_or(Rejection::MissingKey)?;
-        let channel = self
-            .settings
-            .channels
-            .authenticate(key)
-            .ok_or(Rejection::UnknownKey)?;
-        facts.channel = Some(channel.name.clone());
-        if let Content::Read(envelope) = &content {
-            if envelope.kind != self.endpoint {
-                facts.misrouted = Some(envelope.kind);
-            }
-        }
-        let intake = Intake {
-            channel,
-            mode: Mode::Deliver,
-            endpoint: self.endpoint,
-            now,
-            record_by: std::sync::Mutex::new(record_by),
-        };
-        let outcome = self.ingest(&intake, content, request.body, facts).await;
-        // After the outcome, and only for an answer of 200: the heartbeat says Qapla' delivers
-        // and we took it. Not after a deferral: the table failed this very request within its
-        // bounds, and one more bounded call to it could take the answer past the function's
-        // timeout; the next delivery beats. A failed beat is logged, the answer stays.
-        if let (Ok(accepted), Some(pulse)) = (&outcome, &self.pulse) {
-            if *accepted != Outcome::Deferred {
-                if let Some(Err(e)) = pulse.beat(&channel.name, self.endpoint, now).await {
-                    facts.heartbeat = Some(e.to_string());
-                }
-            }
-        }
-        outcome
     }
 
     /// Records a kept delivery again through the same path, as `mode` says, at the time it was
@@ -414,8 +371,7 @@ impl<S: Store, A: Archive> Webhook<S, A> {
             now: kept.received().unwrap_or_else(Utc::now),
             record_by: std::sync::Mutex::new(None),
         };
-        let mut facts = Facts::default();
-        let result = self.ingest(&intake, content, &bytes, &mut facts).await;
+        let Taken { result, facts } = self.ingest(&intake, content, &bytes).await;
         tracing::info!(
             webhook = kept.webhook.as_str(),
             place = kept.place.as_str(),
@@ -428,397 +384,26 @@ impl<S: Store, A: Archive> Webhook<S, A> {
             .as_str(),
             reason = match &result {
                 Err(r) => Some(r.to_string()),
-                Ok(_) => facts.reason.take(),
+                Ok(_) => facts.reason,
             }
             .as_deref(),
             "reingest"
         );
         result
     }
-
-    /// A delivery of `channel` from here on: validated and recorded, or kept.
-    async fn ingest(
-        &self,
-        intake: &Intake<'_, '_>,
-        content: Content,
-        bytes: &[u8],
-        facts: &mut Facts,
-    ) -> Result<Outcome, Rejection> {
-        let envelope = match content {
-            Content::Read(envelope) => envelope,
-            Content::Refused { refusal, body, .. } => {
-                if intake.mode == Mode::Retry {
-                    return Err(refusal.into());
-                }
-                let code = match refusal {
-                    Unreadable::DuplicateKey(_) => DUPLICATE_KEY,
-                    _ => UNKNOWN_KIND,
-                };
-                let kept = intake.kept(
-                    Place::Quarantine,
-                    intake.endpoint,
-                    refusal.to_string(),
-                    body,
-                );
-                return self.quarantine(kept, code, None, facts).await;
-            }
-        };
-        let kind = envelope.kind;
-        match envelope.validate(self.settings.timezone) {
-            Ok(delivery) => self.record_or_keep(intake, &delivery, bytes, facts).await,
-            Err(invalid) if intake.mode == Mode::Retry => Err(invalid.into()),
-            Err(invalid) => {
-                self.split_or_quarantine(intake, kind, invalid, bytes, facts)
-                    .await
-            }
-        }
-    }
-
-    /// The body without any key, as a value tree: for the rare paths that keep it.
-    fn whole(&self, bytes: &[u8]) -> Option<Map<String, Value>> {
-        payload::read(bytes).ok().map(|e| e.body())
-    }
-
-    /// Records a valid delivery; what the table refuses for good is quarantined, and where the
-    /// table cannot be reached, a delivery from Qapla' waits in the inbox.
-    async fn record_or_keep(
-        &self,
-        intake: &Intake<'_, '_>,
-        delivery: &Delivery<'_>,
-        bytes: &[u8],
-        facts: &mut Facts,
-    ) -> Result<Outcome, Rejection> {
-        let record = self.record(intake.channel, delivery, intake.now, facts);
-        let recorded = match intake.timer() {
-            None => record.await,
-            Some(timer) => before(record, timer).await.unwrap_or_else(|| {
-                Err(StoreError::Retryable(
-                    "the table did not answer in the time the delivery had".into(),
-                ))
-            }),
-        };
-        let error = match recorded {
-            Ok(recorded) => return Ok(Outcome::Recorded(recorded)),
-            Err(error) => error,
-        };
-        let place = match (&error, intake.mode) {
-            (StoreError::Refused(_), Mode::Deliver | Mode::Drain) => Place::Quarantine,
-            (StoreError::Retryable(_), Mode::Deliver) => Place::Inbox,
-            _ => return Err(error.into()),
-        };
-        let Some(body) = self.whole(bytes) else {
-            return Err(error.into());
-        };
-        let reason = match &error {
-            StoreError::Refused(reason) | StoreError::Retryable(reason) => reason.clone(),
-        };
-        let kept = intake.kept(place, delivery.kind(), reason, body);
-        match place {
-            Place::Quarantine => self.quarantine(kept, STORE_REFUSED, None, facts).await,
-            Place::Inbox => {
-                facts.reason = Some(error.to_string());
-                match self.archive.put(&kept.key(), kept.bytes()).await {
-                    Ok(()) => Ok(Outcome::Deferred),
-                    Err(archive) => Err(Rejection::Unkept {
-                        store: error,
-                        archive,
-                    }),
-                }
-            }
-        }
-    }
-
-    /// Content that does not validate: a body of several returns or orders is taken entry by
-    /// entry, the valid ones recorded as one delivery and the invalid ones quarantined together,
-    /// as one body of those entries with each one's path and reason (one archive write, however
-    /// many: a batch of 400 invalid orders is answered in one round trip, not 400); any other
-    /// body is quarantined whole.
-    async fn split_or_quarantine(
-        &self,
-        intake: &Intake<'_, '_>,
-        kind: Kind,
-        invalid: Invalid,
-        bytes: &[u8],
-        facts: &mut Facts,
-    ) -> Result<Outcome, Rejection> {
-        let Some(whole) = self.whole(bytes) else {
-            return Err(invalid.into());
-        };
-        let tz = self.settings.timezone;
-        let Some(entries) = payload::each_entry(kind, &whole) else {
-            let kept = intake.kept(Place::Quarantine, kind, invalid.to_string(), whole);
-            return self.quarantine(kept, INVALID, None, facts).await;
-        };
-        let mut valid = Vec::new();
-        let mut bad = Vec::new();
-        let mut reasons = Vec::new();
-        for (i, entry) in entries {
-            match payload::validate_body(kind, entry, tz) {
-                Ok(delivery) => valid.push(delivery),
-                Err(e) => {
-                    bad.push(i);
-                    reasons.push(payload::at_position(kind, &e.to_string(), i));
-                }
-            }
-        }
-        let recorded = match merge(kind, &whole, valid) {
-            None => None,
-            Some(delivery) => match self.record_or_keep(intake, &delivery, bytes, facts).await? {
-                // The whole body waits in the inbox; its invalid entries are quarantined when
-                // it is drained, once.
-                Outcome::Deferred => return Ok(Outcome::Deferred),
-                Outcome::Recorded(r) => Some(r),
-                // Refused for good: the whole body is in the quarantine already.
-                quarantined @ Outcome::Quarantined { .. } => return Ok(quarantined),
-            },
-        };
-        let reason = reasons.join("; ");
-        if let Some(body) = payload::with_entries(kind, &whole, &bad).filter(|_| !bad.is_empty()) {
-            let kept = intake.kept(Place::Quarantine, kind, reason.clone(), body);
-            self.archive
-                .put(&kept.key(), kept.bytes())
-                .await
-                .map_err(|archive| Rejection::Unkept {
-                    store: StoreError::Refused(reason.clone()),
-                    archive,
-                })?;
-        }
-        facts.reason = Some(reason);
-        Ok(Outcome::Quarantined {
-            code: INVALID,
-            kept: bad.len(),
-            recorded,
-        })
-    }
-
-    /// Keeps a whole delivery in the quarantine.
-    async fn quarantine(
-        &self,
-        kept: Kept,
-        code: &'static str,
-        recorded: Option<Recorded>,
-        facts: &mut Facts,
-    ) -> Result<Outcome, Rejection> {
-        match self.archive.put(&kept.key(), kept.bytes()).await {
-            Ok(()) => {
-                facts.reason = Some(kept.reason);
-                Ok(Outcome::Quarantined {
-                    code,
-                    kept: 1,
-                    recorded,
-                })
-            }
-            Err(archive) => Err(Rejection::Unkept {
-                store: StoreError::Refused(kept.reason),
-                archive,
-            }),
-        }
-    }
-
-    /// When a return or order item written now expires (epoch seconds, the table's TTL).
-    fn document_expiry(&self, now: DateTime<Utc>) -> i64 {
-        now.timestamp() + i64::from(self.settings.return_order_days) * 86_400
-    }
-
-    async fn record(
-        &self,
-        channel: &Channel,
-        delivery: &Delivery<'_>,
-        now: DateTime<Utc>,
-        facts: &mut Facts,
-    ) -> Result<Recorded, StoreError> {
-        match delivery {
-            Delivery::Shipment(ev) => {
-                facts.courier = Some(ev.courier.to_string());
-                facts.tracking = Some(ev.tracking_number.to_string());
-                facts.status = Some(ev.status.name.to_string());
-                let days = self.settings.history_days;
-                crate::record::shipment(
-                    &self.store,
-                    &self.archive,
-                    channel,
-                    ev,
-                    Source::Webhook,
-                    now,
-                    days,
-                )
-                .await
-            }
-            Delivery::Returns(d) => {
-                facts.count = Some(d.returns.len());
-                let expires = self.document_expiry(now);
-                let docs = d.returns.iter().map(|r| {
-                    Document::Return(ReturnItem::new(channel, &d.id, r, now).expiring(expires))
-                });
-                self.store.record_documents(&last_per_key(docs)).await
-            }
-            Delivery::Orders(d) => {
-                facts.count = Some(d.orders.len());
-                facts.courier = d.orders.first().and_then(|o| o.courier.clone());
-                let expires = self.document_expiry(now);
-                let docs = d.orders.iter().map(|o| {
-                    Document::Order(
-                        OrderItem::new(channel, channel.trigger, o, now).expiring(expires),
-                    )
-                });
-                self.store.record_documents(&last_per_key(docs)).await
-            }
-        }
-    }
-}
-
-/// Who a delivery is from and how it is taken in.
-struct Intake<'c, 't> {
-    channel: &'c Channel,
-    mode: Mode,
-    /// The endpoint it came to.
-    endpoint: Kind,
-    /// When Qapla' delivered it.
-    now: DateTime<Utc>,
-    /// Until when the table's answer is waited for (taken by the one recording it bounds).
-    record_by: std::sync::Mutex<Option<Timer<'t>>>,
-}
-
-impl<'t> Intake<'_, 't> {
-    fn timer(&self) -> Option<Timer<'t>> {
-        crate::store::lock(&self.record_by).take()
-    }
-
-    /// A body of this delivery, to be kept in `place` as `kind`.
-    fn kept(&self, place: Place, kind: Kind, reason: String, body: Map<String, Value>) -> Kept {
-        Kept::new(
-            place,
-            kind,
-            self.endpoint,
-            &self.channel.name,
-            &self.now,
-            reason,
-            body,
-        )
-    }
-}
-
-/// A body as read: an envelope, or a JSON object [`payload::read`] refused that a key may still
-/// claim ([`payload::lenient`]).
-enum Content {
-    Read(Envelope),
-    Refused {
-        refusal: Unreadable,
-        key: Option<crate::auth::ApiKey>,
-        body: Map<String, Value>,
-    },
-}
-
-impl Content {
-    /// Reads a body; what is refused stays a refusal unless a key may still claim it.
-    fn of(bytes: &[u8]) -> Result<Self, Unreadable> {
-        match payload::read(bytes) {
-            Ok(envelope) => Ok(Content::Read(envelope)),
-            Err(refusal) => match payload::lenient(bytes, &refusal) {
-                Some((key, body)) => Ok(Content::Refused { refusal, key, body }),
-                None => Err(refusal),
-            },
-        }
-    }
-
-    fn key(&self) -> Option<&crate::auth::ApiKey> {
-        match self {
-            Content::Read(envelope) => envelope.key.as_ref(),
-            Content::Refused { key, .. } => key.as_ref(),
-        }
-    }
-}
-
-/// The valid entries of a body as one delivery, under the whole body's delivery id; `None` if
-/// there are none.
-fn merge(
-    kind: Kind,
-    whole: &Map<String, Value>,
-    valid: Vec<Delivery<'static>>,
-) -> Option<Delivery<'static>> {
-    if valid.is_empty() {
-        return None;
-    }
-    match kind {
-        Kind::Shipment => valid.into_iter().next(),
-        Kind::Return => {
-            let id = returns::delivery_id(whole).ok()?;
-            let returns = valid
-                .into_iter()
-                .filter_map(|d| match d {
-                    Delivery::Returns(r) => Some(r.returns),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
-            Some(Delivery::Returns(returns::ReturnsDelivery { id, returns }))
-        }
-        Kind::Order => {
-            let id = crate::identity::EventId::of_map(whole);
-            let orders = valid
-                .into_iter()
-                .filter_map(|d| match d {
-                    Delivery::Orders(o) => Some(o.orders),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
-            Some(Delivery::Orders(crate::model::orders::OrdersDelivery {
-                id,
-                orders,
-            }))
-        }
-    }
-}
-
-/// One document per item key, the last one a delivery holds: a body may list the same order
-/// twice, and one DynamoDB transaction cannot write an item twice. One pass, by a map of each
-/// key's place.
-fn last_per_key(docs: impl Iterator<Item = Document>) -> Vec<Document> {
-    let mut kept: Vec<Document> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
-    for doc in docs {
-        match at.entry(doc.pk().to_owned()) {
-            std::collections::hash_map::Entry::Occupied(slot) => kept[*slot.get()] = doc,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(kept.len());
-                kept.push(doc);
-            }
-        }
-    }
-    kept
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::intake::last_per_key;
     use super::*;
+    use crate::archive::Place;
     use crate::fixtures;
+    use crate::payload::{self, Delivery};
     use crate::store::{MemoryArchive, MemoryStore};
+    use crate::table::{Document, OrderItem};
+    use crate::testing::{post, run, webhook};
     use serde_json::{json, Value};
-
-    /// An endpoint of the demo channel over a memory store, with a small body limit.
-    pub(crate) fn webhook(kind: Kind) -> Webhook<MemoryStore, MemoryArchive> {
-        let settings = Settings {
-            max_body_bytes: 4096,
-            ..fixtures::demo_config("t").settings
-        };
-        Webhook::new(kind, settings, MemoryStore::new(), MemoryArchive::default())
-    }
-
-    pub(crate) fn post(body: &[u8]) -> Request<'_> {
-        Request {
-            method: "POST",
-            source: Some([34, 96, 89, 1].into()),
-            body,
-        }
-    }
-
-    pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
 
     #[test]
     fn every_fixture_is_stored_then_duplicate() {
@@ -1133,7 +718,7 @@ pub(crate) mod tests {
         let hook = full_size(Kind::Order);
         let mut body = fixtures::ORDERS.json();
         // One order too large for a table item: the store refuses it whatever the retry.
-        body["orders"][0]["notes"] = json!(crate::archive::tests::noise(500 * 1024));
+        body["orders"][0]["notes"] = json!(crate::testing::noise(500 * 1024));
         let body = body.to_string();
         let answer = run(hook.handle(post(body.as_bytes())));
         assert_eq!(
@@ -1166,7 +751,7 @@ pub(crate) mod tests {
     fn a_refusal_that_cannot_be_quarantined_is_a_503() {
         let settings = fixtures::demo_config("t").settings;
         let mut body = fixtures::ORDERS.json();
-        body["orders"][0]["notes"] = json!(crate::archive::tests::noise(500 * 1024));
+        body["orders"][0]["notes"] = json!(crate::testing::noise(500 * 1024));
         // No archive: the refusal stands, and says so.
         let hook = Webhook::new(
             Kind::Order,

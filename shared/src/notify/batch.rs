@@ -273,7 +273,7 @@ mod tests {
     use crate::fixtures;
     use crate::kind::Kind;
     use crate::notify::MemoryPublisher;
-    use crate::webhook::tests::{post, run, webhook};
+    use crate::testing::{post, run, webhook};
 
     fn notifier() -> Notifier {
         crate::config::NotifierConfig::from_lookup(|var| {

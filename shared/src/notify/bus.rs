@@ -167,7 +167,7 @@ mod tests {
     use crate::notify::batch::{notice, publish, ItemKey, Record};
     use crate::notify::once::{Claims, MemoryClaims, Target};
     use crate::notify::{MemoryPublisher, Notifier};
-    use crate::webhook::tests::{post, run, webhook};
+    use crate::testing::{post, run, webhook};
 
     fn notifier() -> Notifier {
         crate::config::NotifierConfig::from_lookup(|var| {

@@ -84,7 +84,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{self, Fixture};
     use crate::store::{MemoryArchive, MemoryStore};
-    use crate::webhook::tests::{post, run, webhook};
+    use crate::testing::{post, run, webhook};
     use serde_json::json;
 
     /// The items a fixture writes, each with the image it replaced.

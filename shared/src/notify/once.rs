@@ -322,7 +322,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::tests::run;
+    use crate::testing::run;
     use serde_json::json;
 
     #[test]

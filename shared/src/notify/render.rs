@@ -625,7 +625,7 @@ mod tests {
     /// the table.
     #[test]
     fn personal_data_off_publishes_only_the_named_payload_fields() {
-        let order = match crate::table::tests::an_order(
+        let order = match crate::testing::an_order(
             OrderTrigger::Created,
             json!({"notes": "citofono Bianchi, scala B", "giftMessage": "Auguri Giulia"}),
             chrono::Utc::now(),

@@ -255,7 +255,7 @@ mod tests {
     use crate::kind::Kind;
     use crate::notify::{EventType, MemoryPublisher, Notice};
     use crate::store::MemoryArchive;
-    use crate::webhook::tests::{post, run};
+    use crate::testing::{post, run};
     use crate::webhook::Webhook;
 
     fn hook() -> Webhook<MemoryStore, MemoryArchive> {

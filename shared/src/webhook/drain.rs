@@ -296,7 +296,7 @@ mod tests {
     use crate::fixtures::{self, DEMO_CHANNEL};
     use crate::store::{MemoryArchive, MemoryStore, Recorded, StoreError};
     use crate::table::{Document, ShipmentHistory, ShipmentState};
-    use crate::webhook::tests::{post, run as block, webhook};
+    use crate::testing::{post, run as block, webhook};
     use serde_json::{json, Value};
 
     #[test]

@@ -1,0 +1,95 @@
+//! The core's test support, for every module's tests: the demo endpoint over the memory twins,
+//! a request from Qapla's address, one future run to its end, and the documents and text the
+//! tests build. Test builds only.
+
+use crate::auth::{Channel, OrderTrigger};
+use crate::fixtures;
+use crate::identity::EventId;
+use crate::kind::Kind;
+use crate::store::{MemoryArchive, MemoryStore};
+use crate::table::{Document, OrderItem, ReturnItem};
+use crate::webhook::{Request, Settings, Webhook};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// An endpoint of the demo channel over a memory store and archive, with a small body limit.
+pub(crate) fn webhook(kind: Kind) -> Webhook<MemoryStore, MemoryArchive> {
+    let settings = Settings {
+        max_body_bytes: 4096,
+        ..fixtures::demo_config("t").settings
+    };
+    Webhook::new(kind, settings, MemoryStore::new(), MemoryArchive::default())
+}
+
+/// A POST of `body` from one of Qapla's addresses.
+pub(crate) fn post(body: &[u8]) -> Request<'_> {
+    Request {
+        method: "POST",
+        source: Some([34, 96, 89, 1].into()),
+        body,
+    }
+}
+
+/// Runs `f` to its end on a runtime of its own.
+pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// Text that gzip cannot shrink much: hex digits of a running hash.
+pub(crate) fn noise(bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes);
+    let mut n = 0u64;
+    while out.len() < bytes {
+        out.push_str(EventId::of_content(&json!(n)).as_str());
+        n += 1;
+    }
+    out.truncate(bytes);
+    out
+}
+
+/// When the documents of the tests were received: after every date they carry.
+pub(crate) fn received() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// The demo channel.
+pub(crate) fn demo_channel() -> Channel {
+    let channels = crate::auth::Channels::parse(&fixtures::demo_channels()).expect("demo");
+    channels.get(fixtures::DEMO_CHANNEL).expect("demo").clone()
+}
+
+/// The flat fixture's return with `patch` applied to it, received at `at`.
+pub(crate) fn a_return(patch: Value, at: DateTime<Utc>) -> Document {
+    let mut body = fixtures::RETURNS_FLAT.json();
+    let entry = &mut body["returnShipments"][0];
+    for (k, v) in patch.as_object().cloned().unwrap_or_default() {
+        entry[k] = v;
+    }
+    let d = crate::model::returns::validate(
+        body.as_object().cloned().unwrap_or_default(),
+        crate::dates::rome(),
+    )
+    .expect("valid");
+    Document::Return(ReturnItem::new(&demo_channel(), &d.id, &d.returns[0], at).expiring(9))
+}
+
+/// The fixture's first order with `patch` applied to it, sent on `trigger`, received at `at`.
+pub(crate) fn an_order(trigger: OrderTrigger, patch: Value, at: DateTime<Utc>) -> Document {
+    let mut body = fixtures::ORDERS.json();
+    let mut entry = body["orders"][0].clone();
+    for (k, v) in patch.as_object().cloned().unwrap_or_default() {
+        entry[k] = v;
+    }
+    body["orders"] = Value::Array(vec![entry]);
+    let d = crate::model::orders::validate(
+        body.as_object().cloned().unwrap_or_default(),
+        crate::dates::rome(),
+    )
+    .expect("valid");
+    Document::Order(OrderItem::new(&demo_channel(), trigger, &d.orders[0], at).expiring(9))
+}
