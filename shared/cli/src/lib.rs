@@ -397,9 +397,9 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
             for pk in reader.shipment_keys(tracking).await.map_err(failed)? {
                 let items = reader.partition(&pk).await.map_err(failed)?;
                 if let Some(t) = read::timeline(&items, tz).map_err(failed)? {
-                    let keep = courier.as_ref().is_none_or(|c| c == &t.state.courier)
+                    let wanted = courier.as_ref().is_none_or(|c| c == &t.state.courier)
                         && channel.as_ref().is_none_or(|c| c == &t.state.channel);
-                    if keep {
+                    if wanted {
                         found.push(t);
                     }
                 }
