@@ -1,9 +1,9 @@
-//! The archive: where what cannot live in a table item is kept whole, by key. A payload too large
+//! The archive: where what cannot live in a table item is stored whole, by key. A payload too large
 //! for DynamoDB's item limit even compressed goes under [`PAYLOADS`]; a delivery the store refused
 //! for good goes under [`QUARANTINE`]. The port is [`crate::store::Archive`]; its memory twin is
 //! [`crate::store::MemoryArchive`], the S3 one is an AWS adapter.
 //!
-//! How a history payload is kept ([`fit`]): as a map in the item up to [`INLINE_BYTES`] of JSON
+//! How a history payload is stored ([`fit`]): as a map in the item up to [`INLINE_BYTES`] of JSON
 //! (readable in the console), else gzipped in the item (`payloadGz`, base64) while that stays
 //! under [`COMPRESSED_BYTES`], else gzipped in the archive with a pointer in the item
 //! (`payloadRef`). [`full_payload`] reads any of the three back.
@@ -22,16 +22,16 @@ pub const PAYLOADS: &str = "payloads/";
 pub const QUARANTINE: &str = "quarantine/";
 /// The key prefix of deliveries the table could not take, waiting to be recorded.
 pub const INBOX: &str = "inbox/";
-/// Largest payload, as JSON, kept as a map in its item.
+/// Largest payload, as JSON, stored as a map in its item.
 pub const INLINE_BYTES: usize = 16 * 1024;
-/// Largest compressed payload (base64) kept in its item: well under the 400 KB item limit, with
+/// Largest compressed payload (base64) stored in its item: well under the 400 KB item limit, with
 /// room for the item's other attributes.
 pub const COMPRESSED_BYTES: usize = 300 * 1024;
 /// Largest payload, as JSON, read back from its gzip: more is refused unread (a gzip bomb). A
 /// payload is one webhook body, which no function takes over `QAPLA_MAX_BODY_BYTES` (at most
 /// 5 MiB in the template) nor Lambda over its 6 MB request limit, written again as JSON; that
 /// can be longer than the body (a number sent as `1e15` is written `1000000000000000.0`), under
-/// 4 times in the worst case, so no payload this receiver kept comes near 32 MiB.
+/// 4 times in the worst case, so no payload this receiver stored comes near 32 MiB.
 pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024 * 1024;
 
 /// A payload that goes to the archive before its item is written.
@@ -41,7 +41,7 @@ pub struct Offload {
     pub bytes: Vec<u8>,
 }
 
-/// Why a kept payload cannot be read back.
+/// Why a stored payload cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum Unrecoverable {
     #[error("the item holds no payload")]
@@ -50,9 +50,9 @@ pub enum Unrecoverable {
     Missing(String),
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
-    #[error("the kept payload is corrupt: {0}")]
+    #[error("the stored payload is corrupt: {0}")]
     Corrupt(String),
-    #[error("the kept payload inflates past {0} bytes, more than any payload kept here: refused unread (a gzip bomb?)")]
+    #[error("the stored payload inflates past {0} bytes, more than any payload stored here: refused unread (a gzip bomb?)")]
     TooLarge(usize),
 }
 
@@ -80,7 +80,7 @@ fn gunzip_at_most(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Unrecoverable> 
     Ok(out)
 }
 
-/// Where a history payload moved out of its item is kept: by shipment, change and the payload's
+/// Where a history payload moved out of its item is stored: by shipment, change and the payload's
 /// own content id. The object is put before the conditional write of its item, so the key must
 /// name its content: a redelivery writes the same bytes again, and a "duplicate" of the change
 /// with other content (its item is not written) puts an object of its own (left to expire with
@@ -93,20 +93,20 @@ pub fn payload_key(history: &ShipmentHistory, content: &crate::identity::EventId
     )
 }
 
-/// The fields of a payload the read side lists (timelines, replays), kept inline beside a payload
+/// The fields of a payload the read side lists (timelines, replays), left inline beside a payload
 /// moved out of its item, when they are small.
-pub const SUMMARY_FIELDS: [&str; 2] = ["courierStatus", "statusDetails"];
+pub const LISTED_FIELDS: [&str; 2] = ["courierStatus", "statusDetails"];
 
-fn summary(payload: &Value) -> Value {
-    let kept: serde_json::Map<String, Value> = SUMMARY_FIELDS
+fn listed_fields(payload: &Value) -> Value {
+    let listed: serde_json::Map<String, Value> = LISTED_FIELDS
         .iter()
         .filter_map(|f| payload.get(*f).map(|v| ((*f).to_owned(), v.clone())))
         .filter(|(_, v)| v.to_string().len() <= 1024 && limits::depth(v) < 8)
         .collect();
-    if kept.is_empty() {
+    if listed.is_empty() {
         Value::Null
     } else {
-        Value::Object(kept)
+        Value::Object(listed)
     }
 }
 
@@ -122,7 +122,7 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
     let compressed = gzip(&json);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&compressed);
     if encoded.len() <= COMPRESSED_BYTES {
-        history.payload = summary(&history.payload);
+        history.payload = listed_fields(&history.payload);
         history.payload_gz = Some(encoded);
         return None;
     }
@@ -130,7 +130,7 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
         history,
         &crate::identity::EventId::of_content(&history.payload),
     );
-    history.payload = summary(&history.payload);
+    history.payload = listed_fields(&history.payload);
     history.payload_ref = Some(key.clone());
     Some(Offload {
         key,
@@ -138,8 +138,8 @@ pub fn fit(history: &mut ShipmentHistory) -> Option<Offload> {
     })
 }
 
-/// The whole payload of a history item (as the table holds it, JSON), wherever it was kept. Where
-/// it was moved out, the item's `payload` holds only its summary ([`SUMMARY_FIELDS`]).
+/// The whole payload of a history item (as the table holds it, JSON), wherever it was stored. Where
+/// it was moved out, the item's `payload` holds only its [`LISTED_FIELDS`].
 pub async fn full_payload<A: Archive>(item: &Value, archive: &A) -> Result<Value, Unrecoverable> {
     use crate::table::{PAYLOAD, PAYLOAD_GZ, PAYLOAD_REF};
     let moved = item.get(PAYLOAD_GZ).is_some() || item.get(PAYLOAD_REF).is_some();
@@ -230,7 +230,7 @@ pub struct Kept {
 /// A kept object that cannot be read back as one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a kept delivery: {0}")]
-pub struct NotKept(pub String);
+pub struct NotAKeptDelivery(pub String);
 
 impl Kept {
     /// A body kept in `place` at `received_at`, its id its content's.
@@ -299,17 +299,18 @@ impl Kept {
     }
 
     /// Reads an object of `place` back.
-    pub fn read(place: Place, bytes: &[u8]) -> Result<Kept, NotKept> {
-        let doc: Value = serde_json::from_slice(bytes).map_err(|e| NotKept(e.to_string()))?;
-        let text = |name: &str| -> Result<String, NotKept> {
+    pub fn read(place: Place, bytes: &[u8]) -> Result<Kept, NotAKeptDelivery> {
+        let doc: Value =
+            serde_json::from_slice(bytes).map_err(|e| NotAKeptDelivery(e.to_string()))?;
+        let text = |name: &str| -> Result<String, NotAKeptDelivery> {
             doc.get(name)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-                .ok_or_else(|| NotKept(format!("no {name}")))
+                .ok_or_else(|| NotAKeptDelivery(format!("no {name}")))
         };
-        let kind = |name: &str| -> Result<Kind, NotKept> {
+        let kind = |name: &str| -> Result<Kind, NotAKeptDelivery> {
             let t = text(name)?;
-            Kind::parse(&t).ok_or_else(|| NotKept(format!("{name} is not a webhook")))
+            Kind::parse(&t).ok_or_else(|| NotAKeptDelivery(format!("{name} is not a webhook")))
         };
         let webhook = kind("webhook")?;
         Ok(Kept {
@@ -323,7 +324,7 @@ impl Kept {
             id: text("id")?,
             body: match doc.get("body") {
                 Some(body @ Value::Object(_)) => body.clone(),
-                _ => return Err(NotKept("no body".into())),
+                _ => return Err(NotAKeptDelivery("no body".into())),
             },
             attempts: doc
                 .get("attempts")
@@ -412,7 +413,7 @@ mod tests {
         assert_eq!(
             h.payload,
             serde_json::Value::Null,
-            "no summary fields in this payload"
+            "no listed fields in this payload"
         );
         assert!(serde_json::to_vec(&h).expect("json").len() < limits::MAX_ITEM);
         assert_eq!(back, payload);
@@ -439,11 +440,11 @@ mod tests {
             h.payload,
             json!({"courierStatus": "Consegnato ✓", "statusDetails": [{"id": 1}]})
         );
-        assert_eq!(back, payload, "the whole payload, not the summary");
+        assert_eq!(back, payload, "the whole payload, not its listed fields");
     }
 
     #[test]
-    fn deep_payloads_are_kept_compressed() {
+    fn deep_payloads_are_stored_compressed() {
         let mut deep = json!(1);
         for _ in 0..40 {
             deep = json!([deep]);
@@ -453,7 +454,7 @@ mod tests {
         assert_eq!(back["x"], deep);
     }
 
-    /// A gzip that inflates past any payload this receiver keeps (valid JSON, so that only the
+    /// A gzip that inflates past any payload this receiver stores (valid JSON, so that only the
     /// cap refuses it) is refused with its own error, in the item or in the archive, and its
     /// holder reads as having no payload it can show.
     #[test]

@@ -326,7 +326,7 @@ pub struct RecoverConfig {
     pub api_url: String,
     /// The SSM path the keys are under: channel `shop-it`'s key is `<prefix>shop-it`.
     pub keys_prefix: String,
-    pub settings: crate::recover::Settings,
+    pub settings: crate::recover::RecoverySettings,
 }
 
 impl RecoverConfig {
@@ -359,7 +359,7 @@ impl RecoverConfig {
             channels: vars.channels()?,
             api_url,
             keys_prefix,
-            settings: crate::recover::Settings::new(
+            settings: crate::recover::RecoverySettings::new(
                 vars.timezone()?,
                 vars.number(QAPLA_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)?,
                 vars.number(QAPLA_RECOVER_LOOKBACK_HOURS, DEFAULT_RECOVER_LOOKBACK_HOURS)?,

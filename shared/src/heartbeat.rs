@@ -182,9 +182,9 @@ impl Pulse {
     }
 }
 
-/// What a check came to.
+/// What a heartbeat check came to: its answer and its [`SUMMARY_LINE`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub struct HeartbeatSummary {
     /// Channel × webhook pairs looked at.
     pub pairs: usize,
     /// Pairs silent for the configured hours or more.
@@ -197,7 +197,7 @@ pub struct Summary {
     pub silent_pairs: Vec<String>,
 }
 
-impl Summary {
+impl HeartbeatSummary {
     pub fn outcome(&self) -> &'static str {
         if self.unread > 0 {
             FAILED
@@ -218,8 +218,8 @@ impl Check<'_> {
     /// Reads every channel × webhook at `now`, logs one [`LOG_LINE`] per pair and one
     /// [`SUMMARY_LINE`]. A pair that could not be read leaves the summary's `silent` out, so the
     /// alarm sees no data (breaching) rather than a count that may be wrong.
-    pub async fn run<H: Heartbeats>(&self, heartbeats: &H, now: DateTime<Utc>) -> Summary {
-        let mut summary = Summary::default();
+    pub async fn run<H: Heartbeats>(&self, heartbeats: &H, now: DateTime<Utc>) -> HeartbeatSummary {
+        let mut summary = HeartbeatSummary::default();
         for channel in self.channels {
             summary.pairs += Kind::ALL.len();
             let read = match heartbeats.read(channel).await {
@@ -257,7 +257,7 @@ impl Check<'_> {
         webhook: Kind,
         beat: Option<&Heartbeat>,
         now: DateTime<Utc>,
-        summary: &mut Summary,
+        summary: &mut HeartbeatSummary,
     ) {
         let webhook_name = webhook.as_str();
         let last_delivery = beat

@@ -8,7 +8,8 @@
 //! - [`limits`]: DynamoDB's limits, checked before a write;
 //! - [`table`]: keys, attribute names and items;
 //! - [`store`]: the store and archive ports and their memory twins;
-//! - [`archive`]: payloads kept whole whatever their size, and the quarantine;
+//! - [`archive`]: payloads stored whole whatever their size, and the kept deliveries
+//!   (quarantine and inbox);
 //! - [`record`]: a shipment status change recorded, whatever path brought it;
 //! - [`notify`]: which changes notify, their texts, the publisher port;
 //! - [`read`]: timelines, orders, idle shipments and replays: pure queries over table items,

@@ -128,6 +128,23 @@ fn fixture_values() -> Vec<Value> {
         .collect()
 }
 
+/// Fixture `which` as a value with one of its objects, picked by `at`, changed by `edit`, and
+/// that object's pointer.
+fn fixture_with(
+    which: usize,
+    at: prop::sample::Index,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> (Value, String) {
+    let mut v = fixture_values()[which].clone();
+    let mut objects = Vec::new();
+    object_pointers(&v, String::new(), &mut objects);
+    let at = at.get(&objects).clone();
+    if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+        edit(map);
+    }
+    (v, at)
+}
+
 /// Where each object of `v` sits, as JSON pointers.
 fn object_pointers(v: &Value, at: String, found: &mut Vec<String>) {
     match v {
@@ -203,15 +220,11 @@ proptest! {
         name in field_name(),
         at in any::<prop::sample::Index>(),
     ) {
-        let mut v = fixture_values()[which].clone();
-        let mut objects = Vec::new();
-        object_pointers(&v, String::new(), &mut objects);
-        let at = at.get(&objects).clone();
         const MARK: &str = "\u{1}mark";
-        if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+        let (v, _) = fixture_with(which, at, |map| {
             map.remove(&name);
             map.insert(MARK.to_owned(), Value::Null);
-        }
+        });
         let quoted = Value::String(name.clone()).to_string();
         let marked = format!("{}:null", Value::String(MARK.to_owned()));
         let text = v.to_string().replace(&marked, &format!("{quoted}:1,{quoted}:\"again\""));
@@ -230,13 +243,9 @@ proptest! {
         value in json_value(),
         at in any::<prop::sample::Index>(),
     ) {
-        let mut v = fixture_values()[which].clone();
-        let mut objects = Vec::new();
-        object_pointers(&v, String::new(), &mut objects);
-        let at = at.get(&objects).clone();
-        if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+        let (v, _) = fixture_with(which, at, |map| {
             map.insert("apiKey".to_owned(), value);
-        }
+        });
         let text = v.to_string();
         let env = payload::read(text.as_bytes()).expect("read");
         prop_assert!(!has_api_key(&Value::Object(env.body())), "{}", text);
@@ -265,13 +274,9 @@ proptest! {
             payload::drop_keys(&mut value);
             value
         };
-        let mut v = fixture_values()[which].clone();
-        let mut objects = Vec::new();
-        object_pointers(&v, String::new(), &mut objects);
-        let at = at.get(&objects).clone();
-        if let Some(map) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+        let (v, at) = fixture_with(which, at, |map| {
             map.insert(name.clone(), value.clone());
-        }
+        });
         let text = v.to_string();
         let env = payload::read(text.as_bytes()).expect("read");
         let place = format!("{at}/{name}");
@@ -359,6 +364,20 @@ proptest! {
     }
 }
 
+/// `v` read as sent and with its keys shuffled by `seed`: the same delivery, both ways.
+fn read_as_sent_and_shuffled(v: &Value, seed: u64) -> (Delivery<'static>, Delivery<'static>) {
+    let mut shuffled = String::new();
+    let mut s = seed;
+    write_shuffled(v, &mut s, &mut shuffled);
+    let read = |text: &str| {
+        payload::read(text.as_bytes())
+            .expect("read")
+            .validate(rome())
+            .expect("valid")
+    };
+    (read(&v.to_string()), read(&shuffled))
+}
+
 proptest! {
     // Large bodies: fewer cases, each up to a megabyte.
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
@@ -367,12 +386,7 @@ proptest! {
     #[test]
     fn many_orders_read_whole(count in 1usize..600, seed in 1u64..u64::MAX) {
         let v = fixtures::many_orders(count);
-        let mut shuffled = String::new();
-        let mut s = seed;
-        write_shuffled(&v, &mut s, &mut shuffled);
-        let text = v.to_string();
-        let a = payload::read(text.as_bytes()).expect("read").validate(rome()).expect("valid");
-        let b = payload::read(shuffled.as_bytes()).expect("read").validate(rome()).expect("valid");
+        let (a, b) = read_as_sent_and_shuffled(&v, seed);
         let Delivery::Orders(orders) = &a else { panic!("orders") };
         prop_assert_eq!(orders.orders.len(), count);
         prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));
@@ -382,12 +396,7 @@ proptest! {
     #[test]
     fn large_shipments_read_whole(kb in 1usize..1000, varied in any::<bool>(), seed in 1u64..u64::MAX) {
         let v = fixtures::large_shipment(kb * 1024, varied);
-        let mut shuffled = String::new();
-        let mut s = seed;
-        write_shuffled(&v, &mut s, &mut shuffled);
-        let text = v.to_string();
-        let a = payload::read(text.as_bytes()).expect("read").validate(rome()).expect("valid");
-        let b = payload::read(shuffled.as_bytes()).expect("read").validate(rome()).expect("valid");
+        let (a, b) = read_as_sent_and_shuffled(&v, seed);
         let Delivery::Shipment(ev) = &a else { panic!("shipment") };
         prop_assert_eq!(ev.model.rows.as_ref().map(Vec::len), v["rows"].as_array().map(Vec::len));
         prop_assert_eq!(delivery_ids(&a), delivery_ids(&b));

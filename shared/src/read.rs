@@ -418,9 +418,9 @@ fn state_of(
 }
 
 /// The payload each history item of a shipment recorded its change with, by event id: held in
-/// the item (a map, or compressed), or else, for one moved to the archive, its summary over the
-/// payload of the present state's change, the nearest one a pure query can read (so fields the
-/// summary lacks read as they are now, not as absent).
+/// the item (a map, or compressed), or else, for one moved to the archive, its listed fields over
+/// the payload of the present state's change, the nearest one a pure query can read (so fields
+/// not listed read as they are now, not as absent).
 fn payloads(
     shipment: &ShipmentState,
     history: &[ShipmentHistory],
@@ -437,8 +437,8 @@ fn payloads(
     for h in history {
         if !all.contains_key(h.event_id.as_str()) {
             let mut payload = present.clone();
-            if let Value::Object(summary) = &h.payload {
-                payload.extend(summary.clone());
+            if let Value::Object(listed) = &h.payload {
+                payload.extend(listed.clone());
             }
             all.insert(h.event_id.as_str().to_owned(), Value::Object(payload));
         }
@@ -842,7 +842,7 @@ mod tests {
     }
 
     #[test]
-    fn replay_reads_a_payload_compressed_in_its_item_or_its_summary_when_archived() {
+    fn replay_reads_a_payload_compressed_in_its_item_or_its_listed_fields_when_archived() {
         use base64::Engine;
         use std::io::Write;
         let hook = hook(MemoryStore::new());
@@ -886,7 +886,7 @@ mod tests {
             item[table::PAYLOAD] = json!({"courierStatus": "MOVED", "statusDetails": []});
         });
         let got = news(&archived);
-        // The item's own attributes and its summary, the rest as the present state has it.
+        // The item's own attributes and its listed fields, the rest as the present state has it.
         assert_eq!(
             (got[0].status_id, got[0].place.clone()),
             (3, inline[0].place.clone())

@@ -290,8 +290,8 @@ pub struct ShipmentHistory {
     pub place: Option<String>,
     pub received_at: String,
     pub expires_at: i64,
-    /// The delivery as received, without the API key. When it is kept compressed
-    /// (`payload_gz`) or in the archive (`payload_ref`), only its summary (`archive::fit`).
+    /// The delivery as received, without the API key. When it is stored compressed
+    /// (`payload_gz`) or in the archive (`payload_ref`), only its listed fields (`archive::fit`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub payload: Value,
     pub payload_gz: Option<String>,

@@ -1004,7 +1004,7 @@ fn the_reconcilers_own_errors_and_timeouts_alarm() {
 fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alarmed() {
     use qapla::auth::{ApiKey, Channel, Channels, OrderTrigger};
     use qapla::recover::memory::{scripted_shipment, ManualClock, MemoryQapla, Step};
-    use qapla::recover::{Clock, Mode, Outcome, Reconciler, Settings};
+    use qapla::recover::{ChannelOutcome, Clock, Invocation, Reconciler, RecoverySettings};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -1013,7 +1013,8 @@ fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alar
     let ticks = Arc::clone(&clock);
     let qapla = MemoryQapla::new(Arc::new(move || ticks.elapsed()));
     let store = qapla::store::MemoryStore::new();
-    let mut settings = Settings::new(qapla::dates::zone("Europe/Rome").expect("zone"), 400, 3);
+    let mut settings =
+        RecoverySettings::new(qapla::dates::zone("Europe/Rome").expect("zone"), 400, 3);
     settings.stop_margin = Duration::from_secs(1);
     let local = |minutes_ago: i64| {
         qapla::recover::plan::qapla_time(
@@ -1066,10 +1067,14 @@ fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alar
         .expect("runtime");
     let lines = runtime.block_on(logged(async {
         let got = reconciler
-            .run(&channels, Mode::Scheduled, Duration::from_secs(60))
+            .run(&channels, Invocation::Scheduled, Duration::from_secs(60))
             .await;
-        let outcomes: Vec<Outcome> = got.channels.iter().map(|c| c.outcome).collect();
-        assert_eq!(outcomes, [Outcome::Deadline, Outcome::Done], "{got:?}");
+        let outcomes: Vec<ChannelOutcome> = got.channels.iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [ChannelOutcome::Deadline, ChannelOutcome::Done],
+            "{got:?}"
+        );
         assert_eq!(got.channels[1].unreadable, 1, "{got:?}");
     }));
     let all = serde_json::to_string(&lines).expect("json");
@@ -1084,7 +1089,7 @@ fn channels_cut_by_the_deadline_and_entries_left_out_are_logged_counted_and_alar
             .unwrap_or_else(|| panic!("no {message} line of {channel}: {all}"))
     };
     let cut = line(qapla::recover::LOG_LINE, "busy");
-    assert_eq!(cut["outcome"], Outcome::Deadline.as_str());
+    assert_eq!(cut["outcome"], ChannelOutcome::Deadline.as_str());
     let names = |line: &serde_json::Value| -> Vec<String> {
         metrics_of("ReconcilerLogGroup", line)
             .into_iter()

@@ -13,7 +13,7 @@ use qapla::fixtures::{self, DEMO_KEY};
 use qapla::recover::memory::{scripted_shipment, ManualClock, Step};
 use qapla::recover::pace::{QAPLA_CAPACITY, QAPLA_PER_SECOND};
 use qapla::recover::plan::qapla_time;
-use qapla::recover::{Clock, Outcome, Summary};
+use qapla::recover::{ChannelOutcome, Clock, RecoverySummary};
 use qapla::Kind;
 use qapla_aws::reconciler::{ReconcilerFunction, TokioClock};
 use serde_json::{json, Value};
@@ -74,7 +74,11 @@ async fn reconciler<C: Clock>(
 }
 
 /// One run, its deadline `for_` from now on the function's clock.
-async fn run<C: Clock>(function: &ReconcilerFunction<C>, event: Value, for_: Duration) -> Summary {
+async fn run<C: Clock>(
+    function: &ReconcilerFunction<C>,
+    event: Value,
+    for_: Duration,
+) -> RecoverySummary {
     let deadline = function.clock.elapsed() + for_;
     function
         .handle(&event, deadline)
@@ -199,7 +203,7 @@ async fn an_outage_is_recovered_end_to_end_and_notified_once_per_change() {
     .await;
     let first = run(&function, json!({}), Duration::from_secs(120)).await;
     let channel = &first.channels[0];
-    assert_eq!(channel.outcome, Outcome::Done, "{first:?}");
+    assert_eq!(channel.outcome, ChannelOutcome::Done, "{first:?}");
     assert_eq!(channel.changes_recovered, 4, "{first:?}");
     assert_eq!(channel.failed_deliveries, 4, "{first:?}");
     for step in &steps[6..] {
@@ -242,10 +246,10 @@ async fn an_outage_is_recovered_end_to_end_and_notified_once_per_change() {
     // Runs again, scheduled and over the whole life: nothing changes, nothing is notified.
     let before = scan(&client, &rig.table).await;
     let again = run(&function, json!({}), Duration::from_secs(120)).await;
-    assert_eq!(again.channels[0].outcome, Outcome::Done);
+    assert_eq!(again.channels[0].outcome, ChannelOutcome::Done);
     let since = qapla_time(now - Span::hours(7), rome());
     let span = run(&function, json!({"since": since}), Duration::from_secs(120)).await;
-    assert_eq!(span.channels[0].outcome, Outcome::Done, "{span:?}");
+    assert_eq!(span.channels[0].outcome, ChannelOutcome::Done, "{span:?}");
     assert!(span.channels[0].shipments_checked > 0);
     assert_eq!(span.channels[0].shipments_fetched, 0, "{span:?}");
     assert_eq!(span.changes_recovered() + again.changes_recovered(), 0);
@@ -290,7 +294,7 @@ async fn hundreds_of_shipments_stay_within_qaplas_rate_and_a_429_is_backed_off()
     // Lambda's longest timeout: the run is bounded by its work, not by its deadline.
     let got = run(&function, json!({}), Duration::from_secs(15 * 60)).await;
     let channel = &got.channels[0];
-    assert_eq!(channel.outcome, Outcome::Done, "{got:?}");
+    assert_eq!(channel.outcome, ChannelOutcome::Done, "{got:?}");
     assert_eq!(channel.shipments_fetched, 300);
     assert_eq!(channel.changes_recovered, 300);
     assert_eq!(channel.rate_limited, 2, "the forced 429s were backed off");
@@ -350,10 +354,10 @@ async fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
         let channel = &got.channels[0];
         total += channel.changes_recovered;
         runs += 1;
-        if channel.outcome == Outcome::Done {
+        if channel.outcome == ChannelOutcome::Done {
             break;
         }
-        assert_eq!(channel.outcome, Outcome::Deadline, "{got:?}");
+        assert_eq!(channel.outcome, ChannelOutcome::Deadline, "{got:?}");
         assert!(runs < 30, "no progress: {got:?}");
         // The next scheduled run comes later.
         clock.advance(Duration::from_secs(60));
@@ -407,7 +411,7 @@ async fn keys_stay_out_of_logs_missing_keys_skip_and_a_wrong_key_stops_only_its_
     )
     .await;
     let got = run(&function, json!({}), Duration::from_secs(120)).await;
-    let outcomes: Vec<(&str, Outcome)> = got
+    let outcomes: Vec<(&str, ChannelOutcome)> = got
         .channels
         .iter()
         .map(|c| (c.channel.as_str(), c.outcome))
@@ -415,10 +419,10 @@ async fn keys_stay_out_of_logs_missing_keys_skip_and_a_wrong_key_stops_only_its_
     assert_eq!(
         outcomes,
         [
-            ("shop-es", Outcome::Skipped),
-            ("shop-de", Outcome::Failed),
-            ("shop-fr", Outcome::Failed),
-            ("shop-it", Outcome::Done)
+            ("shop-es", ChannelOutcome::Skipped),
+            ("shop-de", ChannelOutcome::Failed),
+            ("shop-fr", ChannelOutcome::Failed),
+            ("shop-it", ChannelOutcome::Done)
         ]
     );
     assert!(

@@ -87,7 +87,7 @@ async fn a_900_kb_body_is_recorded_whole_readable_back_and_then_a_duplicate() {
         let summary = history["payload"].as_object().expect("a summary");
         assert!(summary
             .keys()
-            .all(|k| qapla::archive::SUMMARY_FIELDS.contains(&k.as_str())));
+            .all(|k| qapla::archive::LISTED_FIELDS.contains(&k.as_str())));
         assert_eq!(summary.get("courierStatus"), body.get("courierStatus"));
         assert_eq!(history.get("payloadGz").is_some(), !varied);
         assert_eq!(history.get("payloadRef").is_some(), varied);

@@ -11,7 +11,7 @@ use crate::template::{self, list, text};
 use qapla::config::STUCK_VARS;
 use qapla::notify::Notifier;
 use qapla::stuck::rule::StuckRule;
-use qapla::stuck::{Check, Summary};
+use qapla::stuck::{Check, StuckSummary};
 use qapla::Kind;
 use qapla_aws::reader::DynamoReader;
 use qapla_aws::sns::SnsPublisher;
@@ -47,7 +47,7 @@ impl Ports {
         }
     }
 
-    async fn run(&self, now: &str) -> Summary {
+    async fn run(&self, now: &str) -> StuckSummary {
         let now = chrono::DateTime::parse_from_rfc3339(now)
             .expect("time")
             .with_timezone(&chrono::Utc);

@@ -6,6 +6,7 @@
 use crate::bounds;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -297,6 +298,21 @@ fn value_bytes(value: &AttributeValue) -> usize {
 
 /// A transaction cancelled by a concurrent one: worth another try in a moment.
 struct Conflict(StoreError);
+
+/// A put whose condition did not hold did what it had to: its item, or a later one (a later beat,
+/// a later checkpoint of a concurrent run), is there already. Any other failure may pass later.
+pub(crate) fn put_applied<T>(result: Result<T, SdkError<PutItemError>>) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Retryable(DisplayErrorContext(&e).to_string())),
+    }
+}
 
 /// The pause before the `n`th try after a conflict: doubling, with as much again at random.
 fn conflict_pause(n: u32) -> Duration {

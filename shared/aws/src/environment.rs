@@ -28,17 +28,17 @@ pub enum EnvError {
 
 /// The region and endpoints the environment names; a blank value counts as unset.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Settings {
+pub(crate) struct RegionEndpoints {
     pub region: String,
     /// AWS's own unless a local run names others (see [`Endpoints`]).
     pub endpoints: Endpoints,
 }
 
-impl Settings {
+impl RegionEndpoints {
     pub(crate) fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         super::endpoint::check(&var)?;
-        Ok(Settings {
+        Ok(RegionEndpoints {
             region: set("AWS_REGION")
                 .or_else(|| set("AWS_DEFAULT_REGION"))
                 .ok_or(EnvError::Region)?,
@@ -60,13 +60,14 @@ pub(crate) fn check_credentials<C, E: std::error::Error>(
 /// The SDK configuration of a function, from its environment, with our HTTP client (rustls over
 /// ring, the system's roots).
 pub async fn sdk_config() -> Result<SdkConfig, EnvError> {
-    let settings = Settings::from_lookup(|name| std::env::var(name).ok()).inspect_err(log)?;
+    let region_endpoints =
+        RegionEndpoints::from_lookup(|name| std::env::var(name).ok()).inspect_err(log)?;
     let credentials = EnvironmentVariableCredentialsProvider::new();
     check_credentials(credentials.provide_credentials().await).inspect_err(log)?;
     Ok(build(
-        settings.region,
+        region_endpoints.region,
         SharedCredentialsProvider::new(credentials),
-        settings.endpoints,
+        region_endpoints.endpoints,
     ))
 }
 
@@ -96,30 +97,30 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, EnvError> {
+    fn region_endpoints(vars: &[(&str, &str)]) -> Result<RegionEndpoints, EnvError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Settings::from_lookup(|name| vars.get(name).cloned())
+        RegionEndpoints::from_lookup(|name| vars.get(name).cloned())
     }
 
     #[test]
     fn region_from_aws_region_then_the_default_region() {
-        let s = settings(&[
+        let s = region_endpoints(&[
             ("AWS_REGION", "eu-south-1"),
             ("AWS_DEFAULT_REGION", "us-east-1"),
         ]);
         assert_eq!(s.map(|s| s.region).ok().as_deref(), Some("eu-south-1"));
-        let s = settings(&[("AWS_DEFAULT_REGION", "us-east-1")]);
+        let s = region_endpoints(&[("AWS_DEFAULT_REGION", "us-east-1")]);
         assert_eq!(s.map(|s| s.region).ok().as_deref(), Some("us-east-1"));
-        let s = settings(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-east-1")]);
+        let s = region_endpoints(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-east-1")]);
         assert_eq!(s.map(|s| s.region).ok().as_deref(), Some("us-east-1"));
     }
 
     #[test]
     fn no_region_is_an_error_that_names_the_variable() {
-        let e = settings(&[
+        let e = region_endpoints(&[
             ("AWS_REGION", ""),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ]);
@@ -129,9 +130,9 @@ mod tests {
 
     #[test]
     fn a_blank_endpoint_counts_as_unset() {
-        let s = settings(&[("AWS_REGION", "eu-south-1"), ("AWS_ENDPOINT_URL", "")]);
+        let s = region_endpoints(&[("AWS_REGION", "eu-south-1"), ("AWS_ENDPOINT_URL", "")]);
         assert_eq!(s.ok().and_then(|s| s.endpoints.all), None);
-        let s = settings(&[
+        let s = region_endpoints(&[
             ("AWS_REGION", "eu-south-1"),
             ("AWS_ENDPOINT_URL", "https://h:1"),
         ]);
@@ -143,7 +144,7 @@ mod tests {
 
     #[test]
     fn the_local_endpoint_of_sam_local_invoke_comes_first() {
-        let s = settings(&[
+        let s = region_endpoints(&[
             ("AWS_REGION", "eu-south-1"),
             ("LOCAL_ENDPOINT_URL", "http://host.docker.internal:5050"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
@@ -153,7 +154,7 @@ mod tests {
             Some("http://host.docker.internal:5050")
         );
         // Deployed, the template's LOCAL_ENDPOINT_URL is empty: AWS's own endpoints.
-        let s = settings(&[("AWS_REGION", "eu-south-1"), ("LOCAL_ENDPOINT_URL", "")]);
+        let s = region_endpoints(&[("AWS_REGION", "eu-south-1"), ("LOCAL_ENDPOINT_URL", "")]);
         assert_eq!(s.ok().and_then(|s| s.endpoints.all), None);
     }
 
@@ -161,7 +162,7 @@ mod tests {
     /// run's hosts.
     #[test]
     fn a_plain_http_endpoint_elsewhere_stops_the_cold_start() {
-        let e = settings(&[
+        let e = region_endpoints(&[
             ("AWS_REGION", "eu-south-1"),
             ("LOCAL_ENDPOINT_URL", "http://store.example.com:5050"),
         ])
@@ -170,7 +171,7 @@ mod tests {
             e.to_string(),
             r#"endpoint LOCAL_ENDPOINT_URL: plain http to "store.example.com" is refused: without TLS only this machine, a private address (10/8, 172.16/12, 192.168/16, fc00::/7) or host.docker.internal may be reached; give an https:// URL"#
         );
-        let e = settings(&[
+        let e = region_endpoints(&[
             ("AWS_REGION", "eu-south-1"),
             ("AWS_ENDPOINT_URL_DYNAMODB", "http://8.8.8.8:8000"),
         ]);

@@ -3,8 +3,8 @@
 //! check reads a channel's items with one query and watches a pair never seen with a put that
 //! applies only where there is no item.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use crate::dynamo::put_applied;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -35,21 +35,6 @@ impl DynamoHeartbeats {
     }
 }
 
-/// A put whose condition did not hold did what it had to (a later beat, or an item already
-/// there); any other failure may pass later.
-fn applied<T>(result: Result<T, SdkError<PutItemError>>) -> Result<(), StoreError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(StoreError::Retryable(DisplayErrorContext(&e).to_string())),
-    }
-}
-
 fn time(item: &HashMap<String, AttributeValue>, name: &str) -> Option<DateTime<Utc>> {
     let text = item.get(name)?.as_s().ok()?;
     DateTime::parse_from_rfc3339(text)
@@ -74,7 +59,7 @@ impl Beats for DynamoHeartbeats {
             .condition_expression(NOT_LATER)
             .expression_attribute_names("#ld", LAST_DELIVERY)
             .expression_attribute_values(":at", AttributeValue::S(iso(&at)));
-        Box::pin(async move { applied(put.send().await) })
+        Box::pin(async move { put_applied(put.send().await) })
     }
 }
 
@@ -110,7 +95,7 @@ impl Heartbeats for DynamoHeartbeats {
         webhook: Kind,
         since: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        applied(
+        put_applied(
             self.client
                 .put_item()
                 .table_name(&self.table)

@@ -344,7 +344,7 @@ impl StuckFunction {
         &self,
         now: chrono::DateTime<chrono::Utc>,
         deadline: Option<Deadline>,
-    ) -> qapla::stuck::Summary {
+    ) -> qapla::stuck::StuckSummary {
         qapla::stuck::Check {
             rule: self.config.rule,
             notifier: &self.config.notifier,
@@ -358,7 +358,7 @@ impl StuckFunction {
     pub async fn check_heartbeats(
         &self,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> qapla::heartbeat::Summary {
+    ) -> qapla::heartbeat::HeartbeatSummary {
         qapla::heartbeat::Check {
             channels: &self.config.channels,
             silence_hours: self.config.silence_hours,

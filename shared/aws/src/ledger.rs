@@ -105,16 +105,7 @@ impl Ledger for DynamoStore {
             .expression_attribute_values(":until", value)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A later checkpoint is there already (a concurrent run): it stays.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(retryable(e)),
-        }
+        // A later checkpoint there already (a concurrent run) stays.
+        crate::dynamo::put_applied(result)
     }
 }

@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_call_ends_within_the_runs_stop_margin() {
-        let settings = qapla::recover::Settings::new(chrono_tz::Europe::Rome, 400, 24);
+        let settings = qapla::recover::RecoverySettings::new(chrono_tz::Europe::Rome, 400, 24);
         assert!(TIMEOUT < settings.stop_margin, "{TIMEOUT:?}");
     }
 

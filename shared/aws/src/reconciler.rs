@@ -6,7 +6,7 @@ use crate::qapla_http::HttpQapla;
 use chrono::{DateTime, Utc};
 use qapla::auth::{ApiKey, Channel};
 use qapla::config::RecoverConfig;
-use qapla::recover::{BadInvocation, Clock, Mode, Reconciler, Summary};
+use qapla::recover::{BadInvocation, Clock, Invocation, Reconciler, RecoverySummary};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,17 +113,18 @@ impl<C: Clock> ReconcilerFunction<C> {
         &self,
         event: &Value,
         deadline: Duration,
-    ) -> Result<Summary, BadInvocation> {
-        let mode = Mode::from_event(event, self.config.settings.timezone).inspect_err(|e| {
-            tracing::error!(reason = %e, "recover invocation refused");
-        })?;
+    ) -> Result<RecoverySummary, BadInvocation> {
+        let invocation =
+            Invocation::from_event(event, self.config.settings.timezone).inspect_err(|e| {
+                tracing::error!(reason = %e, "recover invocation refused");
+            })?;
         let reconciler = Reconciler {
             api: &self.api,
             store: &self.store,
             clock: &self.clock,
             settings: &self.config.settings,
         };
-        Ok(reconciler.run(&self.keys, mode, deadline).await)
+        Ok(reconciler.run(&self.keys, invocation, deadline).await)
     }
 }
 

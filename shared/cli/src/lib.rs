@@ -397,9 +397,9 @@ async fn run(args: Args, out: &mut String) -> Result<(), CliError> {
             for pk in reader.shipment_keys(tracking).await.map_err(failed)? {
                 let items = reader.partition(&pk).await.map_err(failed)?;
                 if let Some(t) = read::timeline(&items, tz).map_err(failed)? {
-                    let keep = courier.as_ref().is_none_or(|c| c == &t.state.courier)
+                    let wanted = courier.as_ref().is_none_or(|c| c == &t.state.courier)
                         && channel.as_ref().is_none_or(|c| c == &t.state.channel);
-                    if keep {
+                    if wanted {
                         found.push(t);
                     }
                 }
@@ -803,16 +803,24 @@ fn print_states(key: &str, states: &[&ShipmentState], tz: Tz, json_out: bool, ou
         return;
     }
     for s in states {
+        out.push_str(&shipment_columns(s));
         out.push_str(&format!(
-            "{:<10} {:<8} {:<20} {:<32} {}  {}\n",
-            s.channel,
-            s.courier,
-            s.tracking_number,
-            status_text(s.status_id, s.status_detail, &s.status_name),
+            "{}  {}\n",
             read::local(&s.date_utc, tz),
             s.place.as_deref().unwrap_or("-")
         ));
     }
+}
+
+/// The columns that name a shipment and its status, as the listings of shipments start.
+fn shipment_columns(s: &ShipmentState) -> String {
+    format!(
+        "{:<10} {:<8} {:<20} {:<32} ",
+        s.channel,
+        s.courier,
+        s.tracking_number,
+        status_text(s.status_id, s.status_detail, &s.status_name),
+    )
 }
 
 fn print_order(reference: &str, view: &read::OrderView, tz: Tz, json_out: bool, out: &mut String) {
@@ -880,12 +888,9 @@ fn print_idle(idle: &[read::Idle], days: u32, tz: Tz, json_out: bool, out: &mut 
     ));
     for s in idle {
         let st = &s.state;
+        out.push_str(&shipment_columns(st));
         out.push_str(&format!(
-            "{:<10} {:<8} {:<20} {:<32} {:<24} {:<8} {}\n",
-            st.channel,
-            st.courier,
-            st.tracking_number,
-            status_text(st.status_id, st.status_detail, &st.status_name),
+            "{:<24} {:<8} {}\n",
             read::local(&st.date_utc, tz),
             duration(s.age_seconds),
             st.place.as_deref().unwrap_or("-")

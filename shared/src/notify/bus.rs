@@ -163,52 +163,22 @@ impl<P: Publisher, B: Bus, C: Claims> Publisher for FanOut<P, B, C> {
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::kind::Kind;
-    use crate::notify::batch::{notice, publish, ItemKey, Record};
+    use crate::notify::batch::tests::{ids, notifier, records_of};
+    use crate::notify::batch::{notice, publish, Record};
     use crate::notify::once::{Claims, MemoryClaims, Target};
-    use crate::notify::{MemoryPublisher, Notifier};
-    use crate::testing::{post, run, webhook};
-
-    fn notifier() -> Notifier {
-        crate::config::NotifierConfig::from_lookup(|var| {
-            (var == crate::config::TOPIC_ARN).then(|| "local".to_owned())
-        })
-        .expect("config")
-        .notifier
-    }
+    use crate::notify::MemoryPublisher;
+    use crate::testing::run;
 
     /// The stream records of three status changes.
     fn records() -> Vec<Record> {
-        let hook = webhook(Kind::Shipment);
-        let mut records = Vec::new();
-        for f in [
-            fixtures::SHIPMENT_IN_TRANSIT,
-            fixtures::SHIPMENT_EXCEPTION_STOCK,
-            fixtures::SHIPMENT_FAILED_ATTEMPT,
-        ] {
-            let before = hook.store.items();
-            run(hook.handle(post(f.bytes())));
-            for (key, new) in hook.store.items() {
-                if before.get(&key) != Some(&new) && key.1 == crate::table::STATE {
-                    let n = records.len();
-                    records.push(Record {
-                        event_id: format!("r{n}"),
-                        sequence_number: format!("{n:03}"),
-                        key: Some(ItemKey {
-                            pk: key.0.clone(),
-                            sk: key.1.clone(),
-                        }),
-                        old: Ok(before.get(&key).cloned()),
-                        new: Ok(Some(new)),
-                    });
-                }
-            }
-        }
-        records
-    }
-
-    fn ids(notices: &[Notice]) -> Vec<String> {
-        notices.iter().map(|n| n.id.clone()).collect()
+        records_of(
+            &[
+                fixtures::SHIPMENT_IN_TRANSIT,
+                fixtures::SHIPMENT_EXCEPTION_STOCK,
+                fixtures::SHIPMENT_FAILED_ATTEMPT,
+            ],
+            |key| key.1 == crate::table::STATE,
+        )
     }
 
     fn both() -> FanOut<MemoryPublisher, MemoryBus, MemoryClaims> {

@@ -11,7 +11,7 @@
 //! - [`memory`]: memory twins of the ports, and a fake of Qapla's API with a real bucket.
 //!
 //! The ports: [`QaplaApi`] (HTTP in the AWS adapters), [`Ledger`] (states and checkpoints),
-//! [`Clock`]. The run is [`Reconciler::run`]; its answer is a [`Summary`].
+//! [`Clock`]. The run is [`Reconciler::run`]; its answer is a [`RecoverySummary`].
 
 pub mod api;
 pub mod memory;
@@ -115,9 +115,10 @@ impl<C: Clock> Clock for std::sync::Arc<C> {
     }
 }
 
-/// How a run asks.
+/// How a recovery run asks Qapla's API: its zone, how far back, in which windows, at what pace
+/// (the reconciler's counterpart of a webhook's `webhook::Settings`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct RecoverySettings {
     pub timezone: Tz,
     pub history_days: u32,
     /// Where a channel without a checkpoint starts, before now.
@@ -136,9 +137,9 @@ pub struct Settings {
     pub stop_margin: Duration,
 }
 
-impl Settings {
+impl RecoverySettings {
     pub fn new(timezone: Tz, history_days: u32, lookback_hours: u32) -> Self {
-        Settings {
+        RecoverySettings {
             timezone,
             history_days,
             lookback: chrono::Duration::hours(i64::from(lookback_hours)),
@@ -152,9 +153,10 @@ impl Settings {
     }
 }
 
-/// What a run was asked to do.
+/// What an invocation asked a run to do: the scheduled run, or a span (not to be confused with
+/// `webhook::Mode`, how a delivery is taken in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum Invocation {
     /// From each channel's checkpoint to now (`{}` or a scheduler's event).
     Scheduled,
     /// A given span; the checkpoint moves only if the span starts at or before it, never back.
@@ -173,11 +175,11 @@ pub enum BadInvocation {
     Backwards,
 }
 
-impl Mode {
+impl Invocation {
     /// The invocation: `{"since": …, "until": …}` (Qapla's `YYYY-MM-DD HH:MM:SS` in the
     /// merchant's zone, or RFC 3339; `until` optional) runs that span; anything without `since`
     /// (`{}`, a scheduler's event) is a scheduled run.
-    pub fn from_event(event: &Value, tz: Tz) -> Result<Mode, BadInvocation> {
+    pub fn from_event(event: &Value, tz: Tz) -> Result<Invocation, BadInvocation> {
         let time = |field: &'static str| -> Result<Option<DateTime<Utc>>, BadInvocation> {
             match event.get(field) {
                 None | Some(Value::Null) => Ok(None),
@@ -198,17 +200,17 @@ impl Mode {
         };
         let (since, until) = (time("since")?, time("until")?);
         match (since, until) {
-            (None, _) => Ok(Mode::Scheduled),
+            (None, _) => Ok(Invocation::Scheduled),
             (Some(s), Some(u)) if u < s => Err(BadInvocation::Backwards),
-            (Some(since), until) => Ok(Mode::Span { since, until }),
+            (Some(since), until) => Ok(Invocation::Span { since, until }),
         }
     }
 }
 
-/// How a channel's run ended.
+/// How a channel's run ended (a delivery's fate is `webhook::Outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub enum ChannelOutcome {
     /// Every window up to now was processed.
     #[default]
     Done,
@@ -220,13 +222,13 @@ pub enum Outcome {
     Skipped,
 }
 
-impl Outcome {
+impl ChannelOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Done => "done",
-            Outcome::Deadline => "deadline",
-            Outcome::Failed => "failed",
-            Outcome::Skipped => "skipped",
+            ChannelOutcome::Done => "done",
+            ChannelOutcome::Deadline => "deadline",
+            ChannelOutcome::Failed => "failed",
+            ChannelOutcome::Skipped => "skipped",
         }
     }
 }
@@ -236,7 +238,7 @@ impl Outcome {
 #[serde(rename_all = "camelCase")]
 pub struct ChannelSummary {
     pub channel: String,
-    pub outcome: Outcome,
+    pub outcome: ChannelOutcome,
     /// Windows fully processed.
     pub windows: u32,
     /// Requests sent to Qapla' (each costs one token of the key's bucket).
@@ -260,14 +262,14 @@ pub struct ChannelSummary {
     pub errors: Vec<String>,
 }
 
-/// A run's answer.
+/// A recovery run's answer and log: each channel's [`ChannelSummary`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub struct RecoverySummary {
     pub channels: Vec<ChannelSummary>,
 }
 
-impl Summary {
+impl RecoverySummary {
     pub fn changes_recovered(&self) -> u32 {
         self.channels.iter().map(|c| c.changes_recovered).sum()
     }
@@ -290,7 +292,7 @@ pub struct Reconciler<'a, A, S, C> {
     pub api: &'a A,
     pub store: &'a S,
     pub clock: &'a C,
-    pub settings: &'a Settings,
+    pub settings: &'a RecoverySettings,
 }
 
 /// A channel's run under way.
@@ -337,9 +339,9 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
     pub async fn run(
         &self,
         channels: &[(Channel, Option<ApiKey>)],
-        mode: Mode,
+        invocation: Invocation,
         deadline: Duration,
-    ) -> Summary {
+    ) -> RecoverySummary {
         let end = deadline.saturating_sub(self.settings.stop_margin);
         let mut sessions: Vec<Result<Session<'_>, ChannelSummary>> = channels
             .iter()
@@ -360,7 +362,7 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
                 let now = self.clock.elapsed();
                 let left = u32::try_from(sharing - turn).unwrap_or(u32::MAX);
                 session.deadline = now + end.saturating_sub(now) / left;
-                self.turn(session, mode).await;
+                self.turn(session, invocation).await;
                 session.summary.busy_ms += millis(self.clock.elapsed().saturating_sub(now));
             }
             // A round in which no channel could send a call would be repeated in vain.
@@ -368,7 +370,7 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
                 break;
             }
         }
-        let summary = Summary {
+        let summary = RecoverySummary {
             channels: sessions
                 .into_iter()
                 .map(|s| s.map_or_else(|ended| ended, |s| s.summary))
@@ -388,17 +390,17 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
         channel: &'k Channel,
         key: Option<&'k ApiKey>,
     ) -> Result<Session<'k>, ChannelSummary> {
-        let ended = |outcome: Outcome, errors: Vec<String>| ChannelSummary {
+        let ended = |outcome: ChannelOutcome, errors: Vec<String>| ChannelSummary {
             channel: channel.name.clone(),
             outcome,
             errors,
             ..ChannelSummary::default()
         };
         let key = match key {
-            None => return Err(ended(Outcome::Skipped, Vec::new())),
+            None => return Err(ended(ChannelOutcome::Skipped, Vec::new())),
             Some(key) if !channel.holds(key) => {
                 return Err(ended(
-                    Outcome::Failed,
+                    ChannelOutcome::Failed,
                     vec![
                     "the stored key is not the channel's: its digest differs from QAPLA_CHANNELS"
                         .into(),
@@ -428,15 +430,15 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
     }
 
     /// One turn of a channel, until its windows are done, it fails, or its share is used.
-    async fn turn(&self, session: &mut Session<'_>, mode: Mode) {
-        match self.windows(session, mode).await {
+    async fn turn(&self, session: &mut Session<'_>, invocation: Invocation) {
+        match self.windows(session, invocation).await {
             Ok(()) => {
-                session.summary.outcome = Outcome::Done;
+                session.summary.outcome = ChannelOutcome::Done;
                 session.ended = true;
             }
-            Err(Stop::Deadline) => session.summary.outcome = Outcome::Deadline,
+            Err(Stop::Deadline) => session.summary.outcome = ChannelOutcome::Deadline,
             Err(Stop::Failed(reason)) => {
-                session.summary.outcome = Outcome::Failed;
+                session.summary.outcome = ChannelOutcome::Failed;
                 session.summary.errors.push(redact(&reason, session.key));
                 session.ended = true;
             }
@@ -444,17 +446,17 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
     }
 
     /// The windows from the checkpoint (or the span asked) to now.
-    async fn plan(&self, session: &mut Session<'_>, mode: Mode) -> Result<Plan, Stop> {
+    async fn plan(&self, session: &mut Session<'_>, invocation: Invocation) -> Result<Plan, Stop> {
         let settings = self.settings;
         let now = self.clock.now();
         let checkpoint = self.store.checkpoint(&session.channel.name).await?;
-        let (from, until, advance) = match mode {
-            Mode::Scheduled => (
+        let (from, until, advance) = match invocation {
+            Invocation::Scheduled => (
                 plan::start(checkpoint, now, settings.lookback, settings.overlap),
                 now,
                 true,
             ),
-            Mode::Span { since, until } => (
+            Invocation::Span { since, until } => (
                 since,
                 until.unwrap_or(now).min(now),
                 checkpoint.is_some_and(|c| since <= c),
@@ -468,9 +470,9 @@ impl<A: QaplaApi, S: Store + Ledger, C: Clock> Reconciler<'_, A, S, C> {
         })
     }
 
-    async fn windows(&self, session: &mut Session<'_>, mode: Mode) -> Result<(), Stop> {
+    async fn windows(&self, session: &mut Session<'_>, invocation: Invocation) -> Result<(), Stop> {
         if session.plan.is_none() {
-            session.plan = Some(self.plan(session, mode).await?);
+            session.plan = Some(self.plan(session, invocation).await?);
         }
         loop {
             let next = session
@@ -806,30 +808,30 @@ fn unquoted(reason: &str) -> String {
 
 /// The run's line: how many channels ended each way, and which were cut by the deadline (they
 /// resume from their checkpoint at the next run).
-fn log_run(summary: &Summary) {
-    let ended = |outcome: Outcome| {
+fn log_run(summary: &RecoverySummary) {
+    let ended = |outcome: ChannelOutcome| {
         summary
             .channels
             .iter()
             .filter(move |c| c.outcome == outcome)
     };
-    let deadline: Vec<&str> = ended(Outcome::Deadline)
+    let deadline: Vec<&str> = ended(ChannelOutcome::Deadline)
         .map(|c| c.channel.as_str())
         .collect();
-    let outcome = if ended(Outcome::Failed).next().is_some() {
-        Outcome::Failed
+    let outcome = if ended(ChannelOutcome::Failed).next().is_some() {
+        ChannelOutcome::Failed
     } else if !deadline.is_empty() {
-        Outcome::Deadline
+        ChannelOutcome::Deadline
     } else {
-        Outcome::Done
+        ChannelOutcome::Done
     };
     tracing::info!(
         outcome = outcome.as_str(),
         channels = summary.channels.len(),
-        done = ended(Outcome::Done).count(),
+        done = ended(ChannelOutcome::Done).count(),
         deadline = deadline.len(),
-        failed = ended(Outcome::Failed).count(),
-        skipped = ended(Outcome::Skipped).count(),
+        failed = ended(ChannelOutcome::Failed).count(),
+        skipped = ended(ChannelOutcome::Skipped).count(),
         deadline_channels = (!deadline.is_empty())
             .then(|| deadline.join(","))
             .as_deref(),

@@ -44,10 +44,10 @@ fn start() -> DateTime<Utc> {
         .expect("time")
 }
 
-fn settings() -> Settings {
-    Settings {
+fn settings() -> RecoverySettings {
+    RecoverySettings {
         stop_margin: Duration::from_secs(1),
-        ..Settings::new(crate::dates::rome(), 400, 24 * 7)
+        ..RecoverySettings::new(crate::dates::rome(), 400, 24 * 7)
     }
 }
 
@@ -55,7 +55,7 @@ struct Rig {
     clock: Arc<ManualClock>,
     qapla: MemoryQapla,
     store: MemoryStore,
-    settings: Settings,
+    settings: RecoverySettings,
 }
 
 impl Rig {
@@ -75,9 +75,9 @@ impl Rig {
     fn run_for(
         &self,
         channels: &[(Channel, Option<ApiKey>)],
-        mode: Mode,
+        invocation: Invocation,
         for_: Duration,
-    ) -> Summary {
+    ) -> RecoverySummary {
         let reconciler = Reconciler {
             api: &self.qapla,
             store: &self.store,
@@ -85,11 +85,11 @@ impl Rig {
             settings: &self.settings,
         };
         let deadline = self.clock.elapsed() + for_;
-        block_on(reconciler.run(channels, mode, deadline))
+        block_on(reconciler.run(channels, invocation, deadline))
     }
 
     fn run(&self) -> ChannelSummary {
-        let summary = self.run_for(&demo(), Mode::Scheduled, Duration::from_secs(900));
+        let summary = self.run_for(&demo(), Invocation::Scheduled, Duration::from_secs(900));
         summary.channels[0].clone()
     }
 }
@@ -178,7 +178,7 @@ fn an_outage_is_recovered_as_if_nothing_was_missed() {
         scripted_shipment(1, "DHL", "JD0146000031", "ORD-10452", &steps, &[]),
     );
     let first = rig.run();
-    assert_eq!(first.outcome, Outcome::Done, "{first:?}");
+    assert_eq!(first.outcome, ChannelOutcome::Done, "{first:?}");
     assert_eq!(first.changes_recovered, 4, "{first:?}");
     assert_eq!(first.shipments_fetched, 1);
     assert_eq!(meaning(rig.store.items()), meaning(undisturbed.items()));
@@ -195,7 +195,7 @@ fn an_outage_is_recovered_as_if_nothing_was_missed() {
     let before = rig.store.items();
     rig.clock.advance(Duration::from_secs(900));
     let second = rig.run();
-    assert_eq!(second.outcome, Outcome::Done);
+    assert_eq!(second.outcome, ChannelOutcome::Done);
     assert_eq!((second.changes_recovered, second.shipments_fetched), (0, 0));
     let after: BTreeMap<_, _> = rig
         .store
@@ -225,7 +225,7 @@ fn hundreds_of_shipments_never_overdraw_qaplas_bucket() {
         );
     }
     let got = rig.run();
-    assert_eq!(got.outcome, Outcome::Done, "{got:?}");
+    assert_eq!(got.outcome, ChannelOutcome::Done, "{got:?}");
     assert_eq!(got.shipments_fetched, 300);
     assert_eq!(got.changes_recovered, 300);
     let usage = rig.qapla.usage(KEY);
@@ -245,7 +245,7 @@ fn a_429_is_backed_off_and_the_run_completes() {
         .put_shipment(KEY, scripted_shipment(1, "DHL", "JD1", "R", &life(), &[]));
     rig.qapla.force_429(3);
     let got = rig.run();
-    assert_eq!(got.outcome, Outcome::Done, "{got:?}");
+    assert_eq!(got.outcome, ChannelOutcome::Done, "{got:?}");
     assert_eq!(got.rate_limited, 3);
     assert_eq!(got.changes_recovered, 8);
     // Waits of 1 to 2, 2 to 4 and 4 to 8 seconds (half kept at random; the twin's half is 0.5).
@@ -258,7 +258,7 @@ fn endless_429s_stop_the_channel_not_the_run() {
     let rig = Rig::new();
     rig.qapla.force_429(100);
     let got = rig.run();
-    assert_eq!(got.outcome, Outcome::Failed);
+    assert_eq!(got.outcome, ChannelOutcome::Failed);
     assert_eq!(got.rate_limited, rig.settings.pace.max_retries + 1);
     assert!(got.errors[0].contains("rate limited"), "{:?}", got.errors);
     assert_eq!(got.checkpoint, None);
@@ -288,19 +288,19 @@ fn a_run_cut_by_its_deadline_resumes_without_gaps_or_repeats() {
         }
     }
     let all = whole.run();
-    assert_eq!(all.outcome, Outcome::Done);
+    assert_eq!(all.outcome, ChannelOutcome::Done);
     // 100 tokens at once, then 2 a second: 60 s stops the run part way.
     let mut total = 0;
     let mut runs = 0;
     loop {
-        let got = cut.run_for(&demo(), Mode::Scheduled, Duration::from_secs(60));
+        let got = cut.run_for(&demo(), Invocation::Scheduled, Duration::from_secs(60));
         let got = &got.channels[0];
         total += got.changes_recovered;
         runs += 1;
-        if got.outcome == Outcome::Done {
+        if got.outcome == ChannelOutcome::Done {
             break;
         }
-        assert_eq!(got.outcome, Outcome::Deadline, "{got:?}");
+        assert_eq!(got.outcome, ChannelOutcome::Deadline, "{got:?}");
         assert!(runs < 20, "no progress");
         cut.clock.advance(Duration::from_secs(60));
     }
@@ -335,15 +335,15 @@ fn channels_without_a_key_are_skipped_and_a_wrong_key_stops_only_its_channel() {
         (get("swapped"), Some(ApiKey::new("not-the-key-of-swapped"))),
         (get(fixtures::DEMO_CHANNEL), Some(ApiKey::new(KEY))),
     ];
-    let summary = rig.run_for(&list, Mode::Scheduled, Duration::from_secs(900));
-    let outcomes: Vec<Outcome> = summary.channels.iter().map(|c| c.outcome).collect();
+    let summary = rig.run_for(&list, Invocation::Scheduled, Duration::from_secs(900));
+    let outcomes: Vec<ChannelOutcome> = summary.channels.iter().map(|c| c.outcome).collect();
     assert_eq!(
         outcomes,
         [
-            Outcome::Skipped,
-            Outcome::Failed,
-            Outcome::Failed,
-            Outcome::Done
+            ChannelOutcome::Skipped,
+            ChannelOutcome::Failed,
+            ChannelOutcome::Failed,
+            ChannelOutcome::Done
         ]
     );
     assert!(summary.channels[1].errors[0].contains("Invalid apiKey"));
@@ -371,7 +371,7 @@ fn a_large_answer_is_asked_again_in_halves() {
         );
     }
     let got = rig.run();
-    assert_eq!(got.outcome, Outcome::Done);
+    assert_eq!(got.outcome, ChannelOutcome::Done);
     assert_eq!(got.changes_recovered, 40);
     assert!(
         got.windows > 24 * 7,
@@ -389,7 +389,7 @@ fn the_checkpoint_moves_only_forward_and_past_whole_windows() {
     let since = start() - chrono::Duration::hours(30);
     let span = rig.run_for(
         &demo(),
-        Mode::Span {
+        Invocation::Span {
             since,
             until: Some(since + chrono::Duration::hours(2)),
         },
@@ -421,22 +421,22 @@ fn failed_deliveries_in_qaplas_log_are_counted_once() {
 fn invocations() {
     let tz = crate::dates::rome();
     let at = |s: &str| plan::read_time(s, tz).expect("time");
-    let cases: Vec<(Value, Result<Mode, ()>)> = vec![
-        (json!({}), Ok(Mode::Scheduled)),
+    let cases: Vec<(Value, Result<Invocation, ()>)> = vec![
+        (json!({}), Ok(Invocation::Scheduled)),
         (
             json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler"}),
-            Ok(Mode::Scheduled),
+            Ok(Invocation::Scheduled),
         ),
         (
             json!({"since": "2026-03-04 08:00:00"}),
-            Ok(Mode::Span {
+            Ok(Invocation::Span {
                 since: at("2026-03-04T07:00:00Z"),
                 until: None,
             }),
         ),
         (
             json!({"since": "2026-03-04T08:00:00Z", "until": "2026-03-04 12:00:00"}),
-            Ok(Mode::Span {
+            Ok(Invocation::Span {
                 since: at("2026-03-04T08:00:00Z"),
                 until: Some(at("2026-03-04T11:00:00Z")),
             }),
@@ -450,7 +450,7 @@ fn invocations() {
     ];
     for (event, want) in cases {
         assert_eq!(
-            Mode::from_event(&event, tz).map_err(|_| ()),
+            Invocation::from_event(&event, tz).map_err(|_| ()),
             want,
             "{event}"
         );
@@ -497,11 +497,11 @@ fn a_busy_channel_first_in_line_leaves_the_others_their_share_and_takes_what_the
     // 600 shipments to fetch take 100 at once and then 250 s at 2 a second: more than the run.
     let channels = busy_channels(&rig, &[("busy", 600), ("quiet", 10)]);
     let run = Duration::from_secs(61);
-    let got = rig.run_for(&channels, Mode::Scheduled, run);
+    let got = rig.run_for(&channels, Invocation::Scheduled, run);
     let (busy, quiet) = (&got.channels[0], &got.channels[1]);
-    assert_eq!(quiet.outcome, Outcome::Done, "{quiet:?}");
+    assert_eq!(quiet.outcome, ChannelOutcome::Done, "{quiet:?}");
     assert_eq!(quiet.changes_recovered, 10, "{quiet:?}");
-    assert_eq!(busy.outcome, Outcome::Deadline, "{busy:?}");
+    assert_eq!(busy.outcome, ChannelOutcome::Deadline, "{busy:?}");
     // Its first share was half the run (30 s, so 100 + 60 calls); the quiet channel needed
     // almost none of its half, and the busy one had it in a second round.
     assert!(busy.calls > 100 + 2 * 50, "{busy:?}");
@@ -522,10 +522,10 @@ fn channels_that_all_have_more_than_a_run_share_it_evenly() {
     let names = [("shop-a", 900), ("shop-b", 900), ("shop-c", 900)];
     let channels = busy_channels(&rig, &names);
     let run = Duration::from_secs(91);
-    let got = rig.run_for(&channels, Mode::Scheduled, run);
+    let got = rig.run_for(&channels, Invocation::Scheduled, run);
     let third = (run - rig.settings.stop_margin).as_millis() as u64 / 3;
     for c in &got.channels {
-        assert_eq!(c.outcome, Outcome::Deadline, "{c:?}");
+        assert_eq!(c.outcome, ChannelOutcome::Deadline, "{c:?}");
         assert!(c.changes_recovered > 0, "{c:?}");
         assert!(
             c.busy_ms.abs_diff(third) <= 1_000,
@@ -556,12 +556,15 @@ fn a_channel_cut_in_a_round_resumes_at_its_window_and_records_nothing_twice() {
         clock: whole.clock.as_ref(),
         settings: &once,
     };
-    let all = block_on(reconciler.run(&alone, Mode::Scheduled, Duration::from_secs(900)));
-    assert!(all.channels.iter().all(|c| c.outcome == Outcome::Done));
+    let all = block_on(reconciler.run(&alone, Invocation::Scheduled, Duration::from_secs(900)));
+    assert!(all
+        .channels
+        .iter()
+        .all(|c| c.outcome == ChannelOutcome::Done));
     // Long enough for both in two rounds, short enough to cut the busy one in the first.
-    let got = rig.run_for(&channels, Mode::Scheduled, Duration::from_secs(200));
+    let got = rig.run_for(&channels, Invocation::Scheduled, Duration::from_secs(200));
     for (c, a) in got.channels.iter().zip(&all.channels) {
-        assert_eq!(c.outcome, Outcome::Done, "{c:?}");
+        assert_eq!(c.outcome, ChannelOutcome::Done, "{c:?}");
         assert_eq!(c.changes_recovered, a.changes_recovered, "{c:?}");
         assert!(c.checkpoint.is_some(), "{c:?}");
     }
@@ -587,7 +590,7 @@ fn entries_that_cannot_be_read_are_counted_and_the_rest_recorded() {
     odd["trackingNumber"] = json!("JD#2");
     rig.qapla.put_shipment(KEY, odd);
     let got = rig.run();
-    assert_eq!(got.outcome, Outcome::Done, "{got:?}");
+    assert_eq!(got.outcome, ChannelOutcome::Done, "{got:?}");
     assert_eq!(
         (got.shipments_checked, got.shipments_fetched),
         (2, 1),

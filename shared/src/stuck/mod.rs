@@ -73,9 +73,9 @@ impl Episodes for MemoryStore {
     }
 }
 
-/// What a run came to.
+/// What a stuck check came to: its answer and its [`LOG_LINE`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub struct StuckSummary {
     pub channels: usize,
     /// Open shipments past the shortest threshold, as the index gave them.
     pub open: usize,
@@ -95,7 +95,7 @@ pub struct Summary {
     pub unconfirmed: usize,
 }
 
-impl Summary {
+impl StuckSummary {
     pub fn outcome(&self) -> &'static str {
         if self.failed > 0 {
             FAILED
@@ -123,10 +123,10 @@ impl Check<'_> {
         publisher: &P,
         now: DateTime<Utc>,
         deadline: Option<Deadline>,
-    ) -> Summary {
-        let mut summary = Summary {
+    ) -> StuckSummary {
+        let mut summary = StuckSummary {
             channels: self.channels.len(),
-            ..Summary::default()
+            ..StuckSummary::default()
         };
         let cutoff = self.rule.cutoff(now);
         for channel in self.channels {
@@ -195,10 +195,10 @@ impl Check<'_> {
         episode: &Episode,
         episodes: &E,
         publisher: &P,
-        summary: &mut Summary,
+        summary: &mut StuckSummary,
     ) {
         let pk = episode.state.pk.as_str();
-        let failed = |summary: &mut Summary, reason: &str| {
+        let failed = |summary: &mut StuckSummary, reason: &str| {
             summary.failed += 1;
             tracing::error!(pk, outcome = FAILED, reason, "{ALERT_LINE}");
         };

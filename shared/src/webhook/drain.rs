@@ -28,9 +28,9 @@ pub const MAX_ATTEMPTS: u32 = 12;
 /// The message of the run's log line, which the template's metric filters read.
 pub const LOG_LINE: &str = "inbox drain";
 
-/// What a run did.
+/// What a drain run did: its answer and its log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub struct DrainSummary {
     /// Recorded (or, where their content no longer validates, quarantined) and removed.
     pub drained: usize,
     /// Still in the inbox after the run (of those listed).
@@ -52,7 +52,7 @@ pub async fn run<S: Store, A: Archive>(
     webhook: &Webhook<S, A>,
     now: DateTime<Utc>,
     deadline: Option<Instant>,
-) -> Summary {
+) -> DrainSummary {
     let summary = drain(webhook, &webhook.archive, now, deadline).await;
     tracing::info!(
         drained = summary.drained,
@@ -92,10 +92,10 @@ async fn drain<S: Store, A: Archive>(
     archive: &A,
     now: DateTime<Utc>,
     deadline: Option<Instant>,
-) -> Summary {
-    let mut summary = Summary {
+) -> DrainSummary {
+    let mut summary = DrainSummary {
         outcome: "done",
-        ..Summary::default()
+        ..DrainSummary::default()
     };
     let mut tried: HashSet<String> = HashSet::new();
     let mut left: Vec<Listed> = Vec::new();
