@@ -6,6 +6,8 @@ use crate::auth::{Channel, OrderTrigger};
 use crate::fixtures;
 use crate::identity::EventId;
 use crate::kind::Kind;
+use crate::notify::batch::{ItemKey, Record};
+use crate::notify::{Notice, Notifier};
 use crate::store::{MemoryArchive, MemoryStore};
 use crate::table::{Document, OrderItem, ReturnItem};
 use crate::webhook::{Request, Settings, Webhook};
@@ -92,4 +94,67 @@ pub(crate) fn an_order(trigger: OrderTrigger, patch: Value, at: DateTime<Utc>) -
     )
     .expect("valid");
     Document::Order(OrderItem::new(&demo_channel(), trigger, &d.orders[0], at).expiring(9))
+}
+
+/// The notifier of a deployment with only a topic.
+pub(crate) fn notifier() -> Notifier {
+    crate::config::NotifierConfig::from_lookup(|var| {
+        (var == crate::config::TOPIC_ARN).then(|| "local".to_owned())
+    })
+    .expect("config")
+    .notifier
+}
+
+/// The records the stream would carry for `deliveries` of one shipment posted in order: one
+/// per item each changed, of the items `wanted` (by pk and sk).
+pub(crate) fn records_of(
+    deliveries: &[fixtures::Fixture],
+    wanted: impl Fn(&(String, String)) -> bool,
+) -> Vec<Record> {
+    let hook = webhook(Kind::Shipment);
+    let mut records = Vec::new();
+    for f in deliveries {
+        let before = hook.store.items();
+        run(hook.handle(post(f.bytes())));
+        for (key, new) in hook.store.items() {
+            if before.get(&key) != Some(&new) && wanted(&key) {
+                let n = records.len();
+                records.push(Record {
+                    event_id: format!("r{n}"),
+                    sequence_number: format!("{n:03}"),
+                    key: Some(ItemKey {
+                        pk: key.0.clone(),
+                        sk: key.1.clone(),
+                    }),
+                    old: Ok(before.get(&key).cloned()),
+                    new: Ok(Some(new)),
+                });
+            }
+        }
+    }
+    records
+}
+
+pub(crate) fn ids(notices: &[Notice]) -> Vec<String> {
+    notices.iter().map(|n| n.id.clone()).collect()
+}
+
+/// Delivers one shipment change through `hook`, which must answer 200.
+pub(crate) fn deliver(
+    hook: &Webhook<MemoryStore, MemoryArchive>,
+    tracking: &str,
+    date: &str,
+    status: u32,
+    detail: Option<u32>,
+) {
+    let v = fixtures::shipment_at(tracking, date, status, detail);
+    let answer = run(hook.handle(post(v.to_string().as_bytes())));
+    assert_eq!(answer.status, 200, "{}", answer.outcome);
+}
+
+/// A time written as RFC 3339.
+pub(crate) fn at(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t)
+        .expect("time")
+        .with_timezone(&Utc)
 }

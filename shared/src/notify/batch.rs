@@ -267,50 +267,11 @@ pub fn notice(notifier: &Notifier, record: &Record) -> Result<Option<Notice>, St
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::kind::Kind;
     use crate::notify::MemoryPublisher;
-    use crate::testing::{post, run, webhook};
-
-    pub(crate) fn notifier() -> Notifier {
-        crate::config::NotifierConfig::from_lookup(|var| {
-            (var == crate::config::TOPIC_ARN).then(|| "local".to_owned())
-        })
-        .expect("config")
-        .notifier
-    }
-
-    /// The records the stream would carry for `deliveries` of one shipment posted in order: one
-    /// per item each changed, of the items `wanted` (by pk and sk).
-    pub(crate) fn records_of(
-        deliveries: &[fixtures::Fixture],
-        wanted: impl Fn(&(String, String)) -> bool,
-    ) -> Vec<Record> {
-        let hook = webhook(Kind::Shipment);
-        let mut records = Vec::new();
-        for f in deliveries {
-            let before = hook.store.items();
-            run(hook.handle(post(f.bytes())));
-            for (key, new) in hook.store.items() {
-                if before.get(&key) != Some(&new) && wanted(&key) {
-                    let n = records.len();
-                    records.push(Record {
-                        event_id: format!("r{n}"),
-                        sequence_number: format!("{n:03}"),
-                        key: Some(ItemKey {
-                            pk: key.0.clone(),
-                            sk: key.1.clone(),
-                        }),
-                        old: Ok(before.get(&key).cloned()),
-                        new: Ok(Some(new)),
-                    });
-                }
-            }
-        }
-        records
-    }
+    use crate::testing::{ids, notifier, records_of, run};
 
     /// The records the stream would carry for a shipment's life delivered in order: one state
     /// change per delivery, each a new status.
@@ -324,10 +285,6 @@ pub(crate) mod tests {
             ],
             |_| true,
         )
-    }
-
-    pub(crate) fn ids(notices: &[Notice]) -> Vec<String> {
-        notices.iter().map(|n| n.id.clone()).collect()
     }
 
     fn sequence_numbers(records: &[Record]) -> Vec<String> {

@@ -163,11 +163,11 @@ impl<P: Publisher, B: Bus, C: Claims> Publisher for FanOut<P, B, C> {
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::notify::batch::tests::{ids, notifier, records_of};
     use crate::notify::batch::{notice, publish, Record};
     use crate::notify::once::{Claims, MemoryClaims, Target};
     use crate::notify::MemoryPublisher;
     use crate::testing::run;
+    use crate::testing::{ids, notifier, records_of};
 
     /// The stream records of three status changes.
     fn records() -> Vec<Record> {

@@ -255,7 +255,7 @@ mod tests {
     use crate::kind::Kind;
     use crate::notify::{EventType, MemoryPublisher, Notice};
     use crate::store::MemoryArchive;
-    use crate::testing::{post, run};
+    use crate::testing::{at, deliver, run};
     use crate::webhook::Webhook;
 
     fn hook() -> Webhook<MemoryStore, MemoryArchive> {
@@ -265,24 +265,6 @@ mod tests {
             MemoryStore::new(),
             MemoryArchive::default(),
         )
-    }
-
-    pub(super) fn deliver(
-        hook: &Webhook<MemoryStore, MemoryArchive>,
-        tracking: &str,
-        date: &str,
-        status: u32,
-        detail: Option<u32>,
-    ) {
-        let v = fixtures::shipment_at(tracking, date, status, detail);
-        let answer = run(hook.handle(post(v.to_string().as_bytes())));
-        assert_eq!(answer.status, 200, "{}", answer.outcome);
-    }
-
-    pub(super) fn at(t: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(t)
-            .expect("time")
-            .with_timezone(&Utc)
     }
 
     fn notifier() -> Notifier {

@@ -112,8 +112,8 @@ mod tests {
     use crate::notify::SMS_MAX_CHARS;
     use crate::store::{MemoryArchive, MemoryStore};
     use crate::stuck::rule::{check, StuckRule, Verdict};
-    use crate::stuck::tests::{at, deliver};
     use crate::table::STATE;
+    use crate::testing::{at, deliver};
     use crate::webhook::Webhook;
 
     fn notifier() -> Notifier {
