@@ -570,20 +570,26 @@ mod tests {
     }
 
     #[test]
-    fn store_down_is_503_then_retry_succeeds() {
-        let hook = webhook(Kind::Shipment);
-        hook.store.set_down(true);
-        hook.archive.set_down(true);
-        let body = fixtures::SHIPMENT_EXCEPTION_STOCK.bytes();
-        let answer = run(hook.handle(post(body)));
-        assert_eq!(
-            (answer.status, answer.outcome.as_str()),
-            (503, "failed:store")
-        );
-        hook.store.set_down(false);
-        hook.archive.set_down(false);
-        assert!(hook.store.items().is_empty());
-        assert_eq!(run(hook.handle(post(body))).outcome, "stored");
+    fn table_and_bucket_down_is_503_with_nothing_written_then_the_retry_succeeds() {
+        for (kind, body) in [
+            (Kind::Shipment, fixtures::SHIPMENT_EXCEPTION_STOCK.bytes()),
+            (Kind::Order, fixtures::ORDERS.bytes()),
+        ] {
+            let hook = webhook(kind);
+            hook.store.set_down(true);
+            hook.archive.set_down(true);
+            let answer = run(hook.handle(post(body)));
+            assert_eq!(
+                (answer.status, answer.outcome.as_str()),
+                (503, "failed:store"),
+                "{kind:?}"
+            );
+            hook.store.set_down(false);
+            hook.archive.set_down(false);
+            assert!(hook.store.items().is_empty(), "{kind:?}");
+            assert!(hook.archive.objects().is_empty(), "{kind:?}");
+            assert_eq!(run(hook.handle(post(body))).outcome, "stored", "{kind:?}");
+        }
     }
 
     #[test]

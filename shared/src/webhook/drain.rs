@@ -348,22 +348,6 @@ mod tests {
         assert_eq!(strip(hook.store.items()), strip(undisturbed.store.items()));
     }
 
-    #[test]
-    fn the_bucket_down_too_is_a_503_and_nothing_is_written() {
-        let hook = webhook(Kind::Order);
-        hook.store.set_down(true);
-        hook.archive.set_down(true);
-        let answer = block(hook.handle(post(fixtures::ORDERS.bytes())));
-        assert_eq!(
-            (answer.status, answer.outcome.as_str()),
-            (503, "failed:store")
-        );
-        hook.store.set_down(false);
-        hook.archive.set_down(false);
-        assert!(hook.store.items().is_empty());
-        assert!(hook.archive.objects().is_empty());
-    }
-
     /// A memory store whose writes for one shipment (its tracking number in the state's key)
     /// fail as a call that keeps timing out would, while the table answers.
     struct Poisoned {
