@@ -7,13 +7,13 @@
 //! ([`SUMMARY_LINE`]), which the template counts and alarms on.
 
 use crate::kind::Kind;
-use crate::store::StoreError;
+use crate::store::{lock, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 /// The message of the check's line for each channel and webhook.
 pub const LOG_LINE: &str = "heartbeat";
@@ -119,10 +119,6 @@ pub trait Heartbeats: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// When each channel's heartbeat was last written by this instance.
 #[derive(Debug)]
 pub struct Memo {
@@ -142,7 +138,7 @@ impl Memo {
     /// whatever the write then does, so a failing table costs one bounded call per interval, not
     /// one per delivery.
     pub fn due(&self, channel: &str, now: DateTime<Utc>) -> bool {
-        let mut last = locked(&self.last);
+        let mut last = lock(&self.last);
         match last.get(channel) {
             Some(t) if (now - *t).abs() < self.every => false,
             _ => {
@@ -341,19 +337,19 @@ impl MemoryHeartbeats {
 
     /// A pair's item, if any.
     pub fn get(&self, channel: &str, webhook: Kind) -> Option<Heartbeat> {
-        locked(&self.items)
+        lock(&self.items)
             .get(&(channel.to_owned(), webhook.as_str()))
             .copied()
     }
 
     /// Sets a pair's item, as a test arranges the table.
     pub fn set(&self, channel: &str, webhook: Kind, beat: Heartbeat) {
-        locked(&self.items).insert((channel.to_owned(), webhook.as_str()), beat);
+        lock(&self.items).insert((channel.to_owned(), webhook.as_str()), beat);
     }
 
     /// How many beats were asked for, failed ones included.
     pub fn beats(&self) -> usize {
-        *locked(&self.beats)
+        *lock(&self.beats)
     }
 }
 
@@ -364,11 +360,11 @@ impl Beats for MemoryHeartbeats {
         webhook: Kind,
         at: DateTime<Utc>,
     ) -> Pending<'_, Result<(), StoreError>> {
-        *locked(&self.beats) += 1;
+        *lock(&self.beats) += 1;
         let result = if self.fail_beats {
             Err(StoreError::Retryable("heartbeats refused".into()))
         } else {
-            let mut items = locked(&self.items);
+            let mut items = lock(&self.items);
             let item = items
                 .entry((channel.to_owned(), webhook.as_str()))
                 .or_default();
@@ -389,7 +385,7 @@ impl Heartbeats for MemoryHeartbeats {
         if self.fail_reads {
             return Err(StoreError::Retryable("heartbeats unreadable".into()));
         }
-        let items = locked(&self.items);
+        let items = lock(&self.items);
         Ok(Kind::ALL
             .into_iter()
             .filter_map(|k| {
@@ -406,7 +402,7 @@ impl Heartbeats for MemoryHeartbeats {
         webhook: Kind,
         since: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        locked(&self.items)
+        lock(&self.items)
             .entry((channel.to_owned(), webhook.as_str()))
             .or_insert(Heartbeat {
                 last_delivery: None,
