@@ -5,7 +5,8 @@
 //! depends on it once more (the AWS SDK over a tokio with other features, for one). The
 //! workspace-hack crate (kept by `cargo hakari generate`) holds the union; this test fails when a
 //! change of dependencies needs it regenerated. A second test holds the layers' dependency trees:
-//! no AWS, Lambda or tokio crate in the core's, nothing of the CLI in a function's.
+//! no AWS, Lambda or tokio crate in the core's, nothing of the CLI in a function's. A third keeps
+//! `cargo test` from building harnesses that would run nothing, without losing a test.
 
 use crate::moto::project_root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,4 +178,99 @@ fn each_layer_links_only_what_it_may() {
             .collect();
         assert!(cli.is_empty(), "{function} links the CLI's {cli:?}");
     }
+}
+
+/// Targets whose Cargo.toml says `doctest = false` or `test = false` build no doctest or test
+/// harness under `cargo test` (each one a compile and a link of its own). This holds them to it:
+/// a doc example or a test written there later would never run, so it fails here instead.
+#[test]
+fn no_test_is_left_in_a_target_cargo_does_not_test() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--locked", "--no-deps", "--format-version", "1"])
+        .current_dir(project_root())
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("cargo metadata's JSON");
+    let targets = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .flat_map(|package| package["targets"].as_array().expect("targets"));
+    let mut untested = Vec::new();
+    let mut unchecked = 0;
+    for target in targets {
+        let kinds = target["kind"].to_string();
+        let src = std::path::PathBuf::from(target["src_path"].as_str().expect("src_path"));
+        if kinds.contains("\"lib\"") && target["doctest"] == false {
+            unchecked += 1;
+            let dir = src.parent().expect("a lib's directory");
+            for file in rust_files(dir) {
+                let text = std::fs::read_to_string(&file).expect("read a source file");
+                let example = text.lines().any(|line| {
+                    let line = line.trim_start();
+                    (line.starts_with("///") || line.starts_with("//!")) && line.contains("```")
+                });
+                if example {
+                    untested.push(format!(
+                        "{}: a doc example (doctest = false)",
+                        file.display()
+                    ));
+                }
+            }
+        }
+        if kinds.contains("\"bin\"") && target["test"] == false {
+            unchecked += 1;
+            let text = std::fs::read_to_string(&src).expect("read a bin's main");
+            // An out-of-line module could hold tests of its own: such a bin keeps its harness.
+            let holds = text.lines().any(|line| {
+                let line = line.trim_start();
+                line.starts_with("#[test]")
+                    || line.starts_with("#[cfg(test)]")
+                    || line.starts_with("#[tokio::test")
+                    || ((line.starts_with("mod ") || line.starts_with("pub mod "))
+                        && line.ends_with(';'))
+            });
+            if holds {
+                untested.push(format!(
+                    "{}: tests or modules (test = false)",
+                    src.display()
+                ));
+            }
+        }
+    }
+    // The libraries of the core, the adapters, the CLI, the tests and the workspace-hack, the
+    // seven functions, the floor, the CLI's and two of the tests' binaries.
+    assert!(
+        unchecked >= 15,
+        "only {unchecked} targets opt out: Cargo.toml files moved?"
+    );
+    assert!(
+        untested.is_empty(),
+        "never run by cargo test:\n{}",
+        untested.join("\n")
+    );
+}
+
+/// The `.rs` files under `dir`, at any depth.
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read a source directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
