@@ -2,7 +2,7 @@
 //! deliveries and then sends nothing, while the other channels' deliveries keep the webhook-wide
 //! heartbeat alarms quiet. So each webhook records, per channel, when it last accepted a
 //! delivery ([`Beats`], at most once per [`BEAT_EVERY_MINUTES`] per channel and warm instance:
-//! [`Pulse`]), and an hourly [`Check`] reads every configured channel × webhook and logs how long
+//! [`Pulse`]), and an hourly [`HeartbeatCheck`] reads every configured channel × webhook and logs how long
 //! each has been silent ([`LOG_LINE`]) and how many pairs reached the silence
 //! ([`SUMMARY_LINE`]), which the template counts and alarms on.
 
@@ -205,12 +205,12 @@ impl HeartbeatSummary {
 
 /// The hourly check over the configured channels.
 #[derive(Debug, Clone, Copy)]
-pub struct Check<'a> {
+pub struct HeartbeatCheck<'a> {
     pub channels: &'a [String],
     pub silence_hours: u32,
 }
 
-impl Check<'_> {
+impl HeartbeatCheck<'_> {
     /// Reads every channel × webhook at `now`, logs one [`LOG_LINE`] per pair and one
     /// [`SUMMARY_LINE`]. A pair that could not be read leaves the summary's `silent` out, so the
     /// alarm sees no data (breaching) rather than a count that may be wrong.
@@ -559,7 +559,7 @@ mod tests {
             beats.set("shop-gone", kind, delivered("2026-01-01T00:00:00Z"));
         }
         let channels = ["shop-it".to_owned(), "shop-de".to_owned()];
-        let check = Check {
+        let check = HeartbeatCheck {
             channels: &channels,
             silence_hours: 24,
         };
@@ -577,7 +577,7 @@ mod tests {
     async fn a_pair_never_seen_is_watched_from_now_and_alarms_only_after_the_silence() {
         let beats = MemoryHeartbeats::default();
         let channels = ["shop-new".to_owned()];
-        let check = Check {
+        let check = HeartbeatCheck {
             channels: &channels,
             silence_hours: 24,
         };
@@ -600,7 +600,7 @@ mod tests {
     async fn a_check_that_cannot_read_fails_and_gives_no_count() {
         let beats = MemoryHeartbeats::unreadable();
         let channels = ["shop-it".to_owned()];
-        let summary = Check {
+        let summary = HeartbeatCheck {
             channels: &channels,
             silence_hours: 24,
         }

@@ -934,7 +934,7 @@ async fn a_notice_left_unconfirmed_is_counted_and_alarmed() {
         .with_timezone(&chrono::Utc);
     let channels = vec!["shop-it".to_owned()];
     let stuck_notifier = notifier();
-    let check = qapla::stuck::Check {
+    let check = qapla::stuck::StuckCheck {
         rule: qapla::stuck::rule::StuckRule::default(),
         notifier: &stuck_notifier,
         channels: &channels,

@@ -111,7 +111,7 @@ async fn every_notification_reaches_the_bus_with_the_sns_document() {
     // Stuck alerts go to the bus too.
     let channels = vec![fixtures::DEMO_CHANNEL.to_owned()];
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let summary = qapla::stuck::Check {
+    let summary = qapla::stuck::StuckCheck {
         rule: StuckRule::default(),
         notifier: &notifier.notifier,
         channels: &channels,
@@ -304,7 +304,7 @@ async fn a_stuck_alert_whose_bus_failed_goes_to_the_bus_alone_at_the_next_run() 
     let notifier = rig.notifier(&rig.endpoints).await.notifier;
     let channels = vec![fixtures::DEMO_CHANNEL.to_owned()];
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let check = qapla::stuck::Check {
+    let check = qapla::stuck::StuckCheck {
         rule: StuckRule::default(),
         notifier: &notifier,
         channels: &channels,

@@ -11,7 +11,7 @@ use crate::template::{self, list, text};
 use qapla::config::STUCK_VARS;
 use qapla::notify::Notifier;
 use qapla::stuck::rule::StuckRule;
-use qapla::stuck::{Check, StuckSummary};
+use qapla::stuck::{StuckCheck, StuckSummary};
 use qapla::Kind;
 use qapla_aws::reader::DynamoReader;
 use qapla_aws::sns::SnsPublisher;
@@ -51,7 +51,7 @@ impl Ports {
         let now = chrono::DateTime::parse_from_rfc3339(now)
             .expect("time")
             .with_timezone(&chrono::Utc);
-        Check {
+        StuckCheck {
             rule: StuckRule::default(),
             notifier: &self.notifier,
             channels: &self.channels,

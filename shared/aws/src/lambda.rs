@@ -345,7 +345,7 @@ impl StuckFunction {
         now: chrono::DateTime<chrono::Utc>,
         deadline: Option<Deadline>,
     ) -> qapla::stuck::StuckSummary {
-        qapla::stuck::Check {
+        qapla::stuck::StuckCheck {
             rule: self.config.rule,
             notifier: &self.config.notifier,
             channels: &self.config.channels,
@@ -359,7 +359,7 @@ impl StuckFunction {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> qapla::heartbeat::HeartbeatSummary {
-        qapla::heartbeat::Check {
+        qapla::heartbeat::HeartbeatCheck {
             channels: &self.config.channels,
             silence_hours: self.config.silence_hours,
         }

@@ -108,13 +108,13 @@ impl StuckSummary {
 }
 
 /// What a run needs besides the ports.
-pub struct Check<'a> {
+pub struct StuckCheck<'a> {
     pub rule: StuckRule,
     pub notifier: &'a Notifier,
     pub channels: &'a [String],
 }
 
-impl Check<'_> {
+impl StuckCheck<'_> {
     /// Checks every channel at `now`, alerting each new stuck episode once; logs one summary line.
     pub async fn run<R: Reader, E: Episodes, P: Publisher>(
         &self,
@@ -288,8 +288,8 @@ mod tests {
             .collect()
     }
 
-    fn check_at<'a>(notifier: &'a Notifier, channels: &'a [String]) -> Check<'a> {
-        Check {
+    fn check_at<'a>(notifier: &'a Notifier, channels: &'a [String]) -> StuckCheck<'a> {
+        StuckCheck {
             rule: StuckRule::default(),
             notifier,
             channels,

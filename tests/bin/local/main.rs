@@ -36,9 +36,9 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => local().await,
-        ["--sam"] => sam::prepare(sam::Mode::Serve).await,
-        ["--sam", "--check"] => sam::prepare(sam::Mode::Check).await,
-        ["--sam", "--docker"] => sam::prepare(sam::Mode::Docker).await,
+        ["--sam"] => sam::prepare(sam::SamLocal::Serve).await,
+        ["--sam", "--check"] => sam::prepare(sam::SamLocal::Check).await,
+        ["--sam", "--docker"] => sam::prepare(sam::SamLocal::Docker).await,
         _ => Err("usage: local [--sam [--check | --docker]]".into()),
     };
     match result {

@@ -34,7 +34,7 @@ const ADD_HOST: &str = "--add-host host.docker.internal:host-gateway";
 
 /// What `make sam-local` does once the store is up.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum SamLocal {
     /// Serves the store for the user's own `sam local invoke` lines.
     Serve,
     /// Runs the events through `cargo lambda invoke` instead (no Docker).
@@ -43,7 +43,7 @@ pub enum Mode {
     Docker,
 }
 
-pub async fn prepare(mode: Mode) -> Result<bool, String> {
+pub async fn prepare(then: SamLocal) -> Result<bool, String> {
     let env = EnvFile::read()?;
     let table = env.shared("TABLE_NAME")?;
     let topic_arn = env.shared("TOPIC_ARN")?;
@@ -56,7 +56,7 @@ pub async fn prepare(mode: Mode) -> Result<bool, String> {
             .map_err(|_| format!("BIND={b} is not an IP address"))?,
         None => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    if mode == Mode::Check {
+    if then == SamLocal::Check {
         functions::build()?;
     }
     let local = LocalAws::start_on(bind, port, dynamodb_port).map_err(|e| {
@@ -82,10 +82,10 @@ pub async fn prepare(mode: Mode) -> Result<bool, String> {
     }
     let lines = print_commands(&host, port, dynamodb_port, bind);
 
-    match mode {
-        Mode::Check => return run_check(&env, &local, &sdk, &table, &subscribers).await,
-        Mode::Docker => return run_docker(&lines, &sdk, &table).await,
-        Mode::Serve => {}
+    match then {
+        SamLocal::Check => return run_check(&env, &local, &sdk, &table, &subscribers).await,
+        SamLocal::Docker => return run_docker(&lines, &sdk, &table).await,
+        SamLocal::Serve => {}
     }
     let minutes: u64 = std::env::var("SAM_LOCAL_MINUTES")
         .ok()
