@@ -27,23 +27,29 @@ const FUNCTIONS: [&str; 7] = [
     "drain",
 ];
 
-/// Each third-party package (name and version) with its features, as `cargo tree` resolves them
-/// for `args`.
-fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+/// What `cargo <args>` prints on stdout, run in the project's root by the cargo running the tests.
+fn cargo(args: &[&str]) -> Vec<u8> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["tree", "--locked", "-f", "{p}|{f}", "--prefix", "none"])
         .args(args)
         .current_dir(project_root())
         .output()
-        .expect("run cargo tree");
+        .expect("run cargo");
     assert!(
         out.status.success(),
-        "cargo tree {args:?}: {}",
+        "cargo {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+/// Each third-party package (name and version) with its features, as `cargo tree` resolves them
+/// for `args`.
+fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut tree = vec!["tree", "--locked", "-f", "{p}|{f}", "--prefix", "none"];
+    tree.extend(args);
     let mut packages = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in String::from_utf8_lossy(&cargo(&tree)).lines() {
         let Some((package, list)) = line.split_once('|') else {
             continue;
         };
@@ -136,21 +142,10 @@ fn every_invocation_builds_each_dependency_with_the_same_features() {
 
 /// The names of the packages in `package`'s normal dependency tree (what its build links).
 fn normal_tree(package: &str) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "tree", "--locked", "-e", "normal", "-f", "{p}", "--prefix", "none",
-        ])
-        .args(["-p", package])
-        .current_dir(project_root())
-        .output()
-        .expect("run cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree -p {package}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let tree = cargo(&[
+        "tree", "--locked", "-e", "normal", "-f", "{p}", "--prefix", "none", "-p", package,
+    ]);
+    String::from_utf8_lossy(&tree)
         .lines()
         .filter_map(|line| line.split_whitespace().next())
         .map(str::to_owned)
@@ -185,19 +180,9 @@ fn each_layer_links_only_what_it_may() {
 /// a doc example or a test written there later would never run, so it fails here instead.
 #[test]
 fn no_test_is_left_in_a_target_cargo_does_not_test() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["metadata", "--locked", "--no-deps", "--format-version", "1"])
-        .current_dir(project_root())
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let metadata = cargo(&["metadata", "--locked", "--no-deps", "--format-version", "1"]);
     let metadata: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("cargo metadata's JSON");
+        serde_json::from_slice(&metadata).expect("cargo metadata's JSON");
     let targets = metadata["packages"]
         .as_array()
         .expect("packages")
