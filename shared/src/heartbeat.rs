@@ -2,8 +2,8 @@
 //! deliveries and then sends nothing, while the other channels' deliveries keep the webhook-wide
 //! heartbeat alarms quiet. So each webhook records, per channel, when it last accepted a
 //! delivery ([`Beats`], at most once per [`BEAT_EVERY_MINUTES`] per channel and warm instance:
-//! [`Pulse`]), and an hourly [`HeartbeatCheck`] reads every configured channel × webhook and logs how long
-//! each has been silent ([`LOG_LINE`]) and how many pairs reached the silence
+//! [`Pulse`]), and an hourly [`HeartbeatCheck`] reads every configured channel × webhook and
+//! logs how long each has been silent ([`LOG_LINE`]) and how many pairs reached the silence
 //! ([`SUMMARY_LINE`]), which the template counts and alarms on.
 
 use crate::kind::Kind;
